@@ -1,0 +1,24 @@
+//! Check: observe the service, its tasks and its targets, and judge the rollout.
+
+use super::deploy::describe_one;
+use crate::domain::health::{assess, Observation};
+use crate::domain::model::{Health, Rollout, Target};
+use crate::error::Result;
+use crate::ports::{Ecs, LoadBalancer};
+use std::collections::BTreeMap;
+
+pub async fn check(ecs: &impl Ecs, elb: &impl LoadBalancer, target: &Target, rollout: &Rollout, previous: &Health, now: f64) -> Result<Health> {
+    let service = describe_one(ecs, target).await?;
+    let tasks = ecs.service_tasks(&target.cluster_arn, &target.service).await?;
+    let mut targets = BTreeMap::new();
+    let groups: Vec<&str> = service.load_balancers.iter().filter_map(|lb| lb.target_group_arn.as_deref()).collect();
+    for group in groups {
+        if !targets.contains_key(group) {
+            targets.insert(group.to_string(), elb.target_health(group).await?);
+        }
+    }
+    let observation = Observation { service, tasks, targets };
+    let health = assess(&observation, rollout, &target.policy, previous, now);
+    tracing::info!(service = %target.service_arn, verdict = ?health.verdict, reason = %health.reason, "health checked");
+    Ok(health)
+}

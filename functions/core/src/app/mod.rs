@@ -1,0 +1,9 @@
+//! The use cases each function runs, written against the ports so they test without a network.
+
+pub mod check;
+pub mod deploy;
+pub mod lock;
+pub mod notify;
+pub mod plan;
+pub mod rollback;
+pub mod settings;

@@ -1,0 +1,201 @@
+//! Notify: turn a service branch's state into its deployment event and its result.
+
+use super::lock::LockResult;
+use crate::domain::events::{DeploymentEvent, Status};
+use crate::domain::model::{Health, Mode, Rollout, RolloutOutcome, Target, Verdict};
+use crate::error::Result;
+use crate::ports::EventSink;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// The state of one service's branch of the state machine, as far as it got. Every part but the
+/// target is optional: a failure can happen at any step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Branch {
+    pub target: Target,
+    pub execution_arn: String,
+    #[serde(default, deserialize_with = "lenient")]
+    pub lock: Option<LockResult>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rollout: Option<Rollout>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub health: Option<Health>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub failure: Option<Failure>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rollback: Option<Rollout>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rollback_health: Option<Health>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rollback_failure: Option<Failure>,
+}
+
+/// What a Catch puts in the state: `{"Error": ..., "Cause": ...}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Failure {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+impl Failure {
+    fn describe(&self) -> String {
+        // Lambda failures carry a JSON cause: {"errorType": ..., "errorMessage": ...}.
+        let message = self
+            .cause
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Value>(c).ok())
+            .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string))
+            .or_else(|| self.cause.clone())
+            .unwrap_or_default();
+        if message.is_empty() {
+            self.error.clone()
+        } else {
+            format!("{}: {message}", self.error)
+        }
+    }
+}
+
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<Option<T>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// How a service's result counts towards the execution's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    Ok,
+    RolledBack,
+    RollbackFailed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceResult {
+    pub cluster: String,
+    pub service: String,
+    pub image: String,
+    pub status: Status,
+    pub outcome: Outcome,
+    pub reason: String,
+    pub task_definition: Option<String>,
+    pub previous_task_definition: Option<String>,
+}
+
+pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
+    let target = &branch.target;
+    let failed_rollout = branch.rollout.as_ref().filter(|r| r.outcome == RolloutOutcome::Started);
+    let failure_reason = || {
+        branch
+            .health
+            .as_ref()
+            .filter(|h| h.verdict == Verdict::Failed)
+            .map(|h| h.reason.clone())
+            .or_else(|| branch.failure.as_ref().map(Failure::describe))
+            .unwrap_or_else(|| "deployment failed".into())
+    };
+    let rollback_failure = || {
+        branch
+            .rollback_health
+            .as_ref()
+            .filter(|h| h.verdict == Verdict::Failed)
+            .map(|h| h.reason.clone())
+            .or_else(|| branch.rollback_failure.as_ref().map(Failure::describe))
+            .unwrap_or_else(|| "rollback failed".into())
+    };
+    let (task_definition, previous, reason) = match status {
+        Status::Started => (
+            None,
+            Some(target.task_definition.clone()),
+            match target.mode {
+                Mode::Deploy => format!("deploying {} to {}", target.image, target.service),
+                Mode::Rollback => format!("rolling {} back to its last known-good revision", target.service),
+            },
+        ),
+        Status::Succeeded => (
+            branch.rollout.as_ref().map(|r| r.task_definition.clone()),
+            branch.rollout.as_ref().and_then(|r| r.previous_task_definition.clone()).or(Some(target.task_definition.clone())),
+            branch.health.as_ref().map_or_else(|| "healthy".into(), |h| h.reason.clone()),
+        ),
+        Status::Skipped => (
+            Some(branch.rollout.as_ref().map_or(target.task_definition.clone(), |r| r.task_definition.clone())),
+            None,
+            branch
+                .rollout
+                .as_ref()
+                .filter(|r| r.outcome == RolloutOutcome::UpToDate)
+                .map(|r| r.reason.clone())
+                .or_else(|| branch.lock.as_ref().map(|l| l.reason.clone()))
+                .unwrap_or_else(|| "skipped".into()),
+        ),
+        Status::RolledBack if target.mode == Mode::Rollback => (
+            branch.rollback.as_ref().map(|r| r.task_definition.clone()),
+            branch.rollback.as_ref().and_then(|r| r.previous_task_definition.clone()),
+            branch.rollback.as_ref().map_or_else(|| "rolled back".into(), |r| r.reason.clone()),
+        ),
+        Status::RolledBack => (
+            branch.rollback.as_ref().map(|r| r.task_definition.clone()),
+            failed_rollout.map(|r| r.task_definition.clone()),
+            format!("{}; {}", failure_reason(), branch.rollback.as_ref().map_or("rolled back", |r| r.reason.as_str())),
+        ),
+        Status::RollbackFailed => (
+            branch.rollback.as_ref().map(|r| r.task_definition.clone()),
+            failed_rollout.map(|r| r.task_definition.clone()),
+            match target.mode {
+                Mode::Rollback => format!("rollback failed: {}", rollback_failure()),
+                Mode::Deploy => format!("{}; rollback failed: {}", failure_reason(), rollback_failure()),
+            },
+        ),
+        Status::Failed => (
+            failed_rollout.map(|r| r.task_definition.clone()),
+            Some(target.task_definition.clone()),
+            branch.rollback.as_ref().map_or_else(failure_reason, |r| format!("{}; {}", failure_reason(), r.reason)),
+        ),
+    };
+    let image = match (target.mode, &branch.rollback) {
+        (Mode::Rollback, Some(r)) => r.task_definition.clone(),
+        _ => target.image.clone(),
+    };
+    DeploymentEvent {
+        cluster: target.cluster.clone(),
+        service: target.service.clone(),
+        image,
+        status,
+        reason,
+        task_definition,
+        previous_task_definition: previous,
+        execution_arn: branch.execution_arn.clone(),
+    }
+}
+
+pub fn outcome_of(status: Status, mode: Mode) -> Outcome {
+    match (status, mode) {
+        (Status::RolledBack, Mode::Rollback) => Outcome::Ok,
+        (Status::RolledBack, Mode::Deploy) => Outcome::RolledBack,
+        (Status::RollbackFailed, _) => Outcome::RollbackFailed,
+        (Status::Failed, _) => Outcome::Failed,
+        _ => Outcome::Ok,
+    }
+}
+
+/// Publishes the event for `status` and returns the service's result.
+pub async fn notify(sink: &impl EventSink, status: Status, branch: &Branch) -> Result<ServiceResult> {
+    let event = event_for(status, branch);
+    sink.publish(&event).await?;
+    tracing::info!(service = %event.service, status = ?event.status, reason = %event.reason, "deployment event published");
+    Ok(ServiceResult {
+        cluster: event.cluster,
+        service: event.service,
+        image: event.image,
+        status,
+        outcome: outcome_of(status, branch.target.mode),
+        reason: event.reason,
+        task_definition: event.task_definition,
+        previous_task_definition: event.previous_task_definition,
+    })
+}

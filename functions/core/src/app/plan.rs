@@ -1,0 +1,232 @@
+//! Plan: from a request to the list of services to deploy, changing nothing.
+
+use super::settings::PlanSettings;
+use crate::domain::image::ImageRef;
+use crate::domain::model::{ContainerChange, Mode, Plan, PlanAction, Target};
+use crate::domain::request::{parse_request, ManualDeploy, ManualRollback, Push, Request};
+use crate::domain::snapshot::ServiceSnapshot;
+use crate::domain::taskdef::{describe_changes, retarget};
+use crate::domain::track::{parse_track, policy_from_tags, Tracked, TRACK_TAG};
+use crate::error::{DeckhandError, Result};
+use crate::ports::{Ecs, ImageSelector, Registry};
+use serde_json::Value;
+
+/// The execution the plan belongs to (manual requests are identified and ordered by it).
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub arn: String,
+    /// Epoch seconds.
+    pub started_at: f64,
+}
+
+pub async fn plan(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSettings, input: &Value, execution: &Execution) -> Result<Plan> {
+    let mut plan = match parse_request(input)? {
+        Request::Ignored { reason } => nothing(settings, reason),
+        Request::Push(push) => plan_push(ecs, settings, &push).await?,
+        Request::Deploy(deploy) => plan_manual_deploy(ecs, registry, settings, &deploy, execution).await?,
+        Request::Rollback(rollback) => plan_manual_rollback(ecs, settings, &rollback, execution).await?,
+    };
+    if plan.dry_run {
+        for target in plan.targets.iter_mut().filter(|t| t.mode == Mode::Deploy) {
+            let (current, _) = ecs.describe_task_definition(&target.task_definition).await?;
+            let (_, changes) = retarget(&current, &target.containers)?;
+            target.diff = Some(describe_changes(current.family().unwrap_or(&target.service), &changes));
+        }
+    }
+    Ok(plan)
+}
+
+fn nothing(settings: &PlanSettings, reason: String) -> Plan {
+    Plan { action: PlanAction::Nothing, dry_run: false, reason, targets: vec![], max_concurrency: settings.max_concurrency, warnings: vec![] }
+}
+
+async fn plan_push(ecs: &impl Ecs, settings: &PlanSettings, push: &Push) -> Result<Plan> {
+    if push.account != settings.account || push.region != settings.region {
+        return Ok(nothing(settings, format!(
+            "push to {}/{} is not this account's registry ({}/{})",
+            push.account, push.region, settings.account, settings.region
+        )));
+    }
+    let clusters = if settings.clusters.is_empty() { ecs.list_clusters().await? } else { settings.clusters.clone() };
+    let image = ImageRef::pinned(&settings.registry.account_registry, &push.repository, &push.digest);
+    let mut targets = Vec::new();
+    let mut warnings = Vec::new();
+    for cluster in &clusters {
+        let arns = ecs.list_services(cluster).await?;
+        for batch in arns.chunks(10) {
+            for service in ecs.describe_services(cluster, batch).await? {
+                let Some(tag) = service.tags.get(TRACK_TAG) else { continue };
+                let tracked = match parse_track(tag) {
+                    Ok(tracked) => tracked,
+                    Err(why) => {
+                        warnings.push(format!("service {} ignored: {TRACK_TAG} {why}", service.name));
+                        continue;
+                    }
+                };
+                let containers: Vec<ContainerChange> = tracked
+                    .iter()
+                    .filter(|t| t.repository == push.repository && t.tag == push.tag)
+                    .map(|t| ContainerChange { name: t.container.clone(), image: image.clone() })
+                    .collect();
+                if containers.is_empty() || service.status != "ACTIVE" {
+                    continue;
+                }
+                let (mut target, policy_warnings) = target_for(&service, settings, Mode::Deploy, containers);
+                warnings.extend(policy_warnings);
+                target.pushed_at = push.time;
+                target.request_id = push.event_id.clone();
+                targets.push(target);
+            }
+        }
+    }
+    let reason = if targets.is_empty() {
+        format!("nothing to deploy: no service tracks {}:{}", push.repository, push.tag)
+    } else {
+        format!("{}:{} pushed as {}: {} service(s) track it", push.repository, push.tag, push.digest, targets.len())
+    };
+    let action = if targets.is_empty() { PlanAction::Nothing } else { PlanAction::Deploy };
+    Ok(Plan { action, dry_run: false, reason, targets, max_concurrency: settings.max_concurrency, warnings })
+}
+
+async fn plan_manual_deploy(
+    ecs: &impl Ecs,
+    registry: &impl Registry,
+    settings: &PlanSettings,
+    request: &ManualDeploy,
+    execution: &Execution,
+) -> Result<Plan> {
+    let (service, tracked) = opted_in_service(ecs, settings, &request.cluster, &request.service).await?;
+    let image = &request.image;
+    if !settings.registry.permits(image.registry.as_deref()) {
+        return Err(DeckhandError::invalid(
+            "image",
+            format!(
+                "registry {} is neither this account's ECR registry ({}) nor in the allow-list",
+                image.registry.as_deref().unwrap_or_default(),
+                settings.registry.account_registry
+            ),
+        ));
+    }
+    let container = choose_container(&tracked, request.container.as_deref(), &image.repository)?;
+    let pinned = pin(registry, settings, image).await?;
+    let (mut target, warnings) =
+        target_for(&service, settings, Mode::Deploy, vec![ContainerChange { name: container, image: pinned }]);
+    target.pushed_at = execution.started_at;
+    target.request_id = execution.arn.clone();
+    target.force_new_deployment = request.force_new_deployment;
+    let reason = format!("manual deploy of {} to {}", target.image, service.name);
+    Ok(Plan { action: PlanAction::Deploy, dry_run: request.dry_run, reason, targets: vec![target], max_concurrency: 1, warnings })
+}
+
+async fn plan_manual_rollback(ecs: &impl Ecs, settings: &PlanSettings, request: &ManualRollback, execution: &Execution) -> Result<Plan> {
+    let (service, _) = opted_in_service(ecs, settings, &request.cluster, &request.service).await?;
+    let (mut target, warnings) = target_for(&service, settings, Mode::Rollback, vec![]);
+    target.pushed_at = execution.started_at;
+    target.request_id = execution.arn.clone();
+    let reason = format!("manual rollback of {} to its last known-good revision", service.name);
+    Ok(Plan { action: PlanAction::Rollback, dry_run: request.dry_run, reason, targets: vec![target], max_concurrency: 1, warnings })
+}
+
+/// A manually named service must exist, be in a watched cluster and be opted in.
+async fn opted_in_service(ecs: &impl Ecs, settings: &PlanSettings, cluster: &str, service: &str) -> Result<(ServiceSnapshot, Vec<Tracked>)> {
+    let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
+    if !settings.clusters.is_empty() && !settings.clusters.iter().any(|c| c == cluster || c == cluster_name) {
+        return Err(DeckhandError::invalid("cluster", format!("{cluster:?} is not one of the watched clusters ({})", settings.clusters.join(", "))));
+    }
+    let found = ecs.describe_services(cluster, &[service.to_string()]).await.map_err(|e| match e {
+        DeckhandError::ResourceNotFound(_) => DeckhandError::invalid("cluster", format!("cluster {cluster:?} not found")),
+        other => other,
+    })?;
+    let Some(snapshot) = found.into_iter().find(|s| s.status == "ACTIVE") else {
+        return Err(DeckhandError::invalid("service", format!("no active service {service:?} in cluster {cluster:?}")));
+    };
+    let tag = snapshot.tags.get(TRACK_TAG).ok_or_else(|| {
+        DeckhandError::invalid("service", format!("{service:?} is not opted in: it has no {TRACK_TAG} tag, so deckhand never modifies it"))
+    })?;
+    let tracked = parse_track(tag).map_err(|why| DeckhandError::invalid("service", format!("{service:?} has a bad {TRACK_TAG} tag: {why}")))?;
+    Ok((snapshot, tracked))
+}
+
+fn choose_container(tracked: &[Tracked], requested: Option<&str>, repository: &str) -> Result<String> {
+    if let Some(name) = requested {
+        return tracked.iter().find(|t| t.container == name).map(|t| t.container.clone()).ok_or_else(|| {
+            let names: Vec<&str> = tracked.iter().map(|t| t.container.as_str()).collect();
+            DeckhandError::invalid("container", format!("{name:?} is not a tracked container (tracked: {})", names.join(", ")))
+        });
+    }
+    let same_repository: Vec<&Tracked> = tracked.iter().filter(|t| t.repository == repository).collect();
+    match same_repository.as_slice() {
+        [only] => Ok(only.container.clone()),
+        [] => Err(DeckhandError::invalid(
+            "image",
+            format!("repository {repository:?} is not tracked by this service; name the \"container\" to deploy it anyway"),
+        )),
+        _ => Err(DeckhandError::invalid("container", format!("ambiguous: several containers track {repository:?}; name one"))),
+    }
+}
+
+/// Pins a manually given image to a digest, verifying it exists when it is in the account's ECR.
+async fn pin(registry: &impl Registry, settings: &PlanSettings, image: &ImageRef) -> Result<String> {
+    let host = image.registry.clone().unwrap_or_else(|| settings.registry.account_registry.clone());
+    if !settings.registry.is_account_registry(image.registry.as_deref()) {
+        let digest = image.digest.as_deref().ok_or_else(|| {
+            DeckhandError::invalid("image", format!("images from {host} must be given by digest (REPO@sha256:...)"))
+        })?;
+        return Ok(ImageRef::pinned(&host, &image.repository, digest));
+    }
+    let selector = match (&image.digest, &image.tag) {
+        (Some(digest), _) => ImageSelector::Digest(digest),
+        (None, Some(tag)) => ImageSelector::Tag(tag),
+        (None, None) => return Err(DeckhandError::invalid("image", "needs a tag or a digest")),
+    };
+    let detail = registry
+        .describe_image(&image.repository, selector)
+        .await?
+        .ok_or_else(|| DeckhandError::invalid("image", format!("{image} was not found in ECR repository {:?}", image.repository)))?;
+    Ok(ImageRef::pinned(&host, &image.repository, &detail.digest))
+}
+
+fn target_for(service: &ServiceSnapshot, settings: &PlanSettings, mode: Mode, containers: Vec<ContainerChange>) -> (Target, Vec<String>) {
+    let (policy, warnings) = policy_from_tags(&settings.defaults, &service.tags);
+    let warnings = warnings.into_iter().map(|w| format!("service {}: {w}", service.name)).collect();
+    let image = containers.iter().map(|c| format!("{}={}", c.name, c.image)).collect::<Vec<_>>().join(" ");
+    let cluster = service.cluster_arn.rsplit('/').next().unwrap_or(&service.cluster_arn).to_string();
+    let target = Target {
+        cluster,
+        cluster_arn: service.cluster_arn.clone(),
+        service: service.name.clone(),
+        service_arn: service.arn.clone(),
+        mode,
+        image,
+        containers,
+        task_definition: service.task_definition.clone(),
+        pushed_at: 0.0,
+        request_id: String::new(),
+        force_new_deployment: false,
+        policy,
+        diff: None,
+    };
+    (target, warnings)
+}
+
+/// The state machine wraps the request with its execution (`{"request": …, "execution": {…}}`);
+/// invoked directly (`cargo lambda invoke`), the event is the request itself.
+pub fn unwrap_invocation(event: Value, invocation_id: &str, now: f64) -> (Value, Execution) {
+    if let Value::Object(mut map) = event {
+        if map.len() == 2 && map.contains_key("request") {
+            if let Some(Value::Object(execution)) = map.remove("execution") {
+                let arn = execution.get("arn").and_then(Value::as_str).unwrap_or(invocation_id).to_string();
+                let started_at = execution
+                    .get("startTime")
+                    .and_then(Value::as_str)
+                    .and_then(crate::domain::request::parse_time)
+                    .unwrap_or(now);
+                return (map.remove("request").unwrap_or(Value::Null), Execution { arn, started_at });
+            }
+            // Not our wrapper after all: leave the request as it was.
+            return (Value::Object(map), Execution { arn: invocation_id.to_string(), started_at: now });
+        }
+        return (Value::Object(map), Execution { arn: invocation_id.to_string(), started_at: now });
+    }
+    (event, Execution { arn: invocation_id.to_string(), started_at: now })
+}

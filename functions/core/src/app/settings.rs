@@ -1,0 +1,76 @@
+//! Function configuration from the environment the template sets.
+
+use crate::domain::image::RegistryPolicy;
+use crate::domain::model::Policy;
+use crate::error::{DeckhandError, Result};
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn required(name: &str) -> Result<String> {
+    var(name).ok_or_else(|| DeckhandError::ConfigurationError(format!("environment variable {name} is not set")))
+}
+
+fn number(name: &str, default: u64) -> Result<u64> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| DeckhandError::ConfigurationError(format!("{name} must be a whole number"))),
+    }
+}
+
+fn list(name: &str) -> Vec<String> {
+    var(name).map(|v| v.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+}
+
+/// What the plan function needs.
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    /// Clusters to watch; empty means every cluster of the region.
+    pub clusters: Vec<String>,
+    pub registry: RegistryPolicy,
+    pub account: String,
+    pub region: String,
+    pub defaults: Policy,
+    pub max_concurrency: u64,
+}
+
+impl PlanSettings {
+    pub fn from_env() -> Result<Self> {
+        let account = required("DECKHAND_ACCOUNT_ID")?;
+        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+        let suffix = var("DECKHAND_REGISTRY_SUFFIX").unwrap_or_else(|| "amazonaws.com".into());
+        Ok(Self {
+            clusters: list("DECKHAND_CLUSTERS"),
+            registry: RegistryPolicy {
+                account_registry: format!("{account}.dkr.ecr.{region}.{suffix}"),
+                allowed: list("DECKHAND_ALLOWED_REGISTRIES"),
+            },
+            account,
+            region,
+            max_concurrency: number("DECKHAND_MAX_CONCURRENCY", 10)?.max(1),
+            defaults: Policy {
+                poll_seconds: number("DECKHAND_POLL_INTERVAL_SECONDS", 15)?.max(1),
+                timeout_seconds: number("DECKHAND_DEPLOYMENT_TIMEOUT_SECONDS", 900)?,
+                bake_seconds: number("DECKHAND_BAKE_SECONDS", 0)?,
+                max_failed_tasks: number("DECKHAND_MAX_FAILED_TASKS", 2)?.max(1),
+                unhealthy_checks: number("DECKHAND_UNHEALTHY_CHECKS", 3)?.max(1),
+            },
+        })
+    }
+}
+
+/// The state table's name (lock, lock and rollback functions).
+pub fn state_table() -> Result<String> {
+    required("DECKHAND_STATE_TABLE")
+}
+
+/// How long a lock stays valid without its holder releasing it.
+pub fn lock_ttl_seconds() -> Result<u64> {
+    number("DECKHAND_LOCK_TTL_SECONDS", 3 * 3600)
+}
+
+/// The event bus for deployment events.
+pub fn event_bus() -> String {
+    var("DECKHAND_EVENT_BUS").unwrap_or_else(|| "default".into())
+}

@@ -1,0 +1,82 @@
+//! DynamoDB adapter: one item per service holding its record, written with optimistic
+//! concurrency (a version number checked by a condition expression).
+
+use super::classify;
+use crate::domain::ledger::ServiceRecord;
+use crate::error::{DeckhandError, Result};
+use crate::ports::{Ledger, Version};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Records of services nobody deploys any more expire (DynamoDB TTL) after this long.
+const RECORD_RETENTION_SECONDS: u64 = 400 * 24 * 3600;
+
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    pub fn new(config: &aws_config::SdkConfig, table: String) -> Self {
+        Self { client: Client::new(config), table }
+    }
+}
+
+impl Ledger for DynamoLedger {
+    async fn load(&self, key: &str) -> Result<(ServiceRecord, Option<Version>)> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        let Some(item) = output.item else { return Ok((ServiceRecord::default(), None)) };
+        let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        let record = match item.get("record").and_then(|v| v.as_s().ok()) {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| DeckhandError::AwsRequestFailed(format!("state of {key} is unreadable: {e}")))?,
+            None => ServiceRecord::default(),
+        };
+        Ok((record, version))
+    }
+
+    async fn save(&self, key: &str, record: &ServiceRecord, expected: Option<Version>) -> Result<bool> {
+        let json = serde_json::to_string(record).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let next_version = expected.unwrap_or(0) + 1;
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key.to_string()))
+            .item("version", AttributeValue::N(next_version.to_string()))
+            .item("record", AttributeValue::S(json))
+            .item("expiresAt", AttributeValue::N((now + RECORD_RETENTION_SECONDS).to_string()));
+        // The lock holder and known-good revision as plain attributes, for people reading the table.
+        if let Some(hold) = &record.lock {
+            request = request.item("lockOwner", AttributeValue::S(hold.owner.clone()));
+        }
+        if let Some(good) = record.known_good.first() {
+            request = request.item("knownGood", AttributeValue::S(good.task_definition.clone()));
+        }
+        request = match expected {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(version) => request
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(classify("PutItem", error)),
+            },
+        }
+    }
+}

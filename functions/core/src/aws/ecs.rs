@@ -1,0 +1,246 @@
+//! ECS adapter.
+
+use super::{classify, seconds};
+use crate::domain::snapshot::{ContainerSnapshot, DeploymentSnapshot, LoadBalancerRef, ServiceSnapshot, TaskSnapshot};
+use crate::error::{DeckhandError, Result};
+use crate::ports::Ecs;
+use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
+use aws_sdk_ecs::types::{DesiredStatus, Service, ServiceField, Tag, Task, TaskDefinition, TaskDefinitionField};
+use aws_sdk_ecs::Client;
+
+pub struct EcsAdapter {
+    client: Client,
+}
+
+impl EcsAdapter {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self { client: Client::new(config) }
+    }
+}
+
+/// Fills RegisterTaskDefinition with every registrable field of `definition`. Read-only fields
+/// (ARN, revision, status, requiresAttributes, compatibilities, registeredAt/By, …) are the only
+/// ones left out; the test `register_keeps_every_registrable_field` guards this list.
+// Inference accelerators are deprecated by AWS, but a definition that has them must keep them.
+#[allow(deprecated)]
+pub fn register_request(builder: RegisterTaskDefinitionFluentBuilder, definition: &TaskDefinition, tags: &[Tag]) -> RegisterTaskDefinitionFluentBuilder {
+    let d = definition.clone();
+    builder
+        .set_family(d.family)
+        .set_task_role_arn(d.task_role_arn)
+        .set_execution_role_arn(d.execution_role_arn)
+        .set_network_mode(d.network_mode)
+        .set_container_definitions(d.container_definitions)
+        .set_volumes(d.volumes)
+        .set_placement_constraints(d.placement_constraints)
+        .set_requires_compatibilities(d.requires_compatibilities)
+        .set_cpu(d.cpu)
+        .set_memory(d.memory)
+        .set_pid_mode(d.pid_mode)
+        .set_ipc_mode(d.ipc_mode)
+        .set_proxy_configuration(d.proxy_configuration)
+        .set_inference_accelerators(d.inference_accelerators)
+        .set_ephemeral_storage(d.ephemeral_storage)
+        .set_runtime_platform(d.runtime_platform)
+        .set_enable_fault_injection(d.enable_fault_injection)
+        .set_tags((!tags.is_empty()).then(|| tags.to_vec()))
+}
+
+impl Ecs for EcsAdapter {
+    async fn list_clusters(&self) -> Result<Vec<String>> {
+        let mut clusters = Vec::new();
+        let mut pages = self.client.list_clusters().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            clusters.extend(page.map_err(|e| classify("ListClusters", e))?.cluster_arns().iter().cloned());
+        }
+        Ok(clusters)
+    }
+
+    async fn list_services(&self, cluster: &str) -> Result<Vec<String>> {
+        let mut services = Vec::new();
+        let mut pages = self.client.list_services().cluster(cluster).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            services.extend(page.map_err(|e| classify("ListServices", e))?.service_arns().iter().cloned());
+        }
+        Ok(services)
+    }
+
+    async fn describe_services(&self, cluster: &str, services: &[String]) -> Result<Vec<ServiceSnapshot>> {
+        let output = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.to_vec()))
+            .include(ServiceField::Tags)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeServices", e))?;
+        if let Some(failure) = output.failures().iter().find(|f| f.reason() != Some("MISSING")) {
+            return Err(DeckhandError::AwsRequestFailed(format!(
+                "DescribeServices: {} {}",
+                failure.arn().unwrap_or_default(),
+                failure.reason().unwrap_or_default()
+            )));
+        }
+        Ok(output.services().iter().map(service_snapshot).collect())
+    }
+
+    async fn describe_task_definition(&self, arn: &str) -> Result<(TaskDefinition, Vec<Tag>)> {
+        let output = self
+            .client
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeTaskDefinition", e))?;
+        let definition = output
+            .task_definition
+            .ok_or_else(|| DeckhandError::ResourceNotFound(format!("task definition {arn}")))?;
+        Ok((definition, output.tags.unwrap_or_default()))
+    }
+
+    async fn register_task_definition(&self, definition: &TaskDefinition, tags: &[Tag]) -> Result<String> {
+        let output = register_request(self.client.register_task_definition(), definition, tags)
+            .send()
+            .await
+            .map_err(|e| classify("RegisterTaskDefinition", e))?;
+        output
+            .task_definition()
+            .and_then(TaskDefinition::task_definition_arn)
+            .map(str::to_string)
+            .ok_or_else(|| DeckhandError::AwsRequestFailed("RegisterTaskDefinition returned no ARN".into()))
+    }
+
+    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str, force_new_deployment: bool) -> Result<ServiceSnapshot> {
+        let output = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .force_new_deployment(force_new_deployment)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateService", e))?;
+        output
+            .service()
+            .map(service_snapshot)
+            .ok_or_else(|| DeckhandError::AwsRequestFailed("UpdateService returned no service".into()))
+    }
+
+    async fn service_tasks(&self, cluster: &str, service: &str) -> Result<Vec<TaskSnapshot>> {
+        let mut arns = Vec::new();
+        for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let mut pages = self
+                .client
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service)
+                .desired_status(desired)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                arns.extend(page.map_err(|e| classify("ListTasks", e))?.task_arns().iter().cloned());
+            }
+        }
+        let mut tasks = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(100) {
+            let output = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("DescribeTasks", e))?;
+            tasks.extend(output.tasks().iter().map(task_snapshot));
+        }
+        Ok(tasks)
+    }
+}
+
+fn service_snapshot(service: &Service) -> ServiceSnapshot {
+    ServiceSnapshot {
+        arn: service.service_arn().unwrap_or_default().to_string(),
+        name: service.service_name().unwrap_or_default().to_string(),
+        cluster_arn: service.cluster_arn().unwrap_or_default().to_string(),
+        status: service.status().unwrap_or_default().to_string(),
+        task_definition: service.task_definition().unwrap_or_default().to_string(),
+        desired_count: service.desired_count().into(),
+        running_count: service.running_count().into(),
+        health_check_grace_period_seconds: service.health_check_grace_period_seconds().unwrap_or(0).max(0) as u64,
+        deployments: service
+            .deployments()
+            .iter()
+            .map(|d| DeploymentSnapshot {
+                id: d.id().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().to_string(),
+                task_definition: d.task_definition().unwrap_or_default().to_string(),
+                rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+                desired_count: d.desired_count().into(),
+                running_count: d.running_count().into(),
+                pending_count: d.pending_count().into(),
+                failed_tasks: d.failed_tasks().into(),
+            })
+            .collect(),
+        load_balancers: service
+            .load_balancers()
+            .iter()
+            .map(|lb| LoadBalancerRef {
+                target_group_arn: lb.target_group_arn().map(str::to_string),
+                container_name: lb.container_name().map(str::to_string),
+                container_port: lb.container_port(),
+            })
+            .collect(),
+        tags: service
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .collect(),
+    }
+}
+
+fn task_snapshot(task: &Task) -> TaskSnapshot {
+    // The awsvpc address is in the ENI attachment; the container's interface has it too.
+    let attachment_ip = task
+        .attachments()
+        .iter()
+        .filter(|a| a.r#type() == Some("ElasticNetworkInterface"))
+        .flat_map(|a| a.details())
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value())
+        .map(str::to_string);
+    let container_ip = task
+        .containers()
+        .iter()
+        .flat_map(|c| c.network_interfaces())
+        .find_map(|n| n.private_ipv4_address())
+        .map(str::to_string);
+    TaskSnapshot {
+        arn: task.task_arn().unwrap_or_default().to_string(),
+        task_definition: task.task_definition_arn().unwrap_or_default().to_string(),
+        started_by: task.started_by().map(str::to_string),
+        last_status: task.last_status().unwrap_or_default().to_string(),
+        desired_status: task.desired_status().unwrap_or_default().to_string(),
+        started_at: seconds(task.started_at()),
+        stop_code: task.stop_code().map(|c| c.as_str().to_string()),
+        stopped_reason: task.stopped_reason().map(str::to_string),
+        health_status: task.health_status().map(|h| h.as_str().to_string()),
+        private_ip: attachment_ip.or(container_ip),
+        containers: task
+            .containers()
+            .iter()
+            .map(|c| ContainerSnapshot {
+                name: c.name().unwrap_or_default().to_string(),
+                exit_code: c.exit_code(),
+                reason: c.reason().map(str::to_string),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+#[path = "ecs_tests.rs"]
+mod tests;

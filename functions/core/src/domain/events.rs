@@ -1,0 +1,38 @@
+//! Deployment events published to EventBridge (the DESIGN.md contract).
+
+use serde::{Deserialize, Serialize};
+
+pub const EVENT_SOURCE: &str = "deckhand";
+pub const EVENT_DETAIL_TYPE: &str = "Deckhand Deployment State Change";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Started,
+    Succeeded,
+    RolledBack,
+    RollbackFailed,
+    Skipped,
+    Failed,
+}
+
+impl Status {
+    pub fn is_terminal(self) -> bool {
+        self != Status::Started
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentEvent {
+    pub cluster: String,
+    pub service: String,
+    pub image: String,
+    pub status: Status,
+    pub reason: String,
+    #[serde(default)]
+    pub task_definition: Option<String>,
+    #[serde(default)]
+    pub previous_task_definition: Option<String>,
+    pub execution_arn: String,
+}

@@ -1,0 +1,167 @@
+//! Container image references: parsing, registry policy and digest pinning.
+
+use crate::error::{DeckhandError, Result};
+use std::fmt;
+
+/// A parsed image reference `[REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    pub registry: Option<String>,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl ImageRef {
+    /// Parses a reference as users write it; `field` names the input field in errors.
+    pub fn parse(field: &str, text: &str) -> Result<Self> {
+        let bad = |why: &str| DeckhandError::invalid(field, format!("{why} (got {text:?})"));
+        if text.is_empty() || text.len() > 512 || text.chars().any(|c| c.is_whitespace()) {
+            return Err(bad("must be a non-empty image reference without spaces"));
+        }
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => {
+                validate_digest(digest).map_err(|_| bad("digest must be sha256: and 64 lowercase hex digits"))?;
+                (rest, Some(digest.to_string()))
+            }
+            None => (text, None),
+        };
+        // The registry is the first path component when it looks like a host (has a dot or port).
+        let (registry, path) = match rest.split_once('/') {
+            Some((first, remainder)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+                (Some(first.to_string()), remainder)
+            }
+            _ => (None, rest),
+        };
+        // A tag follows the last ':' of the last path component.
+        let last_slash = path.rfind('/').map_or(0, |i| i + 1);
+        let (repository, tag) = match path[last_slash..].rfind(':') {
+            Some(i) => (&path[..last_slash + i], Some(path[last_slash + i + 1..].to_string())),
+            None => (path, None),
+        };
+        if !is_valid_repository(repository) {
+            return Err(bad("repository must be lowercase letters, digits and . _ - / separators"));
+        }
+        if let Some(tag) = &tag {
+            if !is_valid_tag(tag) {
+                return Err(bad("tag must be 1-128 letters, digits, '_', '.' or '-'"));
+            }
+        }
+        if tag.is_none() && digest.is_none() {
+            return Err(bad("needs a tag (repo:tag) or a digest (repo@sha256:...)"));
+        }
+        Ok(Self { registry, repository: repository.to_string(), tag, digest })
+    }
+
+    /// The reference pinned to a digest in the given registry: `REGISTRY/REPO@sha256:...`.
+    pub fn pinned(registry: &str, repository: &str, digest: &str) -> String {
+        format!("{registry}/{repository}@{digest}")
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(registry) = &self.registry {
+            write!(f, "{registry}/")?;
+        }
+        write!(f, "{}", self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+pub fn validate_digest(digest: &str) -> Result<(), ()> {
+    let hex = digest.strip_prefix("sha256:").ok_or(())?;
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+/// ECR repository names: lowercase path components separated by '/', each `[a-z0-9]+([._-][a-z0-9]+)*`.
+pub fn is_valid_repository(name: &str) -> bool {
+    (2..=256).contains(&name.len())
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && part.as_bytes()[0].is_ascii_alphanumeric()
+                && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric()
+        })
+}
+
+pub fn is_valid_tag(tag: &str) -> bool {
+    (1..=128).contains(&tag.len())
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && tag.as_bytes()[0] != b'.'
+        && tag.as_bytes()[0] != b'-'
+}
+
+/// Which registries deckhand may deploy from: the account's own ECR registry plus an allow-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryPolicy {
+    pub account_registry: String,
+    pub allowed: Vec<String>,
+}
+
+impl RegistryPolicy {
+    /// Is this registry host the account's own ECR registry (where tags can be resolved)?
+    pub fn is_account_registry(&self, registry: Option<&str>) -> bool {
+        registry.is_none_or(|r| r == self.account_registry)
+    }
+
+    pub fn permits(&self, registry: Option<&str>) -> bool {
+        self.is_account_registry(registry) || registry.is_some_and(|r| self.allowed.iter().any(|a| a == r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn parses_the_forms_users_write() {
+        let short = ImageRef::parse("image", "flask-backend:v2").unwrap();
+        assert_eq!((short.registry, short.repository.as_str(), short.tag.as_deref()), (None, "flask-backend", Some("v2")));
+
+        let by_digest = ImageRef::parse("image", &format!("todo/main@{DIGEST}")).unwrap();
+        assert_eq!(by_digest.repository, "todo/main");
+        assert_eq!(by_digest.digest.as_deref(), Some(DIGEST));
+
+        let full = ImageRef::parse("image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/web/api:main").unwrap();
+        assert_eq!(full.registry.as_deref(), Some("123456789012.dkr.ecr.us-east-1.amazonaws.com"));
+        assert_eq!(full.repository, "web/api");
+        assert_eq!(full.to_string(), "123456789012.dkr.ecr.us-east-1.amazonaws.com/web/api:main");
+
+        let with_port = ImageRef::parse("image", &format!("localhost:5000/app:1@{DIGEST}")).unwrap();
+        assert_eq!(with_port.registry.as_deref(), Some("localhost:5000"));
+        assert_eq!(with_port.tag.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn rejects_malformed_references() {
+        for bad in ["", "repo", "Repo:1", "repo:", "repo:bad tag", "repo@sha256:abc", "repo@md5:00", "-repo:1", "repo:.x"] {
+            assert!(ImageRef::parse("image", bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn registry_policy_admits_account_registry_and_allow_list_only() {
+        let policy = RegistryPolicy {
+            account_registry: "123456789012.dkr.ecr.us-east-1.amazonaws.com".into(),
+            allowed: vec!["public.ecr.aws".into()],
+        };
+        assert!(policy.permits(None));
+        assert!(policy.permits(Some("123456789012.dkr.ecr.us-east-1.amazonaws.com")));
+        assert!(policy.permits(Some("public.ecr.aws")));
+        assert!(!policy.permits(Some("999999999999.dkr.ecr.us-east-1.amazonaws.com")));
+        assert!(!policy.permits(Some("docker.io")));
+    }
+}

@@ -1,0 +1,11 @@
+//! The deployment domain: plain Rust, no network.
+
+pub mod events;
+pub mod health;
+pub mod image;
+pub mod ledger;
+pub mod model;
+pub mod request;
+pub mod snapshot;
+pub mod taskdef;
+pub mod track;

@@ -1,0 +1,64 @@
+//! The AWS APIs deckhand uses, as small traits. The domain and use cases depend on these; the
+//! adapters in `aws/` implement them with the AWS SDK, and tests implement them in memory.
+
+use crate::domain::events::DeploymentEvent;
+use crate::domain::ledger::{HolderStatus, ServiceRecord};
+use crate::domain::snapshot::{ImageDetail, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
+use crate::error::Result;
+use aws_sdk_ecs::types::{Tag, TaskDefinition};
+use std::future::Future;
+
+pub trait Ecs: Send + Sync {
+    fn list_clusters(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Service ARNs of a cluster.
+    fn list_services(&self, cluster: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Services (with tags) by name or ARN; services that do not exist are left out.
+    fn describe_services(&self, cluster: &str, services: &[String]) -> impl Future<Output = Result<Vec<ServiceSnapshot>>> + Send;
+    /// A task definition and its tags.
+    fn describe_task_definition(&self, arn: &str) -> impl Future<Output = Result<(TaskDefinition, Vec<Tag>)>> + Send;
+    /// Registers `definition` as a new revision of its family; returns the new ARN.
+    fn register_task_definition(&self, definition: &TaskDefinition, tags: &[Tag]) -> impl Future<Output = Result<String>> + Send;
+    fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+        force_new_deployment: bool,
+    ) -> impl Future<Output = Result<ServiceSnapshot>> + Send;
+    /// Running and recently stopped tasks of a service.
+    fn service_tasks(&self, cluster: &str, service: &str) -> impl Future<Output = Result<Vec<TaskSnapshot>>> + Send;
+}
+
+/// Which image an ECR lookup asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageSelector<'a> {
+    Tag(&'a str),
+    Digest(&'a str),
+}
+
+pub trait Registry: Send + Sync {
+    /// The image in the account's ECR registry, or None when the repository or image is absent.
+    fn describe_image(&self, repository: &str, selector: ImageSelector<'_>) -> impl Future<Output = Result<Option<ImageDetail>>> + Send;
+}
+
+pub trait LoadBalancer: Send + Sync {
+    fn target_health(&self, target_group_arn: &str) -> impl Future<Output = Result<Vec<TargetSnapshot>>> + Send;
+}
+
+/// A version token for optimistic concurrency on a service record.
+pub type Version = u64;
+
+pub trait Ledger: Send + Sync {
+    fn load(&self, key: &str) -> impl Future<Output = Result<(ServiceRecord, Option<Version>)>> + Send;
+    /// Saves only if the stored version is still `expected` (None: the record must not exist).
+    /// Returns false when another writer got there first.
+    fn save(&self, key: &str, record: &ServiceRecord, expected: Option<Version>) -> impl Future<Output = Result<bool>> + Send;
+}
+
+pub trait Executions: Send + Sync {
+    fn status(&self, execution_arn: &str) -> impl Future<Output = Result<HolderStatus>> + Send;
+}
+
+pub trait EventSink: Send + Sync {
+    fn publish(&self, event: &DeploymentEvent) -> impl Future<Output = Result<()>> + Send;
+}
