@@ -24,7 +24,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (ecs, elb) = (&ecs, &elb);
         async move {
-            let request: Request = serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
+            let request: Request =
+                serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
             let health = check(ecs, elb, &request.target, &request.rollout, &request.health, runtime::now()).await?;
             serde_json::to_value(health).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
         }

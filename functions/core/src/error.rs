@@ -76,8 +76,7 @@ mod tests {
         let diagnostic: Diagnostic = DeckhandError::invalid("cluster", "must be a string").into();
         assert_eq!(diagnostic.error_type, "InvalidInput");
         assert_eq!(diagnostic.error_message, "cluster: must be a string");
-        let busy: Diagnostic =
-            DeckhandError::LockBusy { service: "prod/api".into(), holder: "arn:x".into() }.into();
+        let busy: Diagnostic = DeckhandError::LockBusy { service: "prod/api".into(), holder: "arn:x".into() }.into();
         assert_eq!(busy.error_type, "LockBusy");
     }
 

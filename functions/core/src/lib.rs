@@ -9,3 +9,6 @@ pub mod ports;
 pub mod runtime;
 
 pub use error::{DeckhandError, Result};
+
+#[cfg(test)]
+pub(crate) mod testing;

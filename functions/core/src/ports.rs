@@ -13,11 +13,19 @@ pub trait Ecs: Send + Sync {
     /// Service ARNs of a cluster.
     fn list_services(&self, cluster: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Services (with tags) by name or ARN; services that do not exist are left out.
-    fn describe_services(&self, cluster: &str, services: &[String]) -> impl Future<Output = Result<Vec<ServiceSnapshot>>> + Send;
+    fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> impl Future<Output = Result<Vec<ServiceSnapshot>>> + Send;
     /// A task definition and its tags.
     fn describe_task_definition(&self, arn: &str) -> impl Future<Output = Result<(TaskDefinition, Vec<Tag>)>> + Send;
     /// Registers `definition` as a new revision of its family; returns the new ARN.
-    fn register_task_definition(&self, definition: &TaskDefinition, tags: &[Tag]) -> impl Future<Output = Result<String>> + Send;
+    fn register_task_definition(
+        &self,
+        definition: &TaskDefinition,
+        tags: &[Tag],
+    ) -> impl Future<Output = Result<String>> + Send;
     fn update_service(
         &self,
         cluster: &str,
@@ -38,7 +46,11 @@ pub enum ImageSelector<'a> {
 
 pub trait Registry: Send + Sync {
     /// The image in the account's ECR registry, or None when the repository or image is absent.
-    fn describe_image(&self, repository: &str, selector: ImageSelector<'_>) -> impl Future<Output = Result<Option<ImageDetail>>> + Send;
+    fn describe_image(
+        &self,
+        repository: &str,
+        selector: ImageSelector<'_>,
+    ) -> impl Future<Output = Result<Option<ImageDetail>>> + Send;
 }
 
 pub trait LoadBalancer: Send + Sync {
@@ -52,7 +64,12 @@ pub trait Ledger: Send + Sync {
     fn load(&self, key: &str) -> impl Future<Output = Result<(ServiceRecord, Option<Version>)>> + Send;
     /// Saves only if the stored version is still `expected` (None: the record must not exist).
     /// Returns false when another writer got there first.
-    fn save(&self, key: &str, record: &ServiceRecord, expected: Option<Version>) -> impl Future<Output = Result<bool>> + Send;
+    fn save(
+        &self,
+        key: &str,
+        record: &ServiceRecord,
+        expected: Option<Version>,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 pub trait Executions: Send + Sync {

@@ -21,7 +21,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let ecs = &ecs;
         async move {
-            let request: Request = serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
+            let request: Request =
+                serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
             let rollout = deploy(ecs, &request.target, runtime::now()).await?;
             serde_json::to_value(rollout).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
         }

@@ -15,7 +15,12 @@ enum Request {
     #[serde(rename_all = "camelCase")]
     Acquire { target: Target, execution_arn: String },
     #[serde(rename_all = "camelCase")]
-    Release { target: Target, execution_arn: String, #[serde(default)] verified_task_definition: Option<String> },
+    Release {
+        target: Target,
+        execution_arn: String,
+        #[serde(default)]
+        verified_task_definition: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -27,14 +32,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (ledger, executions) = (&ledger, &executions);
         async move {
-            let request: Request = serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
+            let request: Request =
+                serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
             match request {
                 Request::Acquire { target, execution_arn } => {
                     let result = acquire(ledger, executions, &target, &execution_arn, runtime::now(), ttl).await?;
                     serde_json::to_value(result).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
                 }
                 Request::Release { target, execution_arn, verified_task_definition } => {
-                    release(ledger, &target, &execution_arn, verified_task_definition.as_deref(), runtime::now()).await?;
+                    release(ledger, &target, &execution_arn, verified_task_definition.as_deref(), runtime::now())
+                        .await?;
                     Ok::<Value, DeckhandError>(json!({"released": true}))
                 }
             }

@@ -23,7 +23,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let sink = &sink;
         async move {
-            let request: Request = serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
+            let request: Request =
+                serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
             let result = notify(sink, request.status, &request.branch).await?;
             serde_json::to_value(result).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
         }

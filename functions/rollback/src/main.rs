@@ -32,8 +32,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (ecs, ledger) = (&ecs, &ledger);
         async move {
-            let request: Request = serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
-            let rollout = rollback(ecs, ledger, &request.target, request.failed.as_ref(), request.dry_run, runtime::now()).await?;
+            let request: Request =
+                serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
+            let rollout =
+                rollback(ecs, ledger, &request.target, request.failed.as_ref(), request.dry_run, runtime::now())
+                    .await?;
             serde_json::to_value(rollout).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
         }
     }))

@@ -7,7 +7,14 @@ use crate::error::Result;
 use crate::ports::{Ecs, LoadBalancer};
 use std::collections::BTreeMap;
 
-pub async fn check(ecs: &impl Ecs, elb: &impl LoadBalancer, target: &Target, rollout: &Rollout, previous: &Health, now: f64) -> Result<Health> {
+pub async fn check(
+    ecs: &impl Ecs,
+    elb: &impl LoadBalancer,
+    target: &Target,
+    rollout: &Rollout,
+    previous: &Health,
+    now: f64,
+) -> Result<Health> {
     let service = describe_one(ecs, target).await?;
     let tasks = ecs.service_tasks(&target.cluster_arn, &target.service).await?;
     let mut targets = BTreeMap::new();

@@ -42,9 +42,13 @@ pub async fn deploy(ecs: &impl Ecs, target: &Target, now: f64) -> Result<Rollout
         tracing::info!(task_definition = %arn, changed = changes.len(), "registered new revision");
         arn
     };
-    let updated = ecs.update_service(&target.cluster_arn, &target.service, &revision, target.force_new_deployment).await?;
+    let updated =
+        ecs.update_service(&target.cluster_arn, &target.service, &revision, target.force_new_deployment).await?;
     let deployment = updated.primary().filter(|d| d.task_definition == revision).ok_or_else(|| {
-        DeckhandError::AwsRequestFailed(format!("UpdateService of {} returned no PRIMARY deployment of {revision}", target.service))
+        DeckhandError::AwsRequestFailed(format!(
+            "UpdateService of {} returned no PRIMARY deployment of {revision}",
+            target.service
+        ))
     })?;
     tracing::info!(service = %target.service_arn, deployment = %deployment.id, "service updated");
     Ok(Rollout {

@@ -23,7 +23,14 @@ pub struct LockResult {
 /// Optimistic writes race only with other deckhand executions; a few rounds settle it.
 const WRITE_ATTEMPTS: usize = 5;
 
-pub async fn acquire(ledger: &impl Ledger, executions: &impl Executions, target: &Target, owner: &str, now: f64, ttl_seconds: f64) -> Result<LockResult> {
+pub async fn acquire(
+    ledger: &impl Ledger,
+    executions: &impl Executions,
+    target: &Target,
+    owner: &str,
+    now: f64,
+    ttl_seconds: f64,
+) -> Result<LockResult> {
     for _ in 0..WRITE_ATTEMPTS {
         let (record, version) = ledger.load(target.service_key()).await?;
         let holder = match other_holder(&record, owner, now) {
@@ -50,8 +57,18 @@ pub async fn acquire(ledger: &impl Ledger, executions: &impl Executions, target:
 }
 
 /// Releases `owner`'s lock; with `verified`, records that revision as known-good.
-pub async fn release(ledger: &impl Ledger, target: &Target, owner: &str, verified: Option<&str>, now: f64) -> Result<()> {
-    let verified = verified.map(|td| KnownGood { task_definition: td.to_string(), verified_at: now, execution: owner.to_string() });
+pub async fn release(
+    ledger: &impl Ledger,
+    target: &Target,
+    owner: &str,
+    verified: Option<&str>,
+    now: f64,
+) -> Result<()> {
+    let verified = verified.map(|td| KnownGood {
+        task_definition: td.to_string(),
+        verified_at: now,
+        execution: owner.to_string(),
+    });
     for _ in 0..WRITE_ATTEMPTS {
         let (record, version) = ledger.load(target.service_key()).await?;
         let next = release_record(&record, owner, &target.request_id, verified.clone());

@@ -7,3 +7,6 @@ pub mod notify;
 pub mod plan;
 pub mod rollback;
 pub mod settings;
+
+#[cfg(test)]
+mod tests;

@@ -119,7 +119,11 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
         ),
         Status::Succeeded => (
             branch.rollout.as_ref().map(|r| r.task_definition.clone()),
-            branch.rollout.as_ref().and_then(|r| r.previous_task_definition.clone()).or(Some(target.task_definition.clone())),
+            branch
+                .rollout
+                .as_ref()
+                .and_then(|r| r.previous_task_definition.clone())
+                .or(Some(target.task_definition.clone())),
             branch.health.as_ref().map_or_else(|| "healthy".into(), |h| h.reason.clone()),
         ),
         Status::Skipped => (

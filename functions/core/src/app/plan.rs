@@ -19,7 +19,13 @@ pub struct Execution {
     pub started_at: f64,
 }
 
-pub async fn plan(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSettings, input: &Value, execution: &Execution) -> Result<Plan> {
+pub async fn plan(
+    ecs: &impl Ecs,
+    registry: &impl Registry,
+    settings: &PlanSettings,
+    input: &Value,
+    execution: &Execution,
+) -> Result<Plan> {
     let mut plan = match parse_request(input)? {
         Request::Ignored { reason } => nothing(settings, reason),
         Request::Push(push) => plan_push(ecs, settings, &push).await?,
@@ -37,17 +43,31 @@ pub async fn plan(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSetti
 }
 
 fn nothing(settings: &PlanSettings, reason: String) -> Plan {
-    Plan { action: PlanAction::Nothing, dry_run: false, reason, targets: vec![], max_concurrency: settings.max_concurrency, warnings: vec![] }
+    Plan {
+        action: PlanAction::Nothing,
+        dry_run: false,
+        reason,
+        targets: vec![],
+        max_concurrency: settings.max_concurrency,
+        warnings: vec![],
+    }
 }
 
 async fn plan_push(ecs: &impl Ecs, settings: &PlanSettings, push: &Push) -> Result<Plan> {
     if push.account != settings.account || push.region != settings.region {
-        return Ok(nothing(settings, format!(
-            "push to {}/{} is not this account's registry ({}/{})",
-            push.account, push.region, settings.account, settings.region
-        )));
+        return Ok(nothing(
+            settings,
+            format!(
+                "push to {}/{} is not this account's registry ({}/{})",
+                push.account, push.region, settings.account, settings.region
+            ),
+        ));
     }
-    let clusters = if settings.clusters.is_empty() { ecs.list_clusters().await? } else { settings.clusters.clone() };
+    let mut clusters =
+        if settings.clusters.is_empty() { ecs.list_clusters().await? } else { settings.clusters.clone() };
+    // A service must get one target even if its cluster is configured twice.
+    clusters.sort();
+    clusters.dedup();
     let image = ImageRef::pinned(&settings.registry.account_registry, &push.repository, &push.digest);
     let mut targets = Vec::new();
     let mut warnings = Vec::new();
@@ -115,35 +135,68 @@ async fn plan_manual_deploy(
     target.request_id = execution.arn.clone();
     target.force_new_deployment = request.force_new_deployment;
     let reason = format!("manual deploy of {} to {}", target.image, service.name);
-    Ok(Plan { action: PlanAction::Deploy, dry_run: request.dry_run, reason, targets: vec![target], max_concurrency: 1, warnings })
+    Ok(Plan {
+        action: PlanAction::Deploy,
+        dry_run: request.dry_run,
+        reason,
+        targets: vec![target],
+        max_concurrency: 1,
+        warnings,
+    })
 }
 
-async fn plan_manual_rollback(ecs: &impl Ecs, settings: &PlanSettings, request: &ManualRollback, execution: &Execution) -> Result<Plan> {
+async fn plan_manual_rollback(
+    ecs: &impl Ecs,
+    settings: &PlanSettings,
+    request: &ManualRollback,
+    execution: &Execution,
+) -> Result<Plan> {
     let (service, _) = opted_in_service(ecs, settings, &request.cluster, &request.service).await?;
     let (mut target, warnings) = target_for(&service, settings, Mode::Rollback, vec![]);
     target.pushed_at = execution.started_at;
     target.request_id = execution.arn.clone();
     let reason = format!("manual rollback of {} to its last known-good revision", service.name);
-    Ok(Plan { action: PlanAction::Rollback, dry_run: request.dry_run, reason, targets: vec![target], max_concurrency: 1, warnings })
+    Ok(Plan {
+        action: PlanAction::Rollback,
+        dry_run: request.dry_run,
+        reason,
+        targets: vec![target],
+        max_concurrency: 1,
+        warnings,
+    })
 }
 
 /// A manually named service must exist, be in a watched cluster and be opted in.
-async fn opted_in_service(ecs: &impl Ecs, settings: &PlanSettings, cluster: &str, service: &str) -> Result<(ServiceSnapshot, Vec<Tracked>)> {
+async fn opted_in_service(
+    ecs: &impl Ecs,
+    settings: &PlanSettings,
+    cluster: &str,
+    service: &str,
+) -> Result<(ServiceSnapshot, Vec<Tracked>)> {
     let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
     if !settings.clusters.is_empty() && !settings.clusters.iter().any(|c| c == cluster || c == cluster_name) {
-        return Err(DeckhandError::invalid("cluster", format!("{cluster:?} is not one of the watched clusters ({})", settings.clusters.join(", "))));
+        return Err(DeckhandError::invalid(
+            "cluster",
+            format!("{cluster:?} is not one of the watched clusters ({})", settings.clusters.join(", ")),
+        ));
     }
     let found = ecs.describe_services(cluster, &[service.to_string()]).await.map_err(|e| match e {
-        DeckhandError::ResourceNotFound(_) => DeckhandError::invalid("cluster", format!("cluster {cluster:?} not found")),
+        DeckhandError::ResourceNotFound(_) => {
+            DeckhandError::invalid("cluster", format!("cluster {cluster:?} not found"))
+        }
         other => other,
     })?;
     let Some(snapshot) = found.into_iter().find(|s| s.status == "ACTIVE") else {
         return Err(DeckhandError::invalid("service", format!("no active service {service:?} in cluster {cluster:?}")));
     };
     let tag = snapshot.tags.get(TRACK_TAG).ok_or_else(|| {
-        DeckhandError::invalid("service", format!("{service:?} is not opted in: it has no {TRACK_TAG} tag, so deckhand never modifies it"))
+        DeckhandError::invalid(
+            "service",
+            format!("{service:?} is not opted in: it has no {TRACK_TAG} tag, so deckhand never modifies it"),
+        )
     })?;
-    let tracked = parse_track(tag).map_err(|why| DeckhandError::invalid("service", format!("{service:?} has a bad {TRACK_TAG} tag: {why}")))?;
+    let tracked = parse_track(tag)
+        .map_err(|why| DeckhandError::invalid("service", format!("{service:?} has a bad {TRACK_TAG} tag: {why}")))?;
     Ok((snapshot, tracked))
 }
 
@@ -151,7 +204,10 @@ fn choose_container(tracked: &[Tracked], requested: Option<&str>, repository: &s
     if let Some(name) = requested {
         return tracked.iter().find(|t| t.container == name).map(|t| t.container.clone()).ok_or_else(|| {
             let names: Vec<&str> = tracked.iter().map(|t| t.container.as_str()).collect();
-            DeckhandError::invalid("container", format!("{name:?} is not a tracked container (tracked: {})", names.join(", ")))
+            DeckhandError::invalid(
+                "container",
+                format!("{name:?} is not a tracked container (tracked: {})", names.join(", ")),
+            )
         });
     }
     let same_repository: Vec<&Tracked> = tracked.iter().filter(|t| t.repository == repository).collect();
@@ -159,9 +215,14 @@ fn choose_container(tracked: &[Tracked], requested: Option<&str>, repository: &s
         [only] => Ok(only.container.clone()),
         [] => Err(DeckhandError::invalid(
             "image",
-            format!("repository {repository:?} is not tracked by this service; name the \"container\" to deploy it anyway"),
+            format!(
+                "repository {repository:?} is not tracked by this service; name the \"container\" to deploy it anyway"
+            ),
         )),
-        _ => Err(DeckhandError::invalid("container", format!("ambiguous: several containers track {repository:?}; name one"))),
+        _ => Err(DeckhandError::invalid(
+            "container",
+            format!("ambiguous: several containers track {repository:?}; name one"),
+        )),
     }
 }
 
@@ -179,14 +240,18 @@ async fn pin(registry: &impl Registry, settings: &PlanSettings, image: &ImageRef
         (None, Some(tag)) => ImageSelector::Tag(tag),
         (None, None) => return Err(DeckhandError::invalid("image", "needs a tag or a digest")),
     };
-    let detail = registry
-        .describe_image(&image.repository, selector)
-        .await?
-        .ok_or_else(|| DeckhandError::invalid("image", format!("{image} was not found in ECR repository {:?}", image.repository)))?;
+    let detail = registry.describe_image(&image.repository, selector).await?.ok_or_else(|| {
+        DeckhandError::invalid("image", format!("{image} was not found in ECR repository {:?}", image.repository))
+    })?;
     Ok(ImageRef::pinned(&host, &image.repository, &detail.digest))
 }
 
-fn target_for(service: &ServiceSnapshot, settings: &PlanSettings, mode: Mode, containers: Vec<ContainerChange>) -> (Target, Vec<String>) {
+fn target_for(
+    service: &ServiceSnapshot,
+    settings: &PlanSettings,
+    mode: Mode,
+    containers: Vec<ContainerChange>,
+) -> (Target, Vec<String>) {
     let (policy, warnings) = policy_from_tags(&settings.defaults, &service.tags);
     let warnings = warnings.into_iter().map(|w| format!("service {}: {w}", service.name)).collect();
     let image = containers.iter().map(|c| format!("{}={}", c.name, c.image)).collect::<Vec<_>>().join(" ");

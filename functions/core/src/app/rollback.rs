@@ -7,7 +7,14 @@ use crate::error::{DeckhandError, Result};
 use crate::ports::{Ecs, Ledger};
 
 /// `failed` is the deployment that failed, when the failure came after UpdateService.
-pub async fn rollback(ecs: &impl Ecs, ledger: &impl Ledger, target: &Target, failed: Option<&Rollout>, dry_run: bool, now: f64) -> Result<Rollout> {
+pub async fn rollback(
+    ecs: &impl Ecs,
+    ledger: &impl Ledger,
+    target: &Target,
+    failed: Option<&Rollout>,
+    dry_run: bool,
+    now: f64,
+) -> Result<Rollout> {
     let service = describe_one(ecs, target).await?;
     let primary = service.primary().cloned();
     if target.mode == Mode::Deploy && failed.is_none() && service.task_definition == target.task_definition {
@@ -24,8 +31,9 @@ pub async fn rollback(ecs: &impl Ecs, ledger: &impl Ledger, target: &Target, fai
     let leaving = failed.map_or(service.task_definition.as_str(), |f| f.task_definition.as_str()).to_string();
     let completed_at_start = failed.and_then(|f| f.previous_task_definition.as_deref());
     let (record, _) = ledger.load(target.service_key()).await?;
-    let (revision, why) = rollback_target(&record, &leaving, completed_at_start)
-        .ok_or_else(|| DeckhandError::NoKnownGoodRevision(format!("{} (leaving {})", target.service, short(&leaving))))?;
+    let (revision, why) = rollback_target(&record, &leaving, completed_at_start).ok_or_else(|| {
+        DeckhandError::NoKnownGoodRevision(format!("{} (leaving {})", target.service, short(&leaving)))
+    })?;
 
     let mut rollout = Rollout {
         outcome: RolloutOutcome::Started,
@@ -37,13 +45,25 @@ pub async fn rollback(ecs: &impl Ecs, ledger: &impl Ledger, target: &Target, fai
     };
     if dry_run {
         rollout.outcome = RolloutOutcome::UpToDate;
-        rollout.reason = format!("dry run: would roll back {} from {} to {} ({why})", target.service, short(&leaving), short(&revision));
+        rollout.reason = format!(
+            "dry run: would roll back {} from {} to {} ({why})",
+            target.service,
+            short(&leaving),
+            short(&revision)
+        );
         return Ok(rollout);
     }
-    if let Some(primary) = primary.filter(|p| p.task_definition == revision && p.rollout_state.as_deref() != Some("FAILED")) {
+    if let Some(primary) =
+        primary.filter(|p| p.task_definition == revision && p.rollout_state.as_deref() != Some("FAILED"))
+    {
         // ECS's circuit breaker already went back there: watch its deployment instead of a new one.
         rollout.deployment_id = Some(primary.id.clone());
-        rollout.reason = format!("{} is already back on {} (deployment {}); watching it", target.service, short(&revision), primary.id);
+        rollout.reason = format!(
+            "{} is already back on {} (deployment {}); watching it",
+            target.service,
+            short(&revision),
+            primary.id
+        );
         return Ok(rollout);
     }
     let updated = ecs.update_service(&target.cluster_arn, &target.service, &revision, false).await?;

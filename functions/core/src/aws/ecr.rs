@@ -29,7 +29,10 @@ impl Registry for EcrAdapter {
                 Some(ImageDetail { digest: d.image_digest()?.to_string(), pushed_at: seconds(d.image_pushed_at()) })
             })),
             Err(error) => match error.as_service_error() {
-                Some(DescribeImagesError::ImageNotFoundException(_) | DescribeImagesError::RepositoryNotFoundException(_)) => Ok(None),
+                Some(
+                    DescribeImagesError::ImageNotFoundException(_)
+                    | DescribeImagesError::RepositoryNotFoundException(_),
+                ) => Ok(None),
                 _ => Err(classify("DescribeImages", error)),
             },
         }

@@ -23,7 +23,11 @@ impl EcsAdapter {
 /// ones left out; the test `register_keeps_every_registrable_field` guards this list.
 // Inference accelerators are deprecated by AWS, but a definition that has them must keep them.
 #[allow(deprecated)]
-pub fn register_request(builder: RegisterTaskDefinitionFluentBuilder, definition: &TaskDefinition, tags: &[Tag]) -> RegisterTaskDefinitionFluentBuilder {
+pub fn register_request(
+    builder: RegisterTaskDefinitionFluentBuilder,
+    definition: &TaskDefinition,
+    tags: &[Tag],
+) -> RegisterTaskDefinitionFluentBuilder {
     let d = definition.clone();
     builder
         .set_family(d.family)
@@ -94,9 +98,8 @@ impl Ecs for EcsAdapter {
             .send()
             .await
             .map_err(|e| classify("DescribeTaskDefinition", e))?;
-        let definition = output
-            .task_definition
-            .ok_or_else(|| DeckhandError::ResourceNotFound(format!("task definition {arn}")))?;
+        let definition =
+            output.task_definition.ok_or_else(|| DeckhandError::ResourceNotFound(format!("task definition {arn}")))?;
         Ok((definition, output.tags.unwrap_or_default()))
     }
 
@@ -112,7 +115,13 @@ impl Ecs for EcsAdapter {
             .ok_or_else(|| DeckhandError::AwsRequestFailed("RegisterTaskDefinition returned no ARN".into()))
     }
 
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str, force_new_deployment: bool) -> Result<ServiceSnapshot> {
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+        force_new_deployment: bool,
+    ) -> Result<ServiceSnapshot> {
         let output = self
             .client
             .update_service()

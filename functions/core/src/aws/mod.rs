@@ -59,7 +59,9 @@ where
 {
     let message = format!("{operation}: {}", DisplayErrorContext(&error));
     match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => DeckhandError::AwsTransient(message),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            DeckhandError::AwsTransient(message)
+        }
         SdkError::ServiceError(service) => match service.err().code() {
             Some(code) if THROTTLING.contains(&code) => DeckhandError::AwsThrottled(message),
             Some(code) if TRANSIENT.contains(&code) => DeckhandError::AwsTransient(message),

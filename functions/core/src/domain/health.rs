@@ -20,7 +20,12 @@ pub struct Observation {
 
 pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, previous: &Health, now: f64) -> Health {
     let checks = previous.checks + 1;
-    let verdict = |verdict: Verdict, reason: String, unhealthy_strikes: u64| Health { verdict, reason, unhealthy_strikes, checks };
+    let verdict = |verdict: Verdict, reason: String, unhealthy_strikes: u64| Health {
+        verdict,
+        reason,
+        unhealthy_strikes,
+        checks,
+    };
     let service = &observation.service;
     let grace = service.health_check_grace_period_seconds as f64;
 
@@ -79,10 +84,21 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
                 Some("healthy") => healthy_targets += 1,
                 Some("unhealthy") if task.started_at.is_some_and(|s| now - s >= grace) => {
                     let why = target.and_then(|t| t.reason.clone()).unwrap_or_default();
-                    unhealthy_after_grace.push(format!("{}:{} in {} ({why})", target.map_or("", |t| &t.id), lb.container_port.unwrap_or(0), short_group(group)));
+                    unhealthy_after_grace.push(format!(
+                        "{}:{} in {} ({why})",
+                        target.map_or("", |t| &t.id),
+                        lb.container_port.unwrap_or(0),
+                        short_group(group)
+                    ));
                 }
-                Some(state) => waiting_on.push(format!("target {} {state} in {}", task.private_ip.as_deref().unwrap_or("?"), short_group(group))),
-                None => waiting_on.push(format!("task {} not registered in {}", short_task(&task.arn), short_group(group))),
+                Some(state) => waiting_on.push(format!(
+                    "target {} {state} in {}",
+                    task.private_ip.as_deref().unwrap_or("?"),
+                    short_group(group)
+                )),
+                None => {
+                    waiting_on.push(format!("task {} not registered in {}", short_task(&task.arn), short_group(group)))
+                }
             }
         }
     }
@@ -90,7 +106,10 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
     if strikes >= policy.unhealthy_checks {
         return verdict(
             Verdict::Failed,
-            format!("target(s) unhealthy for {strikes} consecutive checks after the {grace}s grace period: {}", unhealthy_after_grace.join(", ")),
+            format!(
+                "target(s) unhealthy for {strikes} consecutive checks after the {grace}s grace period: {}",
+                unhealthy_after_grace.join(", ")
+            ),
             strikes,
         );
     }
@@ -103,11 +122,25 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
     };
     let container_unhealthy = running.iter().filter(|t| t.health_status.as_deref() == Some("UNHEALTHY")).count();
     let enough_running = running.len() as i64 >= deployment.desired_count;
-    if settled && enough_running && container_unhealthy == 0 && healthy_targets == expected_targets && unhealthy_after_grace.is_empty() {
-        let lb_note = if expected_targets > 0 { format!(", {healthy_targets}/{expected_targets} targets healthy") } else { String::new() };
+    if settled
+        && enough_running
+        && container_unhealthy == 0
+        && healthy_targets == expected_targets
+        && unhealthy_after_grace.is_empty()
+    {
+        let lb_note = if expected_targets > 0 {
+            format!(", {healthy_targets}/{expected_targets} targets healthy")
+        } else {
+            String::new()
+        };
         return verdict(
             Verdict::Healthy,
-            format!("deployment {} COMPLETED: {}/{} tasks running{lb_note}", deployment.id, running.len(), deployment.desired_count),
+            format!(
+                "deployment {} COMPLETED: {}/{} tasks running{lb_note}",
+                deployment.id,
+                running.len(),
+                deployment.desired_count
+            ),
             0,
         );
     }
@@ -134,7 +167,10 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
     if elapsed >= budget {
         return verdict(
             Verdict::Failed,
-            format!("timed out after {elapsed:.0}s (timeout {}s + grace period {grace}s): {status}", policy.timeout_seconds),
+            format!(
+                "timed out after {elapsed:.0}s (timeout {}s + grace period {grace}s): {status}",
+                policy.timeout_seconds
+            ),
             strikes,
         );
     }
@@ -169,7 +205,10 @@ pub fn is_failed_stop(task: &TaskSnapshot) -> bool {
 }
 
 fn stop_description(task: &TaskSnapshot) -> String {
-    let exit = task.containers.iter().find_map(|c| c.exit_code.filter(|code| *code != 0).map(|code| format!("{} exited {code}", c.name)));
+    let exit = task
+        .containers
+        .iter()
+        .find_map(|c| c.exit_code.filter(|code| *code != 0).map(|code| format!("{} exited {code}", c.name)));
     [task.stop_code.clone(), task.stopped_reason.clone(), exit].into_iter().flatten().collect::<Vec<_>>().join(": ")
 }
 

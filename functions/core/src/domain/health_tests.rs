@@ -1,0 +1,249 @@
+use super::*;
+use crate::domain::model::RolloutOutcome;
+use crate::domain::snapshot::{ContainerSnapshot, LoadBalancerRef};
+
+const NEW_TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/api:8";
+const OLD_TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/api:7";
+const TG_API: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/api/1";
+const TG_ADMIN: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/admin/2";
+const START: f64 = 1_000.0;
+
+fn policy() -> Policy {
+    Policy { poll_seconds: 5, timeout_seconds: 300, bake_seconds: 0, max_failed_tasks: 2, unhealthy_checks: 3 }
+}
+
+fn rollout() -> Rollout {
+    Rollout {
+        outcome: RolloutOutcome::Started,
+        task_definition: NEW_TD.into(),
+        previous_task_definition: Some(OLD_TD.into()),
+        deployment_id: Some("ecs-svc/2".into()),
+        started_at: START,
+        reason: String::new(),
+    }
+}
+
+fn deployment(id: &str, status: &str, td: &str, state: &str, running: i64) -> DeploymentSnapshot {
+    DeploymentSnapshot {
+        id: id.into(),
+        status: status.into(),
+        task_definition: td.into(),
+        rollout_state: Some(state.into()),
+        desired_count: 2,
+        running_count: running,
+        ..Default::default()
+    }
+}
+
+fn task(n: u8, status: &str) -> TaskSnapshot {
+    TaskSnapshot {
+        arn: format!("arn:aws:ecs:us-east-1:1:task/prod/t{n}"),
+        task_definition: NEW_TD.into(),
+        started_by: Some("ecs-svc/2".into()),
+        last_status: status.into(),
+        desired_status: if status == "STOPPED" { "STOPPED".into() } else { "RUNNING".into() },
+        started_at: Some(START + 1.0),
+        private_ip: Some(format!("10.0.0.{n}")),
+        ..Default::default()
+    }
+}
+
+fn target(n: u8, state: &str) -> TargetSnapshot {
+    TargetSnapshot { id: format!("10.0.0.{n}"), port: Some(5000), state: state.into(), reason: None }
+}
+
+/// A service with the new deployment COMPLETED, two running tasks and one target group.
+fn completed(states: [&str; 2]) -> Observation {
+    let service = ServiceSnapshot {
+        arn: "arn:aws:ecs:us-east-1:1:service/prod/api".into(),
+        name: "api".into(),
+        status: "ACTIVE".into(),
+        task_definition: NEW_TD.into(),
+        desired_count: 2,
+        running_count: 2,
+        health_check_grace_period_seconds: 60,
+        deployments: vec![deployment("ecs-svc/2", "PRIMARY", NEW_TD, "COMPLETED", 2)],
+        load_balancers: vec![LoadBalancerRef {
+            target_group_arn: Some(TG_API.into()),
+            container_name: Some("web".into()),
+            container_port: Some(5000),
+        }],
+        ..Default::default()
+    };
+    Observation {
+        service,
+        tasks: vec![task(1, "RUNNING"), task(2, "RUNNING")],
+        targets: [(TG_API.to_string(), vec![target(1, states[0]), target(2, states[1])])].into(),
+    }
+}
+
+fn judge(observation: &Observation, now: f64) -> Health {
+    assess(observation, &rollout(), &policy(), &Health::default(), now)
+}
+
+#[test]
+fn healthy_needs_ecs_completed_and_every_target_healthy() {
+    let health = judge(&completed(["healthy", "healthy"]), START + 30.0);
+    assert_eq!(health.verdict, Verdict::Healthy, "{}", health.reason);
+    assert!(health.reason.contains("2/2 targets healthy"));
+}
+
+#[test]
+fn ecs_completed_is_not_enough_while_a_target_is_still_initial() {
+    let health = judge(&completed(["healthy", "initial"]), START + 30.0);
+    assert_eq!(health.verdict, Verdict::Pending, "{}", health.reason);
+    assert!(health.reason.contains("1/2 targets healthy"), "{}", health.reason);
+}
+
+#[test]
+fn a_task_missing_from_the_target_group_is_not_healthy() {
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.targets.get_mut(TG_API).unwrap().pop();
+    assert_eq!(judge(&observation, START + 30.0).verdict, Verdict::Pending);
+}
+
+#[test]
+fn every_target_group_of_the_service_counts() {
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.load_balancers.push(LoadBalancerRef {
+        target_group_arn: Some(TG_ADMIN.into()),
+        container_name: Some("web".into()),
+        container_port: Some(5000),
+    });
+    observation.targets.insert(TG_ADMIN.into(), vec![target(1, "healthy"), target(2, "unhealthy")]);
+    assert_eq!(judge(&observation, START + 30.0).verdict, Verdict::Pending, "inside the grace period");
+    let mut previous = Health { unhealthy_strikes: 2, ..Default::default() };
+    previous.checks = 5;
+    let health = assess(&observation, &rollout(), &policy(), &previous, START + 120.0);
+    assert_eq!(health.verdict, Verdict::Failed);
+    assert!(health.reason.contains("admin"), "{}", health.reason);
+}
+
+#[test]
+fn in_progress_rollout_is_pending_with_progress() {
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.deployments = vec![
+        deployment("ecs-svc/2", "PRIMARY", NEW_TD, "IN_PROGRESS", 1),
+        deployment("ecs-svc/1", "ACTIVE", OLD_TD, "COMPLETED", 2),
+    ];
+    let health = judge(&observation, START + 30.0);
+    assert_eq!(health.verdict, Verdict::Pending);
+    assert!(health.reason.contains("older deployment"), "{}", health.reason);
+}
+
+#[test]
+fn ecs_marking_the_deployment_failed_fails_it() {
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.deployments[0].rollout_state = Some("FAILED".into());
+    observation.service.deployments[0].rollout_state_reason =
+        Some("ECS deployment circuit breaker: tasks failed to start.".into());
+    let health = judge(&observation, START + 30.0);
+    assert_eq!(health.verdict, Verdict::Failed);
+    assert!(health.reason.contains("circuit breaker"));
+}
+
+#[test]
+fn ecs_rolling_back_by_itself_is_a_failure_never_a_success() {
+    // The circuit breaker rolled back: a new PRIMARY on the old revision, ours demoted to ACTIVE.
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.task_definition = OLD_TD.into();
+    observation.service.deployments = vec![
+        deployment("ecs-svc/3", "PRIMARY", OLD_TD, "COMPLETED", 2),
+        deployment("ecs-svc/2", "ACTIVE", NEW_TD, "IN_PROGRESS", 0),
+    ];
+    assert_eq!(judge(&observation, START + 30.0).verdict, Verdict::Failed);
+    // …and once ECS has cleaned up, our deployment is gone altogether.
+    observation.service.deployments.truncate(1);
+    let health = judge(&observation, START + 60.0);
+    assert_eq!(health.verdict, Verdict::Failed);
+    assert!(health.reason.contains("api:7"), "{}", health.reason);
+}
+
+#[test]
+fn tasks_that_keep_stopping_fail_the_deployment() {
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+    let mut crashed = task(3, "STOPPED");
+    crashed.stop_code = Some("EssentialContainerExited".into());
+    crashed.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(1), reason: None }];
+    observation.tasks.push(crashed.clone());
+    assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Pending, "one crash is below the threshold");
+    crashed.arn.push('b');
+    observation.tasks.push(crashed);
+    let health = judge(&observation, START + 12.0);
+    assert_eq!(health.verdict, Verdict::Failed);
+    assert!(health.reason.contains("web exited 1"), "{}", health.reason);
+}
+
+#[test]
+fn scale_in_and_old_revision_stops_are_not_failures() {
+    let mut observation = completed(["healthy", "healthy"]);
+    let mut scaled = task(4, "STOPPED");
+    scaled.stop_code = Some("ServiceSchedulerInitiated".into());
+    scaled.stopped_reason = Some("Scaling activity initiated by (deployment ecs-svc/2)".into());
+    scaled.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(0), reason: None }];
+    let mut old = task(5, "STOPPED");
+    old.started_by = Some("ecs-svc/1".into());
+    old.task_definition = OLD_TD.into();
+    old.stop_code = Some("EssentialContainerExited".into());
+    observation.tasks.extend([scaled.clone(), scaled, old.clone(), old]);
+    assert_eq!(judge(&observation, START + 30.0).verdict, Verdict::Healthy);
+}
+
+#[test]
+fn ecs_failed_task_counter_counts_too() {
+    let mut observation = completed(["initial", "initial"]);
+    observation.service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+    observation.service.deployments[0].failed_tasks = 2;
+    assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Failed);
+}
+
+#[test]
+fn unhealthy_targets_are_tolerated_during_the_grace_period_then_fail_after_strikes() {
+    let observation = completed(["unhealthy", "unhealthy"]);
+    let inside_grace = judge(&observation, START + 30.0);
+    assert_eq!((inside_grace.verdict, inside_grace.unhealthy_strikes), (Verdict::Pending, 0));
+
+    let mut health = Health::default();
+    for (i, expected) in [Verdict::Pending, Verdict::Pending, Verdict::Failed].into_iter().enumerate() {
+        health = assess(&observation, &rollout(), &policy(), &health, START + 70.0 + i as f64 * 5.0);
+        assert_eq!(health.verdict, expected, "check {i}: {}", health.reason);
+    }
+    assert!(health.reason.contains("unhealthy for 3 consecutive checks"), "{}", health.reason);
+}
+
+#[test]
+fn a_healthy_check_resets_the_strikes() {
+    let previous = Health { unhealthy_strikes: 2, ..Default::default() };
+    let health = assess(&completed(["healthy", "initial"]), &rollout(), &policy(), &previous, START + 100.0);
+    assert_eq!((health.verdict, health.unhealthy_strikes), (Verdict::Pending, 0));
+}
+
+#[test]
+fn timeout_counts_the_health_check_grace_period() {
+    let mut observation = completed(["initial", "initial"]);
+    observation.service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+    // timeout 300 s + grace 60 s: still pending at 330 s, failed at 361 s.
+    assert_eq!(judge(&observation, START + 330.0).verdict, Verdict::Pending);
+    let health = judge(&observation, START + 361.0);
+    assert_eq!(health.verdict, Verdict::Failed);
+    assert!(health.reason.contains("timed out"), "{}", health.reason);
+}
+
+#[test]
+fn without_a_load_balancer_ecs_and_container_health_decide() {
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.load_balancers.clear();
+    observation.targets.clear();
+    assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Healthy);
+    observation.tasks[0].health_status = Some("UNHEALTHY".into());
+    assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Pending);
+}
+
+#[test]
+fn too_few_running_tasks_is_not_healthy() {
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.tasks.pop();
+    observation.targets.get_mut(TG_API).unwrap().pop();
+    assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Pending);
+}

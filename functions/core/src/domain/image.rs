@@ -21,7 +21,9 @@ impl ImageRef {
         }
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => {
-                validate_digest(digest).map_err(|_| bad("digest must be sha256: and 64 lowercase hex digits"))?;
+                if !is_valid_digest(digest) {
+                    return Err(bad("digest must be sha256: and 64 lowercase hex digits"));
+                }
                 (rest, Some(digest.to_string()))
             }
             None => (text, None),
@@ -75,13 +77,11 @@ impl fmt::Display for ImageRef {
     }
 }
 
-pub fn validate_digest(digest: &str) -> Result<(), ()> {
-    let hex = digest.strip_prefix("sha256:").ok_or(())?;
-    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        Ok(())
-    } else {
-        Err(())
-    }
+/// Is this a `sha256:` digest with 64 lowercase hex digits?
+pub fn is_valid_digest(digest: &str) -> bool {
+    digest
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// ECR repository names: lowercase path components separated by '/', each `[a-z0-9]+([._-][a-z0-9]+)*`.
@@ -129,7 +129,10 @@ mod tests {
     #[test]
     fn parses_the_forms_users_write() {
         let short = ImageRef::parse("image", "flask-backend:v2").unwrap();
-        assert_eq!((short.registry, short.repository.as_str(), short.tag.as_deref()), (None, "flask-backend", Some("v2")));
+        assert_eq!(
+            (short.registry, short.repository.as_str(), short.tag.as_deref()),
+            (None, "flask-backend", Some("v2"))
+        );
 
         let by_digest = ImageRef::parse("image", &format!("todo/main@{DIGEST}")).unwrap();
         assert_eq!(by_digest.repository, "todo/main");
@@ -147,7 +150,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed_references() {
-        for bad in ["", "repo", "Repo:1", "repo:", "repo:bad tag", "repo@sha256:abc", "repo@md5:00", "-repo:1", "repo:.x"] {
+        for bad in
+            ["", "repo", "Repo:1", "repo:", "repo:bad tag", "repo@sha256:abc", "repo@md5:00", "-repo:1", "repo:.x"]
+        {
             assert!(ImageRef::parse("image", bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -87,7 +87,10 @@ pub fn decide_acquire(
     }
     if target.mode == Mode::Deploy {
         if record.finished_requests.iter().any(|r| r == &target.request_id) {
-            return (Acquire::Skip(format!("duplicate delivery: request {} was already handled", target.request_id)), next);
+            return (
+                Acquire::Skip(format!("duplicate delivery: request {} was already handled", target.request_id)),
+                next,
+            );
         }
         if let Some(newer) = superseding_push(record, target) {
             return (Acquire::Skip(newer), next);
@@ -99,7 +102,10 @@ pub fn decide_acquire(
             && hold.mode == Mode::Deploy
             && (hold.request_id == target.request_id || hold.containers == target.containers)
         {
-            return (Acquire::Skip(format!("duplicate: execution {} is already deploying this image", hold.owner)), next);
+            return (
+                Acquire::Skip(format!("duplicate: execution {} is already deploying this image", hold.owner)),
+                next,
+            );
         }
         return (Acquire::Busy { holder: hold.owner.clone() }, next);
     }
@@ -118,7 +124,10 @@ fn superseding_push(record: &ServiceRecord, target: &Target) -> Option<String> {
     target.containers.iter().find_map(|change| {
         let newest = record.newest.get(&change.name)?;
         (newest.pushed_at > target.pushed_at && newest.image != change.image).then(|| {
-            format!("superseded: container {} has a newer push ({}) than this one ({})", change.name, newest.image, change.image)
+            format!(
+                "superseded: container {} has a newer push ({}) than this one ({})",
+                change.name, newest.image, change.image
+            )
         })
     })
 }
@@ -127,7 +136,9 @@ fn remember_push(record: &mut ServiceRecord, target: &Target) {
     for change in &target.containers {
         let newer = record.newest.get(&change.name).is_none_or(|seen| target.pushed_at >= seen.pushed_at);
         if newer {
-            record.newest.insert(change.name.clone(), PushMark { image: change.image.clone(), pushed_at: target.pushed_at });
+            record
+                .newest
+                .insert(change.name.clone(), PushMark { image: change.image.clone(), pushed_at: target.pushed_at });
         }
     }
 }
@@ -154,7 +165,11 @@ pub fn release(record: &ServiceRecord, owner: &str, request_id: &str, verified: 
 /// Where a rollback goes: the newest revision deckhand verified healthy, other than the one that
 /// failed (or, for a manual rollback, the one running now); for a service deckhand never verified,
 /// the revision that was COMPLETED when the failed deployment started. Never "revision − 1".
-pub fn rollback_target(record: &ServiceRecord, leaving: &str, completed_at_start: Option<&str>) -> Option<(String, String)> {
+pub fn rollback_target(
+    record: &ServiceRecord,
+    leaving: &str,
+    completed_at_start: Option<&str>,
+) -> Option<(String, String)> {
     if let Some(good) = record.known_good.iter().find(|k| k.task_definition != leaving) {
         return Some((good.task_definition.clone(), format!("last known-good (verified by {})", good.execution)));
     }

@@ -1,0 +1,179 @@
+use super::*;
+use crate::domain::model::Policy;
+
+const ME: &str = "arn:aws:states:us-east-1:1:execution:deckhand-deploy:me";
+const OTHER: &str = "arn:aws:states:us-east-1:1:execution:deckhand-deploy:other";
+const NOW: f64 = 10_000.0;
+const TTL: f64 = 3_600.0;
+
+fn target(image: &str, pushed_at: f64, request: &str) -> Target {
+    Target {
+        cluster: "prod".into(),
+        cluster_arn: "arn:aws:ecs:us-east-1:1:cluster/prod".into(),
+        service: "api".into(),
+        service_arn: "arn:aws:ecs:us-east-1:1:service/prod/api".into(),
+        mode: Mode::Deploy,
+        image: image.into(),
+        containers: vec![ContainerChange { name: "web".into(), image: image.into() }],
+        task_definition: "arn:aws:ecs:us-east-1:1:task-definition/api:1".into(),
+        pushed_at,
+        request_id: request.into(),
+        force_new_deployment: false,
+        policy: Policy {
+            poll_seconds: 5,
+            timeout_seconds: 300,
+            bake_seconds: 0,
+            max_failed_tasks: 2,
+            unhealthy_checks: 3,
+        },
+        diff: None,
+    }
+}
+
+fn held_by(owner: &str, t: &Target, expires_at: f64) -> ServiceRecord {
+    ServiceRecord {
+        lock: Some(LockHold {
+            owner: owner.into(),
+            request_id: t.request_id.clone(),
+            mode: t.mode,
+            containers: t.containers.clone(),
+            acquired_at: NOW - 10.0,
+            expires_at,
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_free_service_is_acquired_and_the_push_remembered() {
+    let t = target("r/api@sha256:a", 100.0, "e1");
+    let (decision, next) = decide_acquire(&ServiceRecord::default(), &t, ME, None, NOW, TTL);
+    assert_eq!(decision, Acquire::Acquired);
+    assert_eq!(next.lock.as_ref().unwrap().owner, ME);
+    assert_eq!(next.lock.as_ref().unwrap().expires_at, NOW + TTL);
+    assert_eq!(next.newest["web"].image, "r/api@sha256:a");
+}
+
+#[test]
+fn acquiring_twice_is_idempotent() {
+    let t = target("r/api@sha256:a", 100.0, "e1");
+    let record = held_by(ME, &t, NOW + 100.0);
+    assert_eq!(decide_acquire(&record, &t, ME, None, NOW, TTL).0, Acquire::Acquired);
+}
+
+#[test]
+fn a_live_holder_deploying_something_else_makes_us_wait() {
+    let running = target("r/api@sha256:a", 100.0, "e1");
+    let ours = target("r/api@sha256:b", 200.0, "e2");
+    let record = held_by(OTHER, &running, NOW + 100.0);
+    let (decision, next) = decide_acquire(&record, &ours, ME, Some(HolderStatus::Running), NOW, TTL);
+    assert_eq!(decision, Acquire::Busy { holder: OTHER.into() });
+    assert_eq!(next.newest["web"].image, "r/api@sha256:b", "a waiting newer push is remembered");
+}
+
+#[test]
+fn a_duplicate_delivery_is_skipped_while_the_first_runs_and_after_it_finished() {
+    let first = target("r/api@sha256:a", 100.0, "e1");
+    let record = held_by(OTHER, &first, NOW + 100.0);
+    let (decision, _) = decide_acquire(&record, &first, ME, Some(HolderStatus::Running), NOW, TTL);
+    assert!(matches!(decision, Acquire::Skip(ref why) if why.contains("duplicate")), "{decision:?}");
+
+    let finished = release(&record, OTHER, "e1", None);
+    let (decision, _) = decide_acquire(&finished, &first, ME, None, NOW, TTL);
+    assert!(matches!(decision, Acquire::Skip(ref why) if why.contains("already handled")), "{decision:?}");
+}
+
+#[test]
+fn an_older_push_arriving_after_a_newer_one_is_never_deployed() {
+    let newer = target("r/api@sha256:b", 200.0, "e2");
+    let older = target("r/api@sha256:a", 100.0, "e1");
+    let (_, record) = decide_acquire(&ServiceRecord::default(), &newer, OTHER, None, NOW, TTL);
+    let record = release(
+        &record,
+        OTHER,
+        "e2",
+        Some(KnownGood { task_definition: "td:2".into(), verified_at: NOW, execution: OTHER.into() }),
+    );
+    let (decision, _) = decide_acquire(&record, &older, ME, None, NOW + 5.0, TTL);
+    assert!(matches!(decision, Acquire::Skip(ref why) if why.contains("superseded")), "{decision:?}");
+}
+
+#[test]
+fn a_lock_whose_holder_died_is_taken_over() {
+    let dead = target("r/api@sha256:a", 100.0, "e1");
+    let ours = target("r/api@sha256:b", 200.0, "e2");
+    let record = held_by(OTHER, &dead, NOW + 1000.0);
+    let (decision, next) = decide_acquire(&record, &ours, ME, Some(HolderStatus::Gone), NOW, TTL);
+    assert_eq!(decision, Acquire::Acquired);
+    assert_eq!(next.lock.unwrap().owner, ME);
+}
+
+#[test]
+fn an_expired_lock_is_not_a_holder() {
+    let stale = target("r/api@sha256:a", 100.0, "e1");
+    let record = held_by(OTHER, &stale, NOW - 1.0);
+    assert!(other_holder(&record, ME, NOW).is_none());
+    let ours = target("r/api@sha256:b", 200.0, "e2");
+    assert_eq!(decide_acquire(&record, &ours, ME, None, NOW, TTL).0, Acquire::Acquired);
+}
+
+#[test]
+fn manual_rollbacks_wait_for_a_running_deployment() {
+    let running = target("r/api@sha256:a", 100.0, "e1");
+    let mut rollback = target("", 300.0, "manual");
+    rollback.mode = Mode::Rollback;
+    rollback.containers.clear();
+    let record = held_by(OTHER, &running, NOW + 100.0);
+    assert!(matches!(
+        decide_acquire(&record, &rollback, ME, Some(HolderStatus::Running), NOW, TTL).0,
+        Acquire::Busy { .. }
+    ));
+}
+
+#[test]
+fn release_only_frees_our_own_lock_and_keeps_a_bounded_history() {
+    let t = target("r/api@sha256:a", 100.0, "e1");
+    let record = held_by(OTHER, &t, NOW + 100.0);
+    assert!(release(&record, ME, "x", None).lock.is_some(), "not ours to release");
+    let mut record = held_by(ME, &t, NOW + 100.0);
+    for i in 0..8 {
+        record = release(
+            &record,
+            ME,
+            &format!("e{i}"),
+            Some(KnownGood { task_definition: format!("td:{i}"), verified_at: NOW, execution: ME.into() }),
+        );
+    }
+    assert!(record.lock.is_none());
+    assert_eq!(record.known_good.len(), KNOWN_GOOD_HISTORY);
+    assert_eq!(record.known_good[0].task_definition, "td:7");
+}
+
+#[test]
+fn rollback_goes_to_the_last_verified_revision_not_revision_minus_one() {
+    let mut record = ServiceRecord::default();
+    for td in ["api:3", "api:5"] {
+        record = release(
+            &record,
+            ME,
+            td,
+            Some(KnownGood { task_definition: td.into(), verified_at: NOW, execution: ME.into() }),
+        );
+    }
+    // api:6 failed; api:5 was verified; the revision before (api:5) is right here, but after a
+    // failed api:7 that followed an unverified api:6, the answer is still api:5.
+    assert_eq!(rollback_target(&record, "api:7", Some("api:6")).unwrap().0, "api:5");
+    assert_eq!(
+        rollback_target(&record, "api:5", None).unwrap().0,
+        "api:3",
+        "leaving a known-good one goes to the one before it"
+    );
+}
+
+#[test]
+fn a_first_deployment_rolls_back_to_what_was_completed_when_it_started() {
+    let record = ServiceRecord::default();
+    assert_eq!(rollback_target(&record, "api:9", Some("api:4")).unwrap().0, "api:4");
+    assert!(rollback_target(&record, "api:9", None).is_none());
+    assert!(rollback_target(&record, "api:9", Some("api:9")).is_none());
+}

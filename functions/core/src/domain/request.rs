@@ -3,14 +3,16 @@
 //! Manual requests are strict: an unknown field is refused rather than ignored, because a typo
 //! such as `"dryrun": true` must not turn a dry run into a real deployment.
 
-use super::image::{validate_digest, ImageRef};
+use super::image::{is_valid_digest, ImageRef};
 use crate::error::{DeckhandError, Result};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     /// A well-formed event that deckhand deliberately does nothing for.
-    Ignored { reason: String },
+    Ignored {
+        reason: String,
+    },
     Push(Push),
     Deploy(ManualDeploy),
     Rollback(ManualRollback),
@@ -46,12 +48,13 @@ pub struct ManualRollback {
     pub dry_run: bool,
 }
 
-const MANUAL_FIELDS: &[&str] = &["cluster", "service", "image", "container", "rollback", "dryRun", "forceNewDeployment"];
+const MANUAL_FIELDS: &[&str] =
+    &["cluster", "service", "image", "container", "rollback", "dryRun", "forceNewDeployment"];
 
 pub fn parse_request(input: &Value) -> Result<Request> {
-    let object = input.as_object().ok_or_else(|| {
-        DeckhandError::invalid("input", format!("must be a JSON object, got {}", kind_of(input)))
-    })?;
+    let object = input
+        .as_object()
+        .ok_or_else(|| DeckhandError::invalid("input", format!("must be a JSON object, got {}", kind_of(input))))?;
     if object.contains_key("detail-type") || object.contains_key("source") || object.contains_key("detail") {
         parse_ecr_event(object)
     } else {
@@ -94,11 +97,15 @@ fn parse_ecr_event(event: &Map<String, Value>) -> Result<Request> {
     let repository = required_str(detail, "repository-name", "detail.repository-name")?;
     ImageRef::parse("detail.repository-name", &format!("{repository}:{tag}"))?;
     let digest = required_str(detail, "image-digest", "detail.image-digest")?;
-    validate_digest(digest).map_err(|_| {
-        DeckhandError::invalid("detail.image-digest", format!("must be sha256: and 64 hex digits, got {digest:?}"))
-    })?;
+    if !is_valid_digest(digest) {
+        return Err(DeckhandError::invalid(
+            "detail.image-digest",
+            format!("must be sha256: and 64 hex digits, got {digest:?}"),
+        ));
+    }
     let time = required_str(event, "time", "time")?;
-    let time = parse_time(time).ok_or_else(|| DeckhandError::invalid("time", format!("not an RFC 3339 time: {time:?}")))?;
+    let time =
+        parse_time(time).ok_or_else(|| DeckhandError::invalid("time", format!("not an RFC 3339 time: {time:?}")))?;
     Ok(Request::Push(Push {
         event_id: required_str(event, "id", "id")?.to_string(),
         account: required_str(event, "account", "account")?.to_string(),
@@ -128,7 +135,9 @@ fn parse_manual(object: &Map<String, Value>) -> Result<Request> {
     let container = match object.get("container") {
         None => None,
         Some(Value::String(c)) if !c.is_empty() && c.len() <= 255 => Some(c.clone()),
-        Some(other) => return Err(DeckhandError::invalid("container", format!("must be a container name, got {other}"))),
+        Some(other) => {
+            return Err(DeckhandError::invalid("container", format!("must be a container name, got {other}")))
+        }
     };
     match (rollback, object.get("image")) {
         (true, Some(_)) => Err(DeckhandError::invalid("image", "must not be given with rollback: true")),
@@ -146,7 +155,9 @@ fn parse_manual(object: &Map<String, Value>) -> Result<Request> {
             dry_run,
             force_new_deployment,
         })),
-        (false, Some(other)) => Err(DeckhandError::invalid("image", format!("must be a string, got {}", kind_of(other)))),
+        (false, Some(other)) => {
+            Err(DeckhandError::invalid("image", format!("must be a string, got {}", kind_of(other))))
+        }
     }
 }
 
@@ -156,7 +167,8 @@ fn ecs_name(object: &Map<String, Value>, field: &str) -> Result<String> {
     let name_ok = |n: &str| {
         (1..=255).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    let arn_ok = value.starts_with("arn:") && value.split(':').count() == 6 && value.rsplit('/').next().is_some_and(name_ok);
+    let arn_ok =
+        value.starts_with("arn:") && value.split(':').count() == 6 && value.rsplit('/').next().is_some_and(name_ok);
     if name_ok(value) || arn_ok {
         Ok(value.to_string())
     } else {
@@ -216,14 +228,21 @@ mod tests {
     #[test]
     fn normalises_a_raw_ecr_push_and_tolerates_unknown_fields() {
         let Request::Push(push) = parse_request(&push_event()).unwrap() else { panic!("not a push") };
-        assert_eq!((push.repository.as_str(), push.tag.as_str(), push.digest.as_str()), ("flask-backend", "main", DIGEST));
-        assert_eq!(push.time, 1_794_793_274.0);
+        assert_eq!(
+            (push.repository.as_str(), push.tag.as_str(), push.digest.as_str()),
+            ("flask-backend", "main", DIGEST)
+        );
+        assert_eq!(push.time, 1_794_794_074.0);
         assert_eq!(push.event_id, "e-1");
     }
 
     #[test]
     fn ignores_non_push_failed_and_untagged_events() {
-        for (pointer, value) in [("/detail/action-type", json!("DELETE")), ("/detail/result", json!("FAILURE")), ("/detail/image-tag", json!(""))] {
+        for (pointer, value) in [
+            ("/detail/action-type", json!("DELETE")),
+            ("/detail/result", json!("FAILURE")),
+            ("/detail/image-tag", json!("")),
+        ] {
             let mut event = push_event();
             *event.pointer_mut(pointer).unwrap() = value;
             assert!(matches!(parse_request(&event).unwrap(), Request::Ignored { .. }), "{pointer}");
@@ -240,8 +259,12 @@ mod tests {
         assert_eq!(deploy.image.tag.as_deref(), Some("v2"));
         assert!(!deploy.dry_run);
 
-        let rollback = parse_request(&json!({"cluster":"prod","service":"backend","rollback":true,"dryRun":true})).unwrap();
-        assert_eq!(rollback, Request::Rollback(ManualRollback { cluster: "prod".into(), service: "backend".into(), dry_run: true }));
+        let rollback =
+            parse_request(&json!({"cluster":"prod","service":"backend","rollback":true,"dryRun":true})).unwrap();
+        assert_eq!(
+            rollback,
+            Request::Rollback(ManualRollback { cluster: "prod".into(), service: "backend".into(), dry_run: true })
+        );
 
         let pinned = parse_request(&json!({"cluster":"arn:aws:ecs:us-east-1:123456789012:cluster/prod","service":"api",
             "image": format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/api@{DIGEST}"), "container":"web", "forceNewDeployment": true})).unwrap();

@@ -65,10 +65,7 @@ pub fn describe_changes(family: &str, changes: &[ImageChange]) -> Vec<String> {
     if changes.is_empty() {
         return vec![format!("{family}: no image changes")];
     }
-    changes
-        .iter()
-        .map(|c| format!("{family}: container {}: image {} -> {}", c.container, c.from, c.to))
-        .collect()
+    changes.iter().map(|c| format!("{family}: container {}: image {} -> {}", c.container, c.from, c.to)).collect()
 }
 
 #[cfg(test)]
@@ -82,7 +79,9 @@ mod tests {
             .image(image)
             .essential(true)
             .environment(KeyValuePair::builder().name("DB_PASSWORD").value("hunter2").build())
-            .secrets(Secret::builder().name("API_KEY").value_from("arn:aws:ssm:us-east-1:1:parameter/k").build())
+            .secrets(
+                Secret::builder().name("API_KEY").value_from("arn:aws:ssm:us-east-1:1:parameter/k").build().unwrap(),
+            )
             .build()
     }
 
@@ -103,7 +102,14 @@ mod tests {
         assert_eq!(next.container_definitions()[0], current.container_definitions()[0]);
         assert_eq!(next.container_definitions()[1].image(), Some("r/files@sha256:new"));
         assert_eq!(next.container_definitions()[1].environment(), current.container_definitions()[1].environment());
-        assert_eq!(applied, vec![ImageChange { container: "files".into(), from: "repo/files:prod".into(), to: "r/files@sha256:new".into() }]);
+        assert_eq!(
+            applied,
+            vec![ImageChange {
+                container: "files".into(),
+                from: "repo/files:prod".into(),
+                to: "r/files@sha256:new".into()
+            }]
+        );
     }
 
     #[test]

@@ -83,14 +83,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_tags_with_a_reason() {
-        for bad in ["", "web", "web=flask", "=flask:main", "web=Flask:main", "web=a:b web=c:d", "web=flask:main  api=x:y"] {
+        for bad in
+            ["", "web", "web=flask", "=flask:main", "web=Flask:main", "web=a:b web=c:d", "web=flask:main  api=x:y"]
+        {
             assert!(parse_track(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn policy_tags_override_defaults_and_report_bad_values() {
-        let defaults = Policy { poll_seconds: 5, timeout_seconds: 600, bake_seconds: 0, max_failed_tasks: 2, unhealthy_checks: 3 };
+        let defaults =
+            Policy { poll_seconds: 5, timeout_seconds: 600, bake_seconds: 0, max_failed_tasks: 2, unhealthy_checks: 3 };
         let tags: BTreeMap<String, String> = [
             (TIMEOUT_TAG.to_string(), "900".to_string()),
             (BAKE_TAG.to_string(), "soon".to_string()),

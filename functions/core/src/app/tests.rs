@@ -1,0 +1,420 @@
+//! Use-case tests over the in-memory cloud: what each function does, and what it must not touch.
+
+use super::deploy::deploy;
+use super::lock::{acquire, release, LockDecision};
+use super::notify::{notify, Branch, Outcome};
+use super::plan::{plan, unwrap_invocation, Execution};
+use super::rollback::rollback;
+use super::settings::PlanSettings;
+use crate::domain::events::Status;
+use crate::domain::image::RegistryPolicy;
+use crate::domain::ledger::HolderStatus;
+use crate::domain::model::{Mode, PlanAction, Policy, RolloutOutcome, Target};
+use crate::error::DeckhandError;
+use crate::testing::*;
+use serde_json::{json, Value};
+
+fn settings() -> PlanSettings {
+    PlanSettings {
+        clusters: vec![],
+        registry: RegistryPolicy { account_registry: REGISTRY.into(), allowed: vec!["public.ecr.aws".into()] },
+        account: ACCOUNT.into(),
+        region: "us-east-1".into(),
+        defaults: Policy {
+            poll_seconds: 5,
+            timeout_seconds: 600,
+            bake_seconds: 0,
+            max_failed_tasks: 2,
+            unhealthy_checks: 3,
+        },
+        max_concurrency: 4,
+    }
+}
+
+fn execution() -> Execution {
+    Execution {
+        arn: "arn:aws:states:us-east-1:123456789012:execution:deckhand-deploy:manual-1".into(),
+        started_at: 5_000.0,
+    }
+}
+
+fn push(repository: &str, tag: &str, digest: &str) -> Value {
+    json!({"version":"0","id":format!("event-{repository}-{digest}"),"detail-type":"ECR Image Action","source":"aws.ecr",
+        "account":ACCOUNT,"time":"2026-11-23T10:00:00Z","region":"us-east-1","resources":[],
+        "detail":{"result":"SUCCESS","repository-name":repository,"image-digest":digest,"action-type":"PUSH","image-tag":tag}})
+}
+
+/// Two clusters: a Flask API and a React front end in prod, a two-container todo service, an
+/// untracked service and a staging API tracking another tag.
+fn seeded() -> FakeCloud {
+    let cloud = FakeCloud::default();
+    let api = cloud.add_task_definition("api", 1, &[("web", "flask-backend:old")]);
+    let front = cloud.add_task_definition("front", 1, &[("ui", "react-front:old")]);
+    let todo = cloud.add_task_definition("todo", 1, &[("app", "todo/main:old"), ("files", "todo/files:old")]);
+    let legacy = cloud.add_task_definition("legacy", 1, &[("web", "flask-backend:old")]);
+    cloud.add_service("prod", "api", &api, &[("deckhand:track", "web=flask-backend:main")]);
+    cloud.add_service("prod", "front", &front, &[("deckhand:track", "ui=react-front:main")]);
+    cloud.add_service("prod", "todo", &todo, &[("deckhand:track", "app=todo/main:prod files=todo/files:prod")]);
+    cloud.add_service("prod", "legacy", &legacy, &[("owner", "someone")]);
+    cloud.add_service(
+        "staging",
+        "api",
+        &api,
+        &[("deckhand:track", "web=flask-backend:dev"), ("deckhand:timeout", "120")],
+    );
+    cloud
+}
+
+#[tokio::test]
+async fn a_push_targets_exactly_the_services_tracking_that_repository_and_tag() {
+    let cloud = seeded();
+    let plan =
+        plan(&cloud, &cloud, &settings(), &push("flask-backend", "main", &digest(1)), &execution()).await.unwrap();
+    assert_eq!(plan.action, PlanAction::Deploy);
+    assert_eq!(plan.targets.len(), 1, "{:?}", plan.targets);
+    let target = &plan.targets[0];
+    assert_eq!((target.cluster.as_str(), target.service.as_str()), ("prod", "api"));
+    assert_eq!(target.containers[0].image, format!("{REGISTRY}/flask-backend@{}", digest(1)), "pinned by digest");
+    assert_eq!(target.request_id, format!("event-flask-backend-{}", digest(1)));
+    assert!(cloud.mutating_calls().is_empty(), "planning changes nothing");
+
+    let staging = plan_for(&cloud, push("flask-backend", "dev", &digest(2))).await;
+    assert_eq!(staging.targets[0].cluster, "staging");
+    assert_eq!(staging.targets[0].policy.timeout_seconds, 120, "policy tags apply");
+}
+
+async fn plan_for(cloud: &FakeCloud, input: Value) -> crate::domain::model::Plan {
+    plan(cloud, cloud, &settings(), &input, &execution()).await.unwrap()
+}
+
+#[tokio::test]
+async fn several_services_and_several_containers() {
+    let cloud = seeded();
+    let other = cloud.add_task_definition("worker", 1, &[("web", "flask-backend:old"), ("cron", "flask-backend:old")]);
+    cloud.add_service(
+        "prod",
+        "worker",
+        &other,
+        &[("deckhand:track", "web=flask-backend:main cron=flask-backend:main")],
+    );
+    let plan = plan_for(&cloud, push("flask-backend", "main", &digest(3))).await;
+    assert_eq!(plan.targets.len(), 2);
+    let worker = plan.targets.iter().find(|t| t.service == "worker").unwrap();
+    assert_eq!(worker.containers.len(), 2, "both containers of one task definition");
+
+    let files = plan_for(&cloud, push("todo/files", "prod", &digest(4))).await;
+    assert_eq!(files.targets.len(), 1);
+    assert_eq!(files.targets[0].containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["files"]);
+}
+
+#[tokio::test]
+async fn untracked_tags_other_accounts_and_non_pushes_deploy_nothing() {
+    let cloud = seeded();
+    for input in [
+        push("flask-backend", "feature-x", &digest(1)),
+        push("unknown-repo", "main", &digest(1)),
+        {
+            let mut p = push("flask-backend", "main", &digest(1));
+            p["account"] = json!("999999999999");
+            p
+        },
+        {
+            let mut p = push("flask-backend", "main", &digest(1));
+            p["detail"]["action-type"] = json!("DELETE");
+            p
+        },
+    ] {
+        let plan = plan_for(&cloud, input.clone()).await;
+        assert_eq!(plan.action, PlanAction::Nothing, "{input}");
+        assert!(plan.targets.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_track_tag_is_reported_and_never_guessed() {
+    let cloud = seeded();
+    let td = cloud.add_task_definition("broken", 1, &[("web", "flask-backend:old")]);
+    cloud.add_service("prod", "broken", &td, &[("deckhand:track", "web=flask-backend")]);
+    let plan = plan_for(&cloud, push("flask-backend", "main", &digest(1))).await;
+    assert_eq!(plan.targets.len(), 1);
+    assert!(plan.warnings.iter().any(|w| w.contains("broken")), "{:?}", plan.warnings);
+}
+
+#[tokio::test]
+async fn manual_deploy_resolves_the_tag_to_a_digest() {
+    let cloud = seeded();
+    cloud.add_image("flask-backend", "v2", &digest(9));
+    let plan = plan_for(&cloud, json!({"cluster":"prod","service":"api","image":"flask-backend:v2"})).await;
+    assert_eq!(plan.targets[0].containers[0].image, format!("{REGISTRY}/flask-backend@{}", digest(9)));
+    assert_eq!(plan.targets[0].request_id, execution().arn);
+    assert_eq!(plan.targets[0].pushed_at, execution().started_at);
+}
+
+#[tokio::test]
+async fn manual_requests_that_must_be_refused() {
+    let cloud = seeded();
+    cloud.add_image("flask-backend", "v2", &digest(9));
+    let cases = [
+        (json!({"cluster":"prod","service":"legacy","image":"flask-backend:v2"}), "service"),
+        (json!({"cluster":"prod","service":"nope","image":"flask-backend:v2"}), "service"),
+        (json!({"cluster":"prod","service":"api","image":"docker.io/library/flask:v2"}), "image"),
+        (
+            json!({"cluster":"prod","service":"api","image":"999999999999.dkr.ecr.us-east-1.amazonaws.com/flask-backend:v2"}),
+            "image",
+        ),
+        (json!({"cluster":"prod","service":"api","image":"public.ecr.aws/x/flask:v2"}), "image"),
+        (json!({"cluster":"prod","service":"api","image":"flask-backend:v404"}), "image"),
+        (json!({"cluster":"prod","service":"api","image":"other-repo:v2"}), "image"),
+        (json!({"cluster":"prod","service":"api","image":"flask-backend:v2","container":"sidecar"}), "container"),
+        (json!({"cluster":"prod","service":"legacy","rollback":true}), "service"),
+    ];
+    for (input, field) in cases {
+        match plan(&cloud, &cloud, &settings(), &input, &execution()).await {
+            Err(DeckhandError::InvalidInput { field: got, .. }) => assert_eq!(got, field, "{input}"),
+            other => panic!("{input}: expected InvalidInput({field}), got {other:?}"),
+        }
+    }
+    let mut watched = settings();
+    watched.clusters = vec!["staging".into()];
+    let refused = plan(
+        &cloud,
+        &cloud,
+        &watched,
+        &json!({"cluster":"prod","service":"api","image":"flask-backend:v2"}),
+        &execution(),
+    )
+    .await;
+    assert!(matches!(refused, Err(DeckhandError::InvalidInput { ref field, .. }) if field == "cluster"), "{refused:?}");
+    assert!(cloud.mutating_calls().is_empty());
+}
+
+#[tokio::test]
+async fn allow_listed_registries_need_a_digest() {
+    let cloud = seeded();
+    let input = json!({"cluster":"prod","service":"api","container":"web","image":format!("public.ecr.aws/x/flask@{}", digest(5))});
+    let plan = plan_for(&cloud, input).await;
+    assert_eq!(plan.targets[0].containers[0].image, format!("public.ecr.aws/x/flask@{}", digest(5)));
+}
+
+#[tokio::test]
+async fn dry_run_shows_the_diff_and_changes_nothing() {
+    let cloud = seeded();
+    cloud.add_image("flask-backend", "v2", &digest(9));
+    let plan =
+        plan_for(&cloud, json!({"cluster":"prod","service":"api","image":"flask-backend:v2","dryRun":true})).await;
+    assert!(plan.dry_run);
+    let diff = plan.targets[0].diff.as_ref().unwrap().join("\n");
+    assert!(diff.contains("container web: image flask-backend:old ->"), "{diff}");
+    assert!(cloud.mutating_calls().is_empty());
+}
+
+#[test]
+fn the_state_machine_wrapper_is_unwrapped_and_raw_events_pass_through() {
+    let wrapped =
+        json!({"request": {"cluster":"prod"}, "execution": {"arn": "arn:x", "startTime": "2026-11-23T10:00:00.123Z"}});
+    let (request, execution) = unwrap_invocation(wrapped, "req-1", 1.0);
+    assert_eq!(request, json!({"cluster":"prod"}));
+    assert_eq!(execution.arn, "arn:x");
+    assert!((execution.started_at - 1_795_428_000.123).abs() < 1e-3);
+    let (raw, execution) = unwrap_invocation(json!({"cluster":"prod"}), "req-1", 1.0);
+    assert_eq!((raw, execution.arn.as_str()), (json!({"cluster":"prod"}), "req-1"));
+}
+
+async fn deploy_target(cloud: &FakeCloud, n: u8) -> Target {
+    let mut plan = plan_for(cloud, push("todo/files", "prod", &digest(n))).await;
+    plan.targets.remove(0)
+}
+
+#[tokio::test]
+async fn deploy_registers_a_clone_and_updates_the_service() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let rollout = deploy(&cloud, &target, 100.0).await.unwrap();
+    assert_eq!(rollout.outcome, RolloutOutcome::Started);
+    assert_eq!(rollout.task_definition, td_arn("todo", 2));
+    assert_eq!(rollout.previous_task_definition.as_deref(), Some(td_arn("todo", 1).as_str()));
+    let (registered, tags) = cloud.with(|s| s.task_definitions[&td_arn("todo", 2)].clone());
+    let images: Vec<_> = registered.container_definitions().iter().map(|c| c.image().unwrap().to_string()).collect();
+    assert_eq!(images, ["todo/main:old".to_string(), format!("{REGISTRY}/todo/files@{}", digest(7))]);
+    assert_eq!(tags[0].key(), Some("team"));
+    let service = cloud.service("todo");
+    assert_eq!(service.task_definition, td_arn("todo", 2));
+    assert_eq!(rollout.deployment_id.as_deref(), Some(service.deployments[0].id.as_str()));
+}
+
+#[tokio::test]
+async fn deploying_what_already_runs_changes_nothing_unless_forced() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let first = deploy(&cloud, &target, 100.0).await.unwrap();
+    // Settle the rollout, then the same push again.
+    let mut service = cloud.service("todo");
+    service.deployments.truncate(1);
+    service.deployments[0].rollout_state = Some("COMPLETED".into());
+    cloud.set_service(service);
+    let mut again = deploy_target(&cloud, 7).await;
+    let calls = cloud.mutating_calls().len();
+    let second = deploy(&cloud, &again, 200.0).await.unwrap();
+    assert_eq!(second.outcome, RolloutOutcome::UpToDate);
+    assert_eq!(cloud.mutating_calls().len(), calls, "nothing registered or updated");
+
+    again.force_new_deployment = true;
+    let forced = deploy(&cloud, &again, 300.0).await.unwrap();
+    assert_eq!(forced.outcome, RolloutOutcome::Started);
+    assert_eq!(forced.task_definition, first.task_definition, "same revision, new deployment");
+    assert!(cloud.mutating_calls().last().unwrap().ends_with("force=true"));
+}
+
+#[tokio::test]
+async fn rollback_goes_to_the_verified_revision() {
+    let cloud = seeded();
+    let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
+    let good = deploy_target(&cloud, 7).await;
+    let good_rollout = deploy(&cloud, &good, 100.0).await.unwrap();
+    release(&cloud, &good, owner, Some(&good_rollout.task_definition), 150.0).await.unwrap();
+    // An unverified revision 3 got deployed out of band, then revision 4 fails.
+    let bad = deploy_target(&cloud, 8).await;
+    let _unverified = deploy(&cloud, &bad, 200.0).await.unwrap();
+    let worse = deploy_target(&cloud, 9).await;
+    let failed = deploy(&cloud, &worse, 300.0).await.unwrap();
+    assert_eq!(failed.task_definition, td_arn("todo", 4));
+
+    let back = rollback(&cloud, &cloud, &worse, Some(&failed), false, 400.0).await.unwrap();
+    assert_eq!(back.task_definition, td_arn("todo", 2), "the verified revision, not revision − 1");
+    assert_eq!(cloud.service("todo").task_definition, td_arn("todo", 2));
+}
+
+#[tokio::test]
+async fn rollback_of_a_first_deployment_uses_the_revision_completed_at_start() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let failed = deploy(&cloud, &target, 100.0).await.unwrap();
+    let back = rollback(&cloud, &cloud, &target, Some(&failed), false, 200.0).await.unwrap();
+    assert_eq!(back.task_definition, td_arn("todo", 1));
+}
+
+#[tokio::test]
+async fn rollback_with_nothing_known_good_fails_with_a_clear_error() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let mut failed = deploy(&cloud, &target, 100.0).await.unwrap();
+    failed.previous_task_definition = None;
+    let error = rollback(&cloud, &cloud, &target, Some(&failed), false, 200.0).await.unwrap_err();
+    assert_eq!(error.name(), "NoKnownGoodRevision");
+}
+
+#[tokio::test]
+async fn rollback_watches_a_circuit_breaker_rollback_instead_of_starting_another() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let failed = deploy(&cloud, &target, 100.0).await.unwrap();
+    let mut service = cloud.service("todo");
+    service.deployments[0].status = "ACTIVE".into();
+    service.deployments[0].rollout_state = Some("FAILED".into());
+    service.deployments[1].status = "PRIMARY".into();
+    service.deployments[1].rollout_state = Some("IN_PROGRESS".into());
+    service.task_definition = td_arn("todo", 1);
+    cloud.set_service(service);
+    let updates_before = cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count();
+    let back = rollback(&cloud, &cloud, &target, Some(&failed), false, 200.0).await.unwrap();
+    assert_eq!(back.task_definition, td_arn("todo", 1));
+    assert!(back.reason.contains("already back"), "{}", back.reason);
+    assert_eq!(cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count(), updates_before);
+}
+
+#[tokio::test]
+async fn a_failure_before_the_service_changed_needs_no_rollback() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let result = rollback(&cloud, &cloud, &target, None, false, 200.0).await.unwrap();
+    assert_eq!(result.outcome, RolloutOutcome::UpToDate);
+    assert!(cloud.mutating_calls().is_empty());
+}
+
+#[tokio::test]
+async fn manual_rollback_dry_run_names_the_target_and_changes_nothing() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let rollout = deploy(&cloud, &target, 100.0).await.unwrap();
+    release(&cloud, &target, "e1", Some(&rollout.task_definition), 150.0).await.unwrap();
+    let newer = deploy_target(&cloud, 8).await;
+    let newer_rollout = deploy(&cloud, &newer, 200.0).await.unwrap();
+    release(&cloud, &newer, "e2", Some(&newer_rollout.task_definition), 250.0).await.unwrap();
+    let mut manual = newer.clone();
+    manual.mode = Mode::Rollback;
+    manual.containers.clear();
+    let calls = cloud.mutating_calls().len();
+    let preview = rollback(&cloud, &cloud, &manual, None, true, 300.0).await.unwrap();
+    assert_eq!(preview.task_definition, td_arn("todo", 2), "the verified one before the current");
+    assert!(preview.reason.starts_with("dry run"));
+    assert_eq!(cloud.mutating_calls().len(), calls);
+}
+
+#[tokio::test]
+async fn the_lock_serialises_and_recovers() {
+    let cloud = seeded();
+    let first = deploy_target(&cloud, 7).await;
+    let second = deploy_target(&cloud, 8).await;
+    let (a, b) = ("arn:exec:a", "arn:exec:b");
+    cloud.with(|s| s.executions.insert(a.into(), HolderStatus::Running));
+    assert_eq!(acquire(&cloud, &cloud, &first, a, 100.0, 3600.0).await.unwrap().decision, LockDecision::Acquired);
+    let busy = acquire(&cloud, &cloud, &second, b, 101.0, 3600.0).await.unwrap_err();
+    assert_eq!(busy.name(), "LockBusy");
+    let duplicate = acquire(&cloud, &cloud, &first, b, 102.0, 3600.0).await.unwrap();
+    assert_eq!(duplicate.decision, LockDecision::Skipped);
+    // The holder dies without releasing: the next attempt takes over.
+    cloud.with(|s| s.executions.insert(a.into(), HolderStatus::Gone));
+    assert_eq!(acquire(&cloud, &cloud, &second, b, 103.0, 3600.0).await.unwrap().decision, LockDecision::Acquired);
+}
+
+fn branch(target: Target, extra: Value) -> Branch {
+    let mut value = json!({"target": target, "executionArn": "arn:exec:1", "rollout": {}, "health": {}, "failure": {}, "rollback": {}, "rollbackHealth": {}});
+    for (k, v) in extra.as_object().unwrap() {
+        value[k] = v.clone();
+    }
+    serde_json::from_value(value).unwrap()
+}
+
+#[tokio::test]
+async fn notify_publishes_one_event_with_the_contract_fields() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let failed = json!({"outcome":"STARTED","taskDefinition":td_arn("todo",2),"previousTaskDefinition":td_arn("todo",1),"deploymentId":"ecs-svc/9","startedAt":1.0});
+    let rolled = json!({"outcome":"STARTED","taskDefinition":td_arn("todo",1),"previousTaskDefinition":td_arn("todo",2),"startedAt":2.0,"reason":"rolling back"});
+    let b = branch(
+        target.clone(),
+        json!({"rollout": failed, "health": {"verdict":"FAILED","reason":"2 task(s) stopped"}, "rollback": rolled}),
+    );
+    let result = notify(&cloud, Status::RolledBack, &b).await.unwrap();
+    assert_eq!(result.outcome, Outcome::RolledBack);
+    let events = cloud.with(|s| s.events.clone());
+    assert_eq!(events.len(), 1);
+    let event = serde_json::to_value(&events[0]).unwrap();
+    for field in
+        ["cluster", "service", "image", "status", "reason", "taskDefinition", "previousTaskDefinition", "executionArn"]
+    {
+        assert!(event.get(field).is_some_and(|v| !v.is_null()), "missing {field}: {event}");
+    }
+    assert_eq!(event["status"], "ROLLED_BACK");
+    assert_eq!(event["taskDefinition"], td_arn("todo", 1));
+    assert_eq!(event["previousTaskDefinition"], td_arn("todo", 2));
+    assert!(event["reason"].as_str().unwrap().contains("2 task(s) stopped"));
+
+    // A Lambda error caught by the state machine reads as its message.
+    let caught = branch(
+        target.clone(),
+        json!({"failure": {"Error":"AwsRequestFailed","Cause":"{\"errorType\":\"AwsRequestFailed\",\"errorMessage\":\"UpdateService: denied\"}"}}),
+    );
+    let failed = notify(&cloud, Status::Failed, &caught).await.unwrap();
+    assert_eq!(failed.outcome, Outcome::Failed);
+    assert!(failed.reason.contains("UpdateService: denied"), "{}", failed.reason);
+
+    let mut manual = target;
+    manual.mode = Mode::Rollback;
+    let manual_back = branch(manual, json!({"rollback": rolled}));
+    assert_eq!(
+        notify(&cloud, Status::RolledBack, &manual_back).await.unwrap().outcome,
+        Outcome::Ok,
+        "a requested rollback is a success"
+    );
+}

@@ -1,0 +1,255 @@
+//! An in-memory implementation of every port, for unit tests of the use cases.
+
+use crate::domain::events::DeploymentEvent;
+use crate::domain::ledger::{HolderStatus, ServiceRecord};
+use crate::domain::snapshot::{DeploymentSnapshot, ImageDetail, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
+use crate::error::{DeckhandError, Result};
+use crate::ports::{Ecs, EventSink, Executions, ImageSelector, Ledger, LoadBalancer, Registry, Version};
+use aws_sdk_ecs::types::{ContainerDefinition, Tag, TaskDefinition};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+pub fn digest(n: u8) -> String {
+    format!("sha256:{}", format!("{n:02x}").repeat(32))
+}
+
+pub fn td_arn(family: &str, revision: u32) -> String {
+    format!("arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{family}:{revision}")
+}
+
+#[derive(Default)]
+pub struct State {
+    pub services: Vec<ServiceSnapshot>,
+    pub task_definitions: BTreeMap<String, (TaskDefinition, Vec<Tag>)>,
+    /// (repository, tag or digest) → image.
+    pub images: BTreeMap<(String, String), ImageDetail>,
+    pub tasks: Vec<TaskSnapshot>,
+    pub targets: BTreeMap<String, Vec<TargetSnapshot>>,
+    pub records: BTreeMap<String, (ServiceRecord, Version)>,
+    pub executions: BTreeMap<String, HolderStatus>,
+    pub events: Vec<DeploymentEvent>,
+    /// Every call made, as "Operation target", to assert what changed (or did not).
+    pub calls: Vec<String>,
+    pub next_deployment: u32,
+}
+
+#[derive(Default)]
+pub struct FakeCloud {
+    pub state: Mutex<State>,
+}
+
+impl FakeCloud {
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.with(|s| s.calls.clone())
+    }
+
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.starts_with("Register") || c.starts_with("Update") || c.starts_with("Put"))
+            .collect()
+    }
+
+    /// Adds a task definition with the given containers (name, image) and returns its ARN.
+    pub fn add_task_definition(&self, family: &str, revision: u32, containers: &[(&str, &str)]) -> String {
+        let arn = td_arn(family, revision);
+        let mut builder = TaskDefinition::builder().task_definition_arn(&arn).family(family).revision(revision as i32);
+        for (name, image) in containers {
+            builder = builder.container_definitions(
+                ContainerDefinition::builder().name(*name).image(*image).essential(true).build(),
+            );
+        }
+        let tags = vec![Tag::builder().key("team").value("web").build()];
+        self.with(|s| s.task_definitions.insert(arn.clone(), (builder.build(), tags)));
+        arn
+    }
+
+    /// Adds an ACTIVE service settled (COMPLETED) on `task_definition`.
+    pub fn add_service(&self, cluster: &str, name: &str, task_definition: &str, tags: &[(&str, &str)]) -> String {
+        let arn = format!("arn:aws:ecs:us-east-1:{ACCOUNT}:service/{cluster}/{name}");
+        self.with(|s| {
+            s.next_deployment += 1;
+            s.services.push(ServiceSnapshot {
+                arn: arn.clone(),
+                name: name.into(),
+                cluster_arn: format!("arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{cluster}"),
+                status: "ACTIVE".into(),
+                task_definition: task_definition.into(),
+                desired_count: 1,
+                running_count: 1,
+                health_check_grace_period_seconds: 0,
+                deployments: vec![DeploymentSnapshot {
+                    id: format!("ecs-svc/{}", s.next_deployment),
+                    status: "PRIMARY".into(),
+                    task_definition: task_definition.into(),
+                    rollout_state: Some("COMPLETED".into()),
+                    desired_count: 1,
+                    running_count: 1,
+                    ..Default::default()
+                }],
+                load_balancers: vec![],
+                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            })
+        });
+        arn
+    }
+
+    pub fn add_image(&self, repository: &str, tag: &str, digest: &str) {
+        let detail = ImageDetail { digest: digest.into(), pushed_at: Some(1.0) };
+        self.with(|s| {
+            s.images.insert((repository.into(), tag.into()), detail.clone());
+            s.images.insert((repository.into(), digest.into()), detail);
+        });
+    }
+
+    pub fn service(&self, name: &str) -> ServiceSnapshot {
+        self.with(|s| s.services.iter().find(|x| x.name == name).cloned().expect("service"))
+    }
+
+    pub fn set_service(&self, service: ServiceSnapshot) {
+        self.with(|s| {
+            let slot = s.services.iter_mut().find(|x| x.arn == service.arn).expect("service");
+            *slot = service;
+        })
+    }
+}
+
+fn cluster_matches(service: &ServiceSnapshot, cluster: &str) -> bool {
+    service.cluster_arn == cluster || service.cluster_arn.ends_with(&format!("/{cluster}"))
+}
+
+impl Ecs for FakeCloud {
+    async fn list_clusters(&self) -> Result<Vec<String>> {
+        let mut clusters: Vec<String> = self.with(|s| s.services.iter().map(|x| x.cluster_arn.clone()).collect());
+        clusters.dedup();
+        Ok(clusters)
+    }
+
+    async fn list_services(&self, cluster: &str) -> Result<Vec<String>> {
+        Ok(self.with(|s| s.services.iter().filter(|x| cluster_matches(x, cluster)).map(|x| x.arn.clone()).collect()))
+    }
+
+    async fn describe_services(&self, cluster: &str, services: &[String]) -> Result<Vec<ServiceSnapshot>> {
+        self.with(|s| s.calls.push(format!("DescribeServices {}", services.join(","))));
+        Ok(self.with(|s| {
+            s.services
+                .iter()
+                .filter(|x| cluster_matches(x, cluster) && services.iter().any(|n| n == &x.arn || n == &x.name))
+                .cloned()
+                .collect()
+        }))
+    }
+
+    async fn describe_task_definition(&self, arn: &str) -> Result<(TaskDefinition, Vec<Tag>)> {
+        self.with(|s| s.task_definitions.get(arn).cloned()).ok_or_else(|| DeckhandError::ResourceNotFound(arn.into()))
+    }
+
+    async fn register_task_definition(&self, definition: &TaskDefinition, tags: &[Tag]) -> Result<String> {
+        let family = definition.family().unwrap_or_default().to_string();
+        self.with(|s| {
+            let revision = s.task_definitions.keys().filter(|k| k.contains(&format!("/{family}:"))).count() as u32 + 1;
+            let arn = td_arn(&family, revision);
+            let mut stored = definition.clone();
+            stored.task_definition_arn = Some(arn.clone());
+            stored.revision = revision as i32;
+            s.task_definitions.insert(arn.clone(), (stored, tags.to_vec()));
+            s.calls.push(format!("RegisterTaskDefinition {arn}"));
+            Ok(arn)
+        })
+    }
+
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+        force: bool,
+    ) -> Result<ServiceSnapshot> {
+        self.with(|s| {
+            s.calls.push(format!("UpdateService {service} {task_definition} force={force}"));
+            s.next_deployment += 1;
+            let id = format!("ecs-svc/{}", s.next_deployment);
+            let svc = s
+                .services
+                .iter_mut()
+                .find(|x| cluster_matches(x, cluster) && (x.name == service || x.arn == service))
+                .ok_or_else(|| DeckhandError::ResourceNotFound(service.into()))?;
+            for d in &mut svc.deployments {
+                d.status = "ACTIVE".into();
+            }
+            svc.deployments.insert(
+                0,
+                DeploymentSnapshot {
+                    id,
+                    status: "PRIMARY".into(),
+                    task_definition: task_definition.into(),
+                    rollout_state: Some("IN_PROGRESS".into()),
+                    desired_count: svc.desired_count,
+                    ..Default::default()
+                },
+            );
+            svc.task_definition = task_definition.into();
+            Ok(svc.clone())
+        })
+    }
+
+    async fn service_tasks(&self, _cluster: &str, _service: &str) -> Result<Vec<TaskSnapshot>> {
+        Ok(self.with(|s| s.tasks.clone()))
+    }
+}
+
+impl Registry for FakeCloud {
+    async fn describe_image(&self, repository: &str, selector: ImageSelector<'_>) -> Result<Option<ImageDetail>> {
+        let key = match selector {
+            ImageSelector::Tag(t) | ImageSelector::Digest(t) => t,
+        };
+        Ok(self.with(|s| s.images.get(&(repository.to_string(), key.to_string())).cloned()))
+    }
+}
+
+impl LoadBalancer for FakeCloud {
+    async fn target_health(&self, target_group_arn: &str) -> Result<Vec<TargetSnapshot>> {
+        Ok(self.with(|s| s.targets.get(target_group_arn).cloned().unwrap_or_default()))
+    }
+}
+
+impl Ledger for FakeCloud {
+    async fn load(&self, key: &str) -> Result<(ServiceRecord, Option<Version>)> {
+        Ok(self.with(|s| match s.records.get(key) {
+            Some((record, version)) => (record.clone(), Some(*version)),
+            None => (ServiceRecord::default(), None),
+        }))
+    }
+
+    async fn save(&self, key: &str, record: &ServiceRecord, expected: Option<Version>) -> Result<bool> {
+        Ok(self.with(|s| {
+            let current = s.records.get(key).map(|(_, v)| *v);
+            if current != expected {
+                return false;
+            }
+            s.records.insert(key.to_string(), (record.clone(), expected.unwrap_or(0) + 1));
+            s.calls.push(format!("PutItem {key}"));
+            true
+        }))
+    }
+}
+
+impl Executions for FakeCloud {
+    async fn status(&self, execution_arn: &str) -> Result<HolderStatus> {
+        Ok(self.with(|s| s.executions.get(execution_arn).copied().unwrap_or(HolderStatus::Gone)))
+    }
+}
+
+impl EventSink for FakeCloud {
+    async fn publish(&self, event: &DeploymentEvent) -> Result<()> {
+        self.with(|s| s.events.push(event.clone()));
+        Ok(())
+    }
+}
