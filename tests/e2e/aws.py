@@ -1,0 +1,237 @@
+"""Building the systems deckhand's users run, and watching deckhand work on them, through the
+public AWS APIs only (ECR PutImage, ECS/ELBv2/EC2 create calls, Step Functions, SQS)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def unique(prefix: str) -> str:
+    """moto keeps one state per process: every test names its resources uniquely."""
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Network:
+    vpc: str
+    subnets: list[str]
+    security_group: str
+
+
+@dataclass
+class LoadBalancer:
+    arn: str
+    listeners: dict[int, str] = field(default_factory=dict)
+
+
+class Aws:
+    """Thin helpers over boto3 clients of the local cloud."""
+
+    def __init__(self, cloud: Any):
+        self.cloud = cloud
+        self.ec2 = cloud.client("ec2")
+        self.ecr = cloud.client("ecr")
+        self.ecs = cloud.client("ecs")
+        self.elb = cloud.client("elbv2")
+        self.sfn = cloud.client("stepfunctions")
+        self.sqs = cloud.client("sqs")
+        self.events = cloud.client("events")
+        self.state_machine = cloud.stack_outputs["StateMachineArn"]
+
+    # ------------------------------------------------------------------ images
+    def repository(self, name: str) -> str:
+        self.ecr.create_repository(repositoryName=name)
+        return name
+
+    def push(self, repository: str, tag: str, health: str = "healthy", ready_seconds: float = 1) -> str:
+        """Pushes an OCI manifest whose annotations tell the simulator how tasks behave; returns its digest."""
+        nonce = uuid.uuid4().hex
+        config = {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                  "digest": "sha256:" + hashlib.sha256(nonce.encode()).hexdigest()}
+        layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": 32,
+                 "digest": "sha256:" + hashlib.sha256((nonce + "layer").encode()).hexdigest()}
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer],
+                    "annotations": {"deckhand.sim/health": health, "deckhand.sim/ready-seconds": str(ready_seconds),
+                                    "org.opencontainers.image.revision": nonce}}
+        out = self.ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest),
+                                 imageManifestMediaType=OCI_MANIFEST, imageTag=tag)
+        return out["image"]["imageId"]["imageDigest"]
+
+    @staticmethod
+    def pinned(repository: str, digest: str) -> str:
+        return f"{REGISTRY}/{repository}@{digest}"
+
+    # ------------------------------------------------------------------ network and load balancing
+    def network(self, private: bool = False) -> Network:
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [self.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+                   for i, az in ((1, "a"), (2, "b"))]
+        group = self.ec2.create_security_group(GroupName=unique("sg"), Description="tasks", VpcId=vpc)["GroupId"]
+        return Network(vpc, subnets, group)
+
+    def target_group(self, name: str, network: Network, port: int, health_path: str = "/") -> str:
+        return self.elb.create_target_group(Name=name, Protocol="HTTP", Port=port, VpcId=network.vpc, TargetType="ip",
+                                            HealthCheckPath=health_path)["TargetGroups"][0]["TargetGroupArn"]
+
+    def load_balancer(self, network: Network, listeners: dict[int, str]) -> LoadBalancer:
+        """An ALB with one HTTP listener per port, each forwarding to its default target group."""
+        arn = self.elb.create_load_balancer(Name=unique("alb"), Subnets=network.subnets, SecurityGroups=[network.security_group],
+                                            Scheme="internet-facing", Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+        balancer = LoadBalancer(arn)
+        for port, group in listeners.items():
+            balancer.listeners[port] = self.elb.create_listener(
+                LoadBalancerArn=arn, Protocol="HTTP", Port=port,
+                DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])["Listeners"][0]["ListenerArn"]
+        return balancer
+
+    def path_rule(self, listener: str, paths: list[str], group: str, priority: int) -> None:
+        self.elb.create_rule(ListenerArn=listener, Priority=priority,
+                             Conditions=[{"Field": "path-pattern", "Values": paths}],
+                             Actions=[{"Type": "forward", "TargetGroupArn": group}])
+
+    # ------------------------------------------------------------------ ECS
+    def cluster(self) -> str:
+        return self.ecs.create_cluster(clusterName=unique("cluster"))["cluster"]["clusterName"]
+
+    def task_definition(self, family: str, containers: list[tuple[str, str, int]]) -> str:
+        """Fargate task definition; containers are (name, image, port)."""
+        definitions = [{
+            "name": name, "image": image, "essential": True, "cpu": 128, "memory": 256,
+            "portMappings": [{"containerPort": port, "protocol": "tcp"}],
+            "environment": [{"name": "SECRET_TOKEN", "value": "not-for-logs"}],
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": f"/ecs/{family}", "awslogs-region": REGION}},
+        } for name, image, port in containers]
+        return self.ecs.register_task_definition(
+            family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+            executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole",
+            taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/{family}-task",
+            containerDefinitions=definitions, tags=[{"key": "team", "value": "web"}],
+        )["taskDefinition"]["taskDefinitionArn"]
+
+    def service(self, cluster: str, name: str, task_definition: str, network: Network,
+                load_balancers: list[tuple[str, str, int]] = (), track: str | None = None, desired: int = 1,
+                grace: int | None = None, circuit_breaker: dict | None = None, extra_tags: dict[str, str] | None = None) -> str:
+        tags = [{"key": k, "value": v} for k, v in (extra_tags or {}).items()]
+        if track:
+            tags.append({"key": "deckhand:track", "value": track})
+        kwargs: dict[str, Any] = dict(
+            cluster=cluster, serviceName=name, taskDefinition=task_definition, desiredCount=desired, launchType="FARGATE",
+            networkConfiguration={"awsvpcConfiguration": {"subnets": network.subnets, "securityGroups": [network.security_group],
+                                                          "assignPublicIp": "DISABLED"}},
+            loadBalancers=[{"targetGroupArn": g, "containerName": c, "containerPort": p} for g, c, p in load_balancers],
+            deploymentConfiguration={"minimumHealthyPercent": 100, "maximumPercent": 200,
+                                     "deploymentCircuitBreaker": circuit_breaker or {"enable": False, "rollback": False}},
+        )
+        if grace is not None:
+            kwargs["healthCheckGracePeriodSeconds"] = grace
+        if tags:
+            kwargs["tags"] = tags
+        arn = self.ecs.create_service(**kwargs)["service"]["serviceArn"]
+        self.wait_steady(cluster, name)
+        return arn
+
+    def describe(self, cluster: str, service: str) -> dict:
+        return self.ecs.describe_services(cluster=cluster, services=[service], include=["TAGS"])["services"][0]
+
+    def wait_steady(self, cluster: str, service: str, timeout: float = 60) -> dict:
+        def steady() -> dict | None:
+            svc = self.describe(cluster, service)
+            deployments = svc["deployments"]
+            done = len(deployments) == 1 and deployments[0].get("rolloutState") == "COMPLETED"
+            return svc if done and svc["runningCount"] == svc["desiredCount"] else None
+        return wait_until(f"{service} steady", steady, timeout)
+
+    def images(self, task_definition: str) -> dict[str, str]:
+        definition = self.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+        return {c["name"]: c["image"] for c in definition["containerDefinitions"]}
+
+    def running_images(self, cluster: str, service: str) -> dict[str, str]:
+        return self.images(self.describe(cluster, service)["taskDefinition"])
+
+    def target_states(self, group: str) -> list[str]:
+        return sorted(d["TargetHealth"]["State"] for d in self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"])
+
+    # ------------------------------------------------------------------ deckhand
+    def start(self, request: dict, name: str | None = None) -> str:
+        return self.sfn.start_execution(stateMachineArn=self.state_machine, name=name or unique("manual"),
+                                        input=json.dumps(request))["executionArn"]
+
+    def executions_for(self, needle: str) -> list[dict]:
+        """Executions whose input mentions `needle` (a digest: the ones an ECR push started)."""
+        found = []
+        for execution in self.sfn.list_executions(stateMachineArn=self.state_machine, maxResults=1000)["executions"]:
+            described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+            if needle in described.get("input", ""):
+                found.append(described)
+        return found
+
+    def execution_for_push(self, digest: str, timeout: float = 30) -> str:
+        return wait_until(f"an execution for {digest}", lambda: [e["executionArn"] for e in self.executions_for(digest)], timeout)[0]
+
+    def finish(self, execution_arn: str, timeout: float = 240) -> dict:
+        def done() -> dict | None:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            return described if described["status"] != "RUNNING" else None
+        return wait_until(f"execution {execution_arn} to end", done, timeout, interval=0.5)
+
+    def history(self, execution_arn: str) -> list[dict]:
+        events, token = [], None
+        while True:
+            page = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {}))
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def event_queue(self) -> "EventQueue":
+        return EventQueue(self)
+
+
+class EventQueue:
+    """Deployment events captured through an EventBridge rule into an SQS queue."""
+
+    def __init__(self, aws: Aws):
+        self.aws = aws
+        name = unique("deckhand-events")
+        self.url = aws.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = aws.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        aws.events.put_rule(Name=name, EventPattern=json.dumps({"source": ["deckhand"], "detail-type": ["Deckhand Deployment State Change"]}))
+        aws.events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+        self.seen: list[dict] = []
+
+    def drain(self) -> list[dict]:
+        while True:
+            messages = self.aws.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                return self.seen
+            for message in messages:
+                self.seen.append(json.loads(message["Body"]))
+                self.aws.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def for_execution(self, execution_arn: str) -> list[dict]:
+        self.aws.cloud.wait_for_deliveries()
+        return [e["detail"] for e in self.drain() if e["detail"].get("executionArn") == execution_arn]
+
+    def statuses(self, execution_arn: str, service: str | None = None) -> list[str]:
+        return [e["status"] for e in self.for_execution(execution_arn) if service is None or e["service"] == service]
