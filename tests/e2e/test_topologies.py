@@ -97,6 +97,20 @@ def test_a_re_push_of_the_same_tag_with_a_new_digest_is_a_new_revision(aws: Aws,
     assert new["tags"] == [{"key": "team", "value": "web"}]
 
 
+def test_function_logs_never_contain_task_definition_environment_values(aws: Aws, localcloud) -> None:
+    net = aws.network()
+    flask = aws.repository(unique("flask"))
+    cluster = aws.cluster()
+    td = aws.task_definition(unique("api"), [("api", aws.pinned(flask, aws.push(flask, "prod")), 5000)])
+    aws.service(cluster, "api", td, net, track=f"api={flask}:prod")
+    deployed(aws, aws.push(flask, "prod"))
+    names = [r.ref for r in localcloud.stack.resources.values() if r.type == "AWS::Lambda::Function"]
+    logs = {name: localcloud.lambda_log(name) for name in names}
+    assert any(logs.values()), "the functions wrote no logs at all"
+    for name, text in logs.items():
+        assert "not-for-logs" not in text, f"{name} logged an environment value"
+
+
 def test_one_task_definition_with_two_containers_from_two_repositories_in_two_target_groups(aws: Aws) -> None:
     net = aws.network()
     main, files = aws.repository(unique("todo/main")), aws.repository(unique("todo/files"))

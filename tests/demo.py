@@ -1,0 +1,162 @@
+"""The main job, on the local cloud: a Flask API and a React front end behind one ALB (`/api/*`
+routed to the API), a healthy push deployed and verified, then a bad push rolled back. Prints a
+timeline of both deployments as they happen.
+
+Run through `scripts/demo` (which prepares .venv and builds the functions)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from e2e.aws import Aws, unique, wait_until  # noqa: E402
+from localcloud import start_local_cloud  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMETERS = {"PollIntervalSeconds": "2", "DeploymentTimeoutSeconds": "120", "Architecture": "x86_64"}
+BOLD, DIM, GREEN, RED, YELLOW, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[33m", "\033[0m") if sys.stdout.isatty() else ("",) * 6
+
+
+def short(text: str | None) -> str:
+    """Task-definition ARNs as family:revision, digests as their first 12 hex digits."""
+    if not text:
+        return "-"
+    if ":task-definition/" in text:
+        return text.rsplit("/", 1)[1]
+    if "@sha256:" in text:
+        repository, digest = text.rsplit("@sha256:", 1)
+        return f"{repository.rsplit('/', 1)[-1]}@{digest[:12]}"
+    return text
+
+
+class Timeline:
+    """Lines with the seconds since the push, in the order things happened."""
+
+    def __init__(self, started: float):
+        self.started = started
+
+    def line(self, at: float, what: str, text: str, colour: str = "") -> None:
+        print(f"  {DIM}+{at - self.started:6.1f}s{RESET}  {colour}{what:<11}{RESET} {text}", flush=True)
+
+
+def output_of(event: dict) -> Any:
+    for key, details in event.items():
+        if key.endswith("EventDetails") and isinstance(details, dict) and "output" in details:
+            try:
+                return json.loads(details["output"])
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def timestamp(event: dict) -> float:
+    value = event["timestamp"]
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def follow(aws: Aws, execution_arn: str, timeline: Timeline, queue) -> dict:
+    """Prints the execution's steps as they complete, then the deployment events."""
+    printed = 0
+    state = ""
+    while True:
+        history = aws.history(execution_arn)
+        for event in history[printed:]:
+            kind = event["type"]
+            if kind.endswith("StateEntered"):
+                state = event["stateEnteredEventDetails"]["name"]
+                if state in ("Wait for rollout", "Wait for rollback"):
+                    continue
+            result = output_of(event) if kind in ("TaskSucceeded", "LambdaFunctionSucceeded") else None
+            if result is not None:
+                describe(state, result, timestamp(event), timeline)
+            if kind in ("TaskFailed", "LambdaFunctionFailed"):
+                details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+                timeline.line(timestamp(event), "error", f"{state}: {details.get('error')}", RED)
+        printed = len(history)
+        described = aws.sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            break
+        time.sleep(0.5)
+    for detail in queue.for_execution(execution_arn):
+        colour = GREEN if detail["status"] in ("SUCCEEDED", "STARTED") else RED
+        timeline.line(time.time(), "event", f"{detail['status']:<13} {detail['service']}: {detail['reason']}", colour)
+    end = described.get("stopDate")
+    colour = GREEN if described["status"] == "SUCCEEDED" else RED
+    error = f" ({described.get('error')})" if described.get("error") else ""
+    timeline.line(end.timestamp() if end else time.time(), "execution", f"{described['status']}{error}", BOLD + colour)
+    return described
+
+
+def describe(state: str, result: Any, at: float, timeline: Timeline) -> None:
+    if state == "Plan deployment":
+        services = ", ".join(f"{t['cluster']}/{t['service']}" for t in result.get("targets", []))
+        timeline.line(at, "plan", f"{result.get('reason')}{': ' + services if services else ''}")
+    elif state == "Acquire service lock":
+        timeline.line(at, "lock", result.get("reason", ""))
+    elif state == "Register revision and update service":
+        timeline.line(at, "register", f"new revision {short(result.get('taskDefinition'))} cloned from {short(result.get('previousTaskDefinition'))}, image pinned by digest")
+        timeline.line(at, "update", f"UpdateService -> deployment {result.get('deploymentId')}")
+    elif state in ("Check rollout health", "Final health check", "Check rollback health"):
+        verdict = result.get("verdict", "?")
+        colour = {"HEALTHY": GREEN, "FAILED": RED}.get(verdict, YELLOW)
+        timeline.line(at, "health", f"{colour}{verdict:<8}{RESET} {result.get('reason', '')}")
+    elif state == "Roll back to last known-good":
+        timeline.line(at, "rollback", result.get("reason", ""), RED)
+    elif state == "Publish deployment event":
+        pass  # printed from the event bus afterwards
+
+
+def main() -> int:
+    print(f"{BOLD}Starting the local cloud (moto + ECS rollout simulator + deckhand's stack from template.yaml){RESET}", flush=True)
+    cloud = start_local_cloud(port=0, params=PARAMETERS, build=False)
+    try:
+        aws = Aws(cloud)
+        queue = aws.event_queue()
+        print(f"  ready on {cloud.endpoint}; state machine {aws.state_machine}\n", flush=True)
+
+        print(f"{BOLD}Topology: Flask API + React front end behind one ALB, /api/* -> API{RESET}", flush=True)
+        net = aws.network()
+        flask, react = aws.repository("flask-api"), aws.repository("react-front")
+        front_tg = aws.target_group("front", net, 80)
+        api_tg = aws.target_group("api", net, 5000, "/api/health")
+        alb = aws.load_balancer(net, {80: front_tg})
+        aws.path_rule(alb.listeners[80], ["/api/*"], api_tg, 10)
+        cluster = aws.cluster()
+        api_td = aws.task_definition("flask-api", [("web", aws.pinned(flask, aws.push(flask, "main")), 5000)])
+        front_td = aws.task_definition("react-front", [("ui", aws.pinned(react, aws.push(react, "main")), 80)])
+        aws.service(cluster, "api", api_td, net, [(api_tg, "web", 5000)], track="web=flask-api:main", desired=2)
+        aws.service(cluster, "front", front_td, net, [(front_tg, "ui", 80)], track="ui=react-front:main")
+        print(f"  cluster {cluster}: service api (2 tasks, tracks web=flask-api:main), service front (tracks ui=react-front:main)\n", flush=True)
+
+        outcomes = []
+        for title, health in (("a healthy image", "healthy"), ("a bad image (its targets never pass health checks)", "unhealthy")):
+            print(f"{BOLD}Push flask-api:main: {title}{RESET}", flush=True)
+            started = time.time()
+            timeline = Timeline(started)
+            digest = aws.push(flask, "main", health=health, ready_seconds=2)
+            timeline.line(time.time(), "push", f"ECR PutImage flask-api:main -> {digest[:19]}")
+            execution = aws.execution_for_push(digest)
+            timeline.line(time.time(), "execution", f"started by the EventBridge rule: {execution.rsplit(':', 1)[1]}")
+            outcome = follow(aws, execution, timeline, queue)
+            service = aws.describe(cluster, "api")
+            states = aws.target_states(api_tg)
+            timeline.line(time.time(), "now", f"api runs {short(service['taskDefinition'])} ({short(aws.running_images(cluster, 'api')['web'])}); targets: {', '.join(states)}")
+            outcomes.append(outcome["status"])
+            print(flush=True)
+        ok = outcomes == ["SUCCEEDED", "FAILED"]
+        verdict = f"{GREEN}deployed, then rolled back as expected{RESET}" if ok else f"{RED}unexpected outcomes {outcomes}{RESET}"
+        print(f"{BOLD}Result:{RESET} {verdict}", flush=True)
+        return 0 if ok else 1
+    finally:
+        print("Stopping the local cloud.", flush=True)
+        cloud.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

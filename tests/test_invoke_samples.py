@@ -1,0 +1,101 @@
+"""`cargo lambda invoke` with every sample in events/ against `cargo lambda watch`, the functions
+talking to the local cloud: the documented local workflow works, and each sample input gets the
+answer it is meant to get."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+pytestmark = pytest.mark.timeout(600)
+
+# Sample → what the plan function must answer: a plan action, or an error name.
+EXPECTED = {
+    "ecr-push.json": ("action", "nothing"),  # nothing in the fresh cloud tracks flask-backend:main
+    "ecr-push-untagged.json": ("action", "nothing"),
+    "ecr-delete.json": ("action", "nothing"),
+    "manual-deploy.json": ("error", "InvalidInput"),  # cluster "prod" does not exist here
+    "manual-deploy-digest.json": ("error", "InvalidInput"),
+    "manual-rollback.json": ("error", "InvalidInput"),
+    "manual-dry-run.json": ("error", "InvalidInput"),
+    "manual-rollback-dry-run.json": ("error", "InvalidInput"),
+    "bad-typo-field.json": ("error", "InvalidInput"),
+    "bad-missing-image.json": ("error", "InvalidInput"),
+    "bad-foreign-registry.json": ("error", "InvalidInput"),
+    "bad-image-and-rollback.json": ("error", "InvalidInput"),
+    "bad-not-an-object.json": ("error", "InvalidInput"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def watch(localcloud: Any) -> Iterator[int]:
+    cargo = shutil.which("cargo")
+    if cargo is None or shutil.which("cargo-lambda") is None:
+        pytest.skip("cargo lambda is not installed (scripts/bootstrap installs it)")
+    port = free_port()
+    env = {**os.environ, "RUST_LOG": "warn"}
+    settings = {
+        "AWS_ENDPOINT_URL": localcloud.endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "DECKHAND_ACCOUNT_ID": "123456789012",
+        "DECKHAND_STATE_TABLE": localcloud.stack_outputs["StateTableName"],
+    }
+    command = [cargo, "lambda", "watch", "--invoke-port", str(port), "--ignore-changes"]
+    for key, value in settings.items():
+        command += ["--env-var", f"{key}={value}"]
+    log = open(ROOT / ".localcloud" / "cargo-lambda-watch.log", "w")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail("cargo lambda watch did not start")
+        yield port
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+        log.close()
+
+
+def invoke(port: int, function: str, sample: Path) -> dict:
+    result = subprocess.run(
+        ["cargo", "lambda", "invoke", function, "--invoke-port", str(port), "--data-file", str(sample), "--output-format", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    if result.returncode == 0:
+        return {"output": json.loads(result.stdout)}
+    return {"failure": result.stdout + result.stderr}
+
+
+def test_every_sample_has_an_expectation() -> None:
+    assert sorted(p.name for p in EVENTS.glob("*.json")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED))
+def test_plan_answers_each_sample(watch: int, sample: str) -> None:
+    kind, expected = EXPECTED[sample]
+    answer = invoke(watch, "plan", EVENTS / sample)
+    if kind == "action":
+        assert answer.get("output", {}).get("action") == expected, answer
+    else:
+        assert expected in answer.get("failure", ""), answer
