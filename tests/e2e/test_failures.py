@@ -61,7 +61,7 @@ def test_unhealthy_image_is_rolled_back_to_the_last_known_good_revision(aws: Aws
     assert set(aws.target_states(api.group)) == {"healthy"}
     detail = events.for_execution(execution["executionArn"])
     assert [e["status"] for e in detail] == ["STARTED", "ROLLED_BACK"]
-    assert "unhealthy" in detail[-1]["reason"]
+    assert "health check" in detail[-1]["reason"], detail[-1]["reason"]
     assert detail[-1]["previousTaskDefinition"] != api.good_revision, "the event names the failed revision"
 
 

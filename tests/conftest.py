@@ -1,0 +1,97 @@
+"""Shared fixtures: the local cloud (tests/localcloud), started once per session.
+
+    def test_something(localcloud):
+        sfn = localcloud.client("stepfunctions")
+        sfn.start_execution(stateMachineArn=localcloud.stack_outputs["StateMachineArn"], ...)
+
+``localcloud``         the local cloud with deckhand's stack (template.yaml) deployed,
+                       parameters from ``localcloud_params``; ``.endpoint``,
+                       ``.client(service)``, ``.stack_outputs``, ``.sim`` (ECS simulator or
+                       None), ``.lambda_log(function_name)``, ``.wait_for_deliveries()``.
+``localcloud_server``  the same cloud before/without the project's stack (tests of the
+                       emulator itself).
+``localcloud_params``  template parameter overrides; override this fixture in a closer
+                       conftest, or set LOCALCLOUD_PARAMS="Key=Value,Key=Value".
+
+moto keeps its state in process-wide backends, so there is one cloud per pytest
+process, shared by every test: give resources unique names. The functions are not
+built here (set LOCALCLOUD_BUILD=1 to run cargo lambda build first); function
+output is in .localcloud/pytest/logs/<function>.log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+RUN_DIR = ROOT / ".localcloud" / "pytest"
+
+# Short waits for tests; applied only to parameters the template declares.
+TEST_PARAMETERS = {
+    "PollIntervalSeconds": "1",
+    "DeploymentTimeoutSeconds": "60",
+    # Locally every function runs as the x86_64 build whatever the template says;
+    # keep the deployed configuration consistent with that.
+    "Architecture": "x86_64",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that do not use the local cloud first (keeping their order).
+
+    moto's state is process-wide: a test module that serves moto itself (such as
+    test_ecs_sim.py) must not run while the session's local cloud is up, and the
+    cloud is only torn down at the end of the session."""
+    def uses_cloud(item: pytest.Item) -> bool:
+        return bool({"localcloud", "localcloud_server"} & set(getattr(item, "fixturenames", ())))
+
+    items[:] = [item for item in items if not uses_cloud(item)] + [item for item in items if uses_cloud(item)]
+
+
+def _env_params() -> dict[str, str]:
+    text = os.environ.get("LOCALCLOUD_PARAMS", "").strip()
+    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
+@pytest.fixture(scope="session")
+def localcloud_params() -> dict[str, str]:
+    from localcloud.stack import load_template
+
+    declared = load_template(TEMPLATE).get("Parameters", {}) if TEMPLATE.exists() else {}
+    params = {key: value for key, value in TEST_PARAMETERS.items() if key in declared}
+    params.update(_env_params())
+    return params
+
+
+@pytest.fixture(scope="session")
+def localcloud_server() -> Iterator[Any]:
+    from localcloud import LocalCloud
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    cloud = LocalCloud(port=0, run_dir=RUN_DIR).start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+
+
+@pytest.fixture(scope="session")
+def localcloud(localcloud_server: Any, localcloud_params: dict[str, str]) -> Any:
+    if not TEMPLATE.exists():
+        pytest.skip("template.yaml does not exist yet")
+    if localcloud_server.stack is None:
+        localcloud_server.deploy(
+            TEMPLATE,
+            localcloud_params,
+            stack_name="deckhand",
+            build=os.environ.get("LOCALCLOUD_BUILD") == "1",
+            main=True,
+        )
+    return localcloud_server

@@ -1,0 +1,293 @@
+"""EventBridge for the local cloud: ECR push events in, rule targets out.
+
+moto matches events against rules (its own pattern matching stays in charge) but
+delivers only to log groups, SQS, other buses and API destinations, and ECR's
+PutImage emits nothing. This module
+
+* makes a successful ECR PutImage put the `ECR Image Action` event on the
+  default bus of the repository's account and region, shaped like AWS's;
+* gives ECR images the registry's digest (SHA-256 of the manifest) and keeps
+  the image a re-pushed tag moved away from, as ECR does;
+* delivers what a rule matched to Step Functions (StartExecution), Lambda
+  (asynchronous Invoke) and SQS targets, applying the target's Input, InputPath
+  or InputTransformer, from a background thread: EventBridge is asynchronous,
+  and a target must never run inside the PutEvents/PutImage call that caused it;
+* hands every other target type back to moto.
+
+Deliveries go through the local cloud's own endpoint with boto3, the same path
+an AWS service-to-service call takes, so they hit the patched Lambda runtime and
+the Step Functions interpreter exactly like a client would.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+import boto3
+from botocore.config import Config
+from jsonpath_ng.ext import parse as jsonpath_parse
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ecr.models import ECRBackend
+from moto.ecr.models import Image as ECRImage
+from moto.events.models import Rule, events_backends
+from moto.events.utils import EventTemplateParser
+from moto.utilities.arns import parse_arn
+
+LOG = logging.getLogger("localcloud.events")
+
+ECR_SOURCE = "aws.ecr"
+ECR_DETAIL_TYPE = "ECR Image Action"
+DELIVERED_SERVICES = ("states", "lambda", "sqs")
+DELIVERY_ATTEMPTS = 3
+
+
+def rfc3339(value: Any) -> str:
+    """EventBridge's `time`: RFC 3339 in UTC, whole seconds. moto keeps epoch floats."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime.datetime):
+        moment = value.astimezone(datetime.timezone.utc)
+    else:
+        moment = datetime.datetime.fromtimestamp(float(value), tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def aws_event(moto_event: dict[str, Any]) -> dict[str, Any]:
+    """The event as EventBridge hands it to a target (moto's internal copy has an
+    epoch `time` and an `ingestion-time` that AWS never shows)."""
+    event = {
+        "version": moto_event.get("version", "0"),
+        "id": moto_event["id"],
+        "detail-type": moto_event["detail-type"],
+        "source": moto_event["source"],
+        "account": moto_event["account"],
+        "time": rfc3339(moto_event["time"]),
+        "region": moto_event["region"],
+        "resources": list(moto_event.get("resources", [])),
+        "detail": moto_event["detail"],
+    }
+    if "replay-name" in moto_event:
+        event["replay-name"] = moto_event["replay-name"]
+    return event
+
+
+def target_input(target: dict[str, Any], event: dict[str, Any], moto_event: dict[str, Any]) -> str:
+    """The text a target receives: Input, InputPath or InputTransformer, else the event."""
+    if target.get("Input") is not None:
+        return target["Input"]
+    if target.get("InputPath"):
+        matches = jsonpath_parse(target["InputPath"]).find(event)
+        return json.dumps(matches[0].value if matches else None)
+    transformer = target.get("InputTransformer")
+    if transformer:
+        transformed = EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event={**moto_event, "time": event["time"]},
+        )
+        return json.dumps(transformed)
+    return json.dumps(event)
+
+
+class EventDelivery:
+    """A single background worker delivering matched events to their targets, in
+    the order they were matched, retrying a failed delivery a few times like
+    EventBridge's retry policy (briefly: this is a test cloud)."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self._queue: queue.Queue[tuple[str, dict[str, Any], str] | None] = queue.Queue()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._thread = threading.Thread(target=self._run, name="eventbridge-delivery", daemon=True)
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pending = 0
+        self._stopping = False
+        self._lock = threading.Lock()
+        self.delivered = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop delivering; what is still queued is dropped (the cloud is going away)."""
+        self._stopping = True
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def submit(self, rule_arn: str, target: dict[str, Any], body: str) -> None:
+        with self._lock:
+            self._pending += 1
+            self._idle.clear()
+        self._queue.put((rule_arn, copy.deepcopy(target), body))
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Tests: block until everything submitted so far has been handed over."""
+        return self._idle.wait(timeout)
+
+    def _client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = boto3.session.Session().client(
+                service,
+                region_name=region,
+                endpoint_url=self.endpoint,
+                aws_access_key_id="localcloud",
+                aws_secret_access_key="localcloud",
+                config=Config(retries={"max_attempts": 1}),
+            )
+        return self._clients[key]
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None or self._stopping:
+                return
+            rule_arn, target, body = item
+            for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+                try:
+                    self._deliver(target, body)
+                    self.delivered += 1
+                    break
+                except Exception as exc:  # noqa: BLE001 - any failure is retried, then logged
+                    if attempt == DELIVERY_ATTEMPTS:
+                        self.failed += 1
+                        LOG.error("rule %s: delivery to %s failed: %s", rule_arn, target["Arn"], exc)
+                    else:
+                        time.sleep(0.2 * attempt)
+            with self._lock:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._idle.set()
+
+    def _deliver(self, target: dict[str, Any], body: str) -> None:
+        arn = parse_arn(target["Arn"])
+        if arn.service == "states":
+            self._client("stepfunctions", arn.region).start_execution(
+                stateMachineArn=target["Arn"], name=str(uuid.uuid4()), input=body
+            )
+        elif arn.service == "lambda":
+            self._client("lambda", arn.region).invoke(
+                FunctionName=target["Arn"], InvocationType="Event", Payload=body.encode()
+            )
+        elif arn.service == "sqs":
+            sqs = self._client("sqs", arn.region)
+            url = sqs.get_queue_url(QueueName=arn.resource_id, QueueOwnerAWSAccountId=arn.account)["QueueUrl"]
+            kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
+            group_id = target.get("SqsParameters", {}).get("MessageGroupId")
+            if group_id:
+                kwargs["MessageGroupId"] = group_id
+            sqs.send_message(**kwargs)
+        else:  # pragma: no cover - filtered by the caller
+            raise ValueError(f"not a delivered target type: {target['Arn']}")
+
+
+def _keep_retagged_images(repository: Any, before: list[Any], pushed: Any) -> None:
+    """Pushing a tag that another image holds moves the tag in ECR: the other
+    image stays, untagged, and pullable by digest. moto deletes it instead (its
+    PutImage removes the tag with BatchDeleteImage), which makes a rollback to the
+    previous digest of a re-pushed tag impossible. Put such images back."""
+    for index, old in enumerate(before):
+        if old is pushed or old in repository.images:
+            continue
+        old.image_tags = []
+        old.image_tag = None
+        repository.images.insert(min(index, len(repository.images)), old)
+
+
+class EventHooks:
+    """Installs and removes this module's moto patches: ECR (push events,
+    registry semantics) and EventBridge (delivery to targets)."""
+
+    def __init__(self, delivery: EventDelivery):
+        self.delivery = delivery
+        self._originals: list[tuple[type, str, Callable]] = []
+
+    def emit(self, entry: dict[str, Any], account_id: str = DEFAULT_ACCOUNT_ID, region: str = "us-east-1") -> None:
+        """Put one PutEvents entry ({"Source", "DetailType", "Resources", "Detail"})
+        on the default bus, as an AWS service does for its own events."""
+        results = events_backends[account_id][region].put_events([entry])
+        if results and "ErrorCode" in results[0]:
+            LOG.error("event rejected: %s (%s)", results[0], entry)
+
+    def install(self) -> None:
+        hooks = self
+        original_send = Rule.send_to_targets
+        original_put_image = ECRBackend.put_image
+
+        def send_to_targets(rule: Rule, original_event: dict[str, Any], transform_input: bool = True) -> None:
+            # AWS never delivers for a disabled rule; moto does.
+            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(original_event):
+                return
+            event = aws_event(original_event)
+            for target in rule.targets:
+                service = parse_arn(target["Arn"]).service
+                if service in DELIVERED_SERVICES:
+                    body = target_input(target, event, original_event) if transform_input else json.dumps(event)
+                    hooks.delivery.submit(rule.arn, target, body)
+                else:
+                    # moto's own delivery for the rest, one target at a time.
+                    single = copy.copy(rule)
+                    single.targets = [target]
+                    original_send(single, original_event, transform_input)
+
+        def put_image(backend: ECRBackend, repository_name: str, image_manifest: str, image_tag: str,
+                      image_manifest_mediatype: str | None = None, digest: str | None = None) -> Any:
+            repository = backend.repositories.get(repository_name)
+            before = list(repository.images) if repository is not None else []
+            image = original_put_image(backend, repository_name, image_manifest, image_tag,
+                                       image_manifest_mediatype, digest)
+            repository = backend.repositories[repository_name]
+            _keep_retagged_images(repository, before, image)
+            detail = {
+                "result": "SUCCESS",
+                "repository-name": repository_name,
+                "image-digest": image.get_image_digest(),
+                "action-type": "PUSH",
+                # An untagged push (a manifest list's child, an attestation) has
+                # an empty tag in AWS's events; consumers must skip those.
+                "image-tag": image_tag or "",
+                "manifest-media-type": image.image_manifest_media_type or "",
+            }
+            hooks.emit(
+                {
+                    "Source": ECR_SOURCE,
+                    "DetailType": ECR_DETAIL_TYPE,
+                    "Resources": [repository.arn],
+                    "Detail": json.dumps(detail),
+                },
+                backend.account_id,
+                backend.region_name,
+            )
+            return image
+
+        def create_digest(image: ECRImage) -> None:
+            # A registry's digest is the SHA-256 of the manifest as pushed; moto
+            # hashes the concatenated layer digests, so two manifests with the same
+            # layers (a new config or new annotations; any layer-less manifest)
+            # got the same digest.
+            image._image_digest = "sha256:" + hashlib.sha256(image.image_manifest.encode()).hexdigest()
+
+        self._patch(Rule, "send_to_targets", send_to_targets)
+        self._patch(ECRBackend, "put_image", put_image)
+        self._patch(ECRImage, "_create_digest", create_digest)
+
+    def _patch(self, owner: type, name: str, replacement: Callable) -> None:
+        self._originals.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, replacement)
+
+    def uninstall(self) -> None:
+        while self._originals:
+            owner, name, original = self._originals.pop()
+            setattr(owner, name, original)
