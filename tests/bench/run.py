@@ -1,0 +1,370 @@
+"""deckhand's benchmark: prints one table (see tests/bench/__init__.py and README "Benchmark").
+
+    python tests/bench/run.py [--quick] [--scale N] [--cold-starts N] [--profiles] [--json PATH]
+
+Normally run through scripts/bench, which makes sure target/lambda holds the release build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TESTS = Path(__file__).resolve().parents[1]
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from bench import coldstart, profiles  # noqa: E402
+from bench.deployments import Deployment, DeploymentBench  # noqa: E402
+from bench.functions import MB, ROOT, functions, zip_size  # noqa: E402
+from bench.scale import run_scale  # noqa: E402
+from bench.table import Section, Table, at_most, fmt, median  # noqa: E402
+
+BOOTSTRAP_LIMIT_MB = 8.0
+INIT_LIMIT_MS = 20.0
+PUSH_TO_UPDATE_LIMIT_S = 2.0
+SFN_PRICE_PER_TRANSITION = 0.025 / 1000  # Step Functions Standard, USD
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 3 cold starts, scale 5, a shorter slow rollout")
+    parser.add_argument("--scale", type=int, default=None, help="services for the fan-out (default 100, quick 5)")
+    parser.add_argument("--cold-starts", type=int, default=None, help="cold starts per function (default 20, quick 3)")
+    parser.add_argument("--slow-ready", type=float, default=None,
+                        help="ready-seconds of the slow healthy rollout (default 10, quick 6)")
+    parser.add_argument("--profiles", action="store_true",
+                        help="also rebuild plan and notify with release-profile variants (long: ~8 min per variant)")
+    parser.add_argument("--profile-binaries", default=",".join(profiles.DEFAULT_BINARIES),
+                        help="functions built per variant with --profiles (default: %(default)s)")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: coldstart,deployments,scale")
+    parser.add_argument("--run-dir", type=Path, default=ROOT / ".localcloud" / "bench",
+                        help="local cloud run directory (function logs; default: %(default)s)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    return parser
+
+
+# ------------------------------------------------------------------------------------------ header
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()}, {os.cpu_count()} CPU(s) ({cpu}), Linux {platform.release()}"
+
+
+def _rustc() -> str:
+    try:
+        return subprocess.run(["rustc", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "rustc ?"
+
+
+# ------------------------------------------------------------------------------------------ sections
+def size_and_init(table: Table, specs: list, runs: int, handler: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    log(f"coldstart: {runs} cold starts of each of {len(specs)} functions (interleaved)")
+    results = coldstart.measure(coldstart.function_targets(specs), runs)
+    floor = coldstart.spawn_floor(runs)
+    # What dominates init: the same plan binary with a one-certificate trust store.
+    plan = next((s for s in specs if s.binary == "plan"), specs[0])
+    with tempfile.TemporaryDirectory() as scratch:
+        one_cert, empty_dir = Path(scratch) / "one.pem", Path(scratch) / "certs"
+        empty_dir.mkdir()
+        bundle = next((p for p in (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
+                       if p.exists()), None)
+        trimmed = None
+        if bundle is not None:
+            text = bundle.read_text()
+            end = text.find("-----END CERTIFICATE-----")
+            one_cert.write_text(text[text.find("-----BEGIN CERTIFICATE-----"):end + 25] + "\n")
+            extra = {"SSL_CERT_FILE": str(one_cert), "SSL_CERT_DIR": str(empty_dir)}
+            pair = coldstart.function_targets([plan]) + coldstart.function_targets([plan], extra_env=extra,
+                                                                                     label_suffix=" (1 cert)")
+            trimmed = coldstart.measure(pair, runs)
+
+    section = table.section(
+        "functions", "release bootstraps (x86_64); init = spawn -> first GET /runtime/invocation/next, "
+        f"{runs} cold starts each against a local Runtime API stub; handler = invocations on the local cloud below")
+    out: dict[str, Any] = {}
+    for spec in specs:
+        path = spec.bootstrap()
+        size = path.stat().st_size / MB if path.exists() else None
+        zipped = zip_size(path) / MB if path.exists() else None
+        samples = results[spec.binary]
+        spread = samples.spread()
+        name = spec.binary
+        section.add(f"{name}.size", f"{name}: bootstrap / zip", None if size is None else f"{size:.2f} / {zipped:.2f}",
+                    "MB", f"<= {BOOTSTRAP_LIMIT_MB:g} MB", at_most(size, BOOTSTRAP_LIMIT_MB))
+        init_text = None
+        if samples.median is not None and spread:
+            init_text = f"{fmt(samples.median)} (p10 {fmt(spread[1])}, p90 {fmt(spread[2])}, max {fmt(spread[3])})"
+        section.add(f"{name}.init", f"{name}: init median (spread)", init_text, "ms",
+                    f"<= {INIT_LIMIT_MS:g} ms median", at_most(samples.median, INIT_LIMIT_MS),
+                    note=("failures: " + "; ".join(samples.failures[:2])) if samples.failures else "")
+        times = handler.get(name, {})
+        warm, first = times.get("warm", []), times.get("first", [])
+        handler_text = None
+        if warm or first:
+            handler_text = (f"{fmt(median(warm)) if warm else '-'} warm (n={len(warm)}), "
+                            f"{fmt(median(first)) if first else '-'} first (n={len(first)})")
+        section.add(f"{name}.handler", f"{name}: handler median", handler_text, "ms")
+        out[name] = {"size_mb": size, "zip_mb": zipped, "init_ms": samples.samples_ms,
+                     "handler_warm_ms": warm, "handler_first_ms": first}
+    in_cloud = [v for times in handler.values() for v in times.get("init", [])]
+    section.add("init.floor", "spawn floor: /bin/true fork+exec+exit, median", floor.median, "ms")
+    if trimmed:
+        full, cut = trimmed[plan.binary].median, trimmed[plan.binary + " (1 cert)"].median
+        section.add("init.trust_store", "plan init: system trust store vs 1 certificate",
+                    None if full is None or cut is None else f"{fmt(full)} vs {fmt(cut)}", "ms",
+                    note="the AWS SDK's HTTPS client loads the native root certificates at init "
+                         "(rustls-native-certs); the difference is what that costs here")
+    section.add("init.in_cloud", "init inside the local cloud (sh launcher + bootstrap), median",
+                median(in_cloud), "ms", note=f"{len(in_cloud)} sandboxes started during the runs below")
+    return out
+
+
+def _invocations_text(counter) -> str:
+    order = ("plan", "lock", "notify", "deploy", "check", "rollback")
+    parts = [f"{k} {counter[k]}" for k in order if counter.get(k)]
+    parts += [f"{k} {v}" for k, v in counter.items() if k not in order]
+    return ", ".join(parts)
+
+
+def _services_text(counter) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counter.most_common())
+
+
+def deployment_rows(section: Section, key: str, d: Deployment, poll: float, detailed: bool = True) -> None:
+    outcome = d.status + (f" ({d.error})" if d.error else "")
+    section.add(f"{key}.outcome", "outcome", outcome)
+    section.add(f"{key}.duration", "push -> execution end", d.duration_s, "s")
+    section.add(f"{key}.transitions", "state transitions (StateEntered events)", d.transitions, "",
+                note=f"+ {d.retries} retries" if d.retries else "")
+    section.add(f"{key}.checks", f"health checks (poll interval {poll:g} s)", d.checks)
+    section.add(f"{key}.invocations", "Lambda invocations", sum(d.lambda_invocations().values()), "",
+                note=_invocations_text(d.lambda_invocations()))
+    section.add(f"{key}.api_calls", "AWS API calls by deckhand", len(d.api_calls), "",
+                note="by service: " + _services_text(d.calls_by_service()))
+    if detailed:
+        check_calls = d.calls("check")
+        if d.checks:
+            ops = d.calls_by_operation("check")
+            per = ", ".join(f"{op.split(':', 1)[1]} {n / d.checks:g}" for op, n in ops.most_common())
+            section.add(f"{key}.calls_per_check", "API calls per health check", len(check_calls) / d.checks, "",
+                        note=per)
+        others = {b: d.calls_by_operation(b) for b in ("plan", "lock", "notify", "deploy", "rollback")}
+        text = "; ".join(f"{b}: " + ", ".join(f"{op.split(':', 1)[1]} {n}" for op, n in ops.items())
+                         for b, ops in others.items() if ops)
+        section.add(f"{key}.calls_other", "API calls outside health checks", len(d.api_calls) - len(check_calls), "",
+                    note=text)
+    milestones = d.milestones()
+    section.add(f"{key}.push_to_update", "push -> UpdateService", d.push_to_update_s, "s",
+                f"<= {PUSH_TO_UPDATE_LIMIT_S:g} s", at_most(d.push_to_update_s, PUSH_TO_UPDATE_LIMIT_S),
+                note="after the push: " + ", ".join(f"{k} {v:+.2f}" for k, v in milestones.items()))
+    if "StartExecution" in milestones and d.push_to_update_s is not None:
+        section.add(f"{key}.execution_to_update", "  of which StartExecution -> UpdateService (deckhand)",
+                    d.push_to_update_s - milestones["StartExecution"], "s",
+                    note="the rest is the local cloud's EventBridge delivering the push event")
+
+
+def rollback_rows(section: Section, key: str, d: Deployment, poll: float) -> None:
+    deployment_rows(section, key, d, poll)
+    detection = d.detection()
+    section.add(f"{key}.signal_to_rollback", "failure signal -> rollback UpdateService", d.signal_to_rollback_s, "s",
+                f"<= {poll:g} s (1 poll)", at_most(d.signal_to_rollback_s, poll),
+                note=f"signal: {d.signal_what}; after it: " + ", ".join(f"{k} {v:+.2f}" for k, v in detection.items()))
+
+
+def deployments_section(table: Table, bench: DeploymentBench, slow_ready: float) -> dict[str, Deployment]:
+    poll = bench.poll_seconds
+    repository, cluster, service = bench.api_service()
+    runs: dict[str, Deployment] = {}
+    plan = [
+        ("cold", "healthy, first push (every function cold)", "healthy", 2.0),
+        ("healthy", "healthy (warm functions), ready-seconds 2", "healthy", 2.0),
+        ("slow", f"healthy, slow rollout, ready-seconds {slow_ready:g}", "healthy", slow_ready),
+        ("unhealthy", "rolled back: unhealthy image (targets never pass)", "unhealthy", 2.0),
+        ("crash", "rolled back: crashing image (exit 1 after 1 s)", "crash", 2.0),
+    ]
+    for key, title, health, ready in plan:
+        log(f"deployments: {title}")
+        runs[key] = bench.deploy(title, repository, cluster, service, health=health, ready_seconds=ready)
+    note = (f"1 service, 2 tasks behind an ALB target group; PollIntervalSeconds={poll:g}, "
+            f"UnhealthyChecks/MaxFailedTasks template defaults, no grace period")
+    section = table.section("deployment: healthy", note)
+    deployment_rows(section, "healthy", runs["healthy"], poll)
+    cold = runs["cold"]
+    section.add("cold.push_to_update", "push -> UpdateService, every function cold", cold.push_to_update_s, "s",
+                f"<= {PUSH_TO_UPDATE_LIMIT_S:g} s", at_most(cold.push_to_update_s, PUSH_TO_UPDATE_LIMIT_S),
+                note="after the push: " + ", ".join(f"{k} {v:+.2f}" for k, v in cold.milestones().items()))
+    if "StartExecution" in cold.milestones() and cold.push_to_update_s is not None:
+        section.add("cold.execution_to_update", "  of which StartExecution -> UpdateService (deckhand)",
+                    cold.push_to_update_s - cold.milestones()["StartExecution"], "s")
+    healthy = runs["healthy"]
+    section.add("healthy.sfn_cost", "Step Functions cost per 1,000 healthy deployments",
+                (healthy.transitions + healthy.retries) * SFN_PRICE_PER_TRANSITION * 1000, "USD")
+
+    slow = runs["slow"]
+    section = table.section("deployment: rollout length", "the same healthy deployment, tasks ready after 2 s vs "
+                            f"{slow_ready:g} s")
+    section.add("length.duration", "push -> execution end", f"{fmt(healthy.duration_s or 0)} vs {fmt(slow.duration_s or 0)}", "s")
+    section.add("length.checks", "health checks", f"{healthy.checks} vs {slow.checks}")
+    section.add("length.api_calls", "AWS API calls by deckhand", f"{len(healthy.api_calls)} vs {len(slow.api_calls)}")
+    delta_t = (slow.duration_s or 0) - (healthy.duration_s or 0)
+    delta_n = slow.transitions - healthy.transitions
+    independent = delta_n == 0
+    section.add("length.transitions", "state transitions", f"{healthy.transitions} vs {slow.transitions}", "",
+                "independent of rollout length", "ok" if independent else "over",
+                note=(f"+{delta_n} for +{delta_t:.1f} s of rollout = {delta_n / delta_t:.1f} per extra second "
+                      f"(Wait + Check + Choice per poll)") if delta_t > 0 and not independent else "")
+
+    for key, title in (("unhealthy", "deployment: rolled back, unhealthy image"),
+                       ("crash", "deployment: rolled back, crashing image")):
+        section = table.section(title)
+        rollback_rows(section, key, runs[key], poll)
+    return runs
+
+
+def scale_section(table: Table, bench: DeploymentBench, count: int) -> None:
+    log(f"scale: creating {count} services in one cluster, then one push")
+    result = run_scale(bench, count)
+    d = result.deployment
+    section = table.section(f"scale: one push -> {count} services",
+                            f"one cluster, 1 task each, MaxConcurrency {result.max_concurrency} "
+                            f"(template default); setup {result.setup_s:.0f} s not counted")
+    section.add("scale.outcome", "outcome", d.status + (f" ({d.error})" if d.error else ""))
+    section.add("scale.wall", "push -> execution end", d.duration_s, "s")
+    section.add("scale.per_service", "wall time per service", (d.duration_s or 0) / count, "s")
+    section.add("scale.concurrency", "peak Map iterations running at once", result.peak_concurrent_iterations)
+    section.add("scale.push_to_first_update", "push -> first UpdateService", d.push_to_update_s, "s")
+    section.add("scale.succeeded", "services SUCCEEDED (execution result)", result.succeeded, "",
+                f"{count}", "ok" if result.succeeded == count else "over")
+    section.add("scale.failed", "services not SUCCEEDED", result.failed, "", "0", "ok" if result.failed == 0 else "over")
+    section.add("scale.on_new_digest", "services running the pushed digest (ECS)", result.on_new_digest, "",
+                f"{count}", "ok" if result.on_new_digest == count else "over")
+    section.add("scale.transitions", "state transitions", d.transitions, "",
+                note=f"{d.transitions / count:.1f} per service" + (f"; + {d.retries} retries" if d.retries else ""))
+    section.add("scale.invocations", "Lambda invocations", sum(d.lambda_invocations().values()), "",
+                note=_invocations_text(d.lambda_invocations()))
+    section.add("scale.api_calls", "AWS API calls by deckhand", len(d.api_calls), "",
+                note=f"{len(d.api_calls) / count:.1f} per service; by service: " + _services_text(d.calls_by_service()))
+    plan_calls = d.calls_by_operation("plan")
+    section.add("scale.plan_calls", "API calls by plan (discovery)", sum(plan_calls.values()), "",
+                note=", ".join(f"{op.split(':', 1)[1]} {n}" for op, n in plan_calls.items()))
+    throttled = [c for c in d.api_calls if c.status >= 400]
+    section.add("scale.errors", "API calls answered with an error", len(throttled), "",
+                note=_services_text(__import__("collections").Counter(f"{c.operation} {c.status}" for c in throttled)))
+
+
+def profiles_section(table: Table, specs: list, binaries: tuple[str, ...], runs: int) -> None:
+    base = profiles.release_profile()
+    by_binary = {s.binary: s for s in specs}
+    chosen = [by_binary[b] for b in binaries if b in by_binary]
+    built: dict[str, float | None] = {}
+    for variant in profiles.VARIANTS:
+        built[variant.name] = profiles.build(variant, tuple(s.binary for s in chosen), log)
+    targets = []
+    for variant in profiles.VARIANTS:
+        targets += coldstart.function_targets(chosen, variant.target_dir(), label_suffix=f"@{variant.name}")
+    log(f"profiles: {runs} cold starts of {len(targets)} binaries (interleaved)")
+    results = coldstart.measure(targets, runs)
+    section = table.section("release profile variants",
+                            f"{', '.join(binaries)}; init median over {runs} cold starts; 'deployed' = Cargo.toml")
+    for variant in profiles.VARIANTS:
+        for spec in chosen:
+            path = spec.bootstrap(variant.target_dir())
+            size = path.stat().st_size / MB if path.exists() else None
+            samples = results[f"{spec.binary}@{variant.name}"]
+            value = None if size is None else f"{size:.2f} MB, init {fmt(samples.median) if samples.median else 'n/a'} ms"
+            section.add(f"profile.{variant.name}.{spec.binary}", f"{variant.name} {spec.binary}", value, "",
+                        f"<= {BOOTSTRAP_LIMIT_MB:g} MB, <= {INIT_LIMIT_MS:g} ms",
+                        "ok" if size is not None and size <= BOOTSTRAP_LIMIT_MB and (samples.median or 99) <= INIT_LIMIT_MS else "over",
+                        note=variant.describe(base) + (f"; build {built[variant.name]:.0f} s" if built[variant.name] else ""))
+
+
+# ------------------------------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cold_runs = args.cold_starts or (3 if args.quick else 20)
+    scale = args.scale if args.scale is not None else (5 if args.quick else 100)
+    slow_ready = args.slow_ready or (6.0 if args.quick else 10.0)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    specs = functions()
+    missing = [str(s.bootstrap()) for s in specs if not s.bootstrap().exists()]
+    if missing:
+        log("missing bootstraps (run scripts/build or scripts/bench): " + ", ".join(missing))
+        return 2
+
+    began = time.monotonic()
+    profile = profiles.release_profile()
+    table = Table(
+        "deckhand benchmark" + (" (--quick)" if args.quick else ""),
+        [f"  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {_machine()}; {_rustc()}",
+         "  release profile: " + " ".join(f"{k}={v}" for k, v in profile.items()) + "; MB = 10^6 bytes",
+         "  anchors (lambda-perf, hello world, arm64): Rust 14 ms, Python 73 ms, Node 124 ms init"],
+    )
+    handler: dict[str, dict[str, Any]] = {}
+    runs: dict[str, Deployment] = {}
+    deployment_sections: list[Section] = []
+    if not {"deployments", "scale"} <= skip:
+        log("local cloud: starting (moto + Lambda runtime + ECS simulator + deckhand's stack)")
+        with DeploymentBench(run_dir=args.run_dir) as bench:
+            log(f"local cloud: ready in {bench.started_in_s:.1f} s on {bench.cloud.endpoint}")
+            scratch = Table("")
+            if "deployments" not in skip:
+                runs = deployments_section(scratch, bench, slow_ready)
+            if "scale" not in skip and scale > 0:
+                scale_section(scratch, bench, scale)
+            deployment_sections = scratch.sections
+            handler = bench.handler_times()
+    if "coldstart" not in skip:
+        size_and_init(table, specs, cold_runs, handler)
+    table.sections += deployment_sections
+    if args.profiles:
+        binaries = tuple(b.strip() for b in args.profile_binaries.split(",") if b.strip())
+        profiles_section(table, specs, binaries, cold_runs)
+    table.footer_lines += ["definitions:"] + [f"  - {text}" for text in NOTES]
+    table.header_lines.append(f"  measured in {time.monotonic() - began:.0f} s")
+    print(table.render())
+    if args.json:
+        args.json.write_text(table.to_json())
+    return 0
+
+
+NOTES = [
+    "state transitions = *StateEntered events of the execution history (Map iterations included), "
+    "what Step Functions Standard bills ($0.025 per 1,000); retries are billed too, shown when any",
+    "Lambda invocations = LambdaFunctionScheduled events; AWS API calls = requests from deckhand's functions "
+    "(User-Agent aws-sdk-rust, function from its app id), not the harness's nor the cloud's own (Step Functions -> "
+    "Lambda, EventBridge -> Step Functions)",
+    "push -> UpdateService = PutImage returned to the harness -> the deploy function's UpdateService reached the cloud",
+    "failure signal = stoppingAt of the new deployment's task whose failed stop reached maxFailedTasks "
+    "(deckhand's failed-stop rule), else the deployment's FAILED rollout state; rollback start = the rollback "
+    "function's UpdateService reaching the cloud",
+    "handler = runtime fetched the event -> runtime posted the result (warm: a sandbox's later invocations; "
+    "first: a sandbox's first, which includes opening connections); the AWS side is moto in Python, so these are "
+    "upper bounds, dominated by the emulator",
+]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""One push fanned out to N services of one cluster (the state machine's Map, bounded by
+MaxConcurrency): wall time, API calls, and whether every service ended SUCCEEDED on the new
+digest."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .deployments import Deployment, DeploymentBench
+
+
+@dataclass
+class ScaleResult:
+    services: int
+    setup_s: float
+    deployment: Deployment
+    max_concurrency: int | None
+    statuses: dict[str, str] = field(default_factory=dict)  # service → status in the execution result
+    on_new_digest: int = 0  # services whose task definition runs the pushed digest afterwards
+    peak_concurrent_iterations: int = 0  # Map iterations running at once (from the history)
+
+    @property
+    def succeeded(self) -> int:
+        return sum(1 for s in self.statuses.values() if s == "SUCCEEDED")
+
+    @property
+    def failed(self) -> int:
+        return self.services - self.succeeded
+
+
+def _results(output: Any) -> list[dict]:
+    if isinstance(output, dict):
+        output = output.get("results", [])
+    return [r for r in output or [] if isinstance(r, dict)]
+
+
+def _peak_overlap(intervals: list[tuple[float, float]]) -> int:
+    points = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    peak = current = 0
+    for _, delta in points:
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def run_scale(bench: DeploymentBench, count: int, timeout: float = 1800) -> ScaleResult:
+    began = time.monotonic()
+    repository, cluster, names = bench.fleet(count)
+    setup_s = time.monotonic() - began
+    deployment = bench.deploy(f"scale x{count}", repository, cluster, names[0], timeout=timeout)
+    plans = [o for o in deployment.state_outputs("Plan deployment") if isinstance(o, dict)]
+    max_concurrency = plans[0].get("maxConcurrency") if plans else None
+    result = ScaleResult(count, setup_s, deployment, max_concurrency)
+    for entry in _results(deployment.output):
+        result.statuses[str(entry.get("service"))] = str(entry.get("status"))
+    # What ECS says afterwards, independently of the execution's own report.
+    ecs, pinned = bench.aws.ecs, f"@{deployment.digest}"
+    images: dict[str, bool] = {}
+    for i in range(0, len(names), 10):
+        for svc in ecs.describe_services(cluster=cluster, services=names[i:i + 10])["services"]:
+            definition = svc["taskDefinition"]
+            if definition not in images:
+                described = ecs.describe_task_definition(taskDefinition=definition)["taskDefinition"]
+                images[definition] = any(c["image"].endswith(pinned) for c in described["containerDefinitions"])
+            result.on_new_digest += images[definition]
+    result.peak_concurrent_iterations = _peak_overlap(_iterations(deployment.history))
+    return result
+
+
+def _iterations(history: list[dict]) -> list[tuple[float, float]]:
+    """(start, end) of every Map iteration, from MapIteration* events (matched by index)."""
+    started: dict[Any, float] = {}
+    spans = []
+    for event in history:
+        kind = event["type"]
+        details = event.get("mapIterationStartedEventDetails") or event.get("mapIterationSucceededEventDetails") \
+            or event.get("mapIterationFailedEventDetails") or event.get("mapIterationAbortedEventDetails") or {}
+        key = (details.get("name"), details.get("index"))
+        at = event["timestamp"].timestamp() if hasattr(event["timestamp"], "timestamp") else float(event["timestamp"])
+        if kind == "MapIterationStarted":
+            started[key] = at
+        elif kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted") and key in started:
+            spans.append((started.pop(key), at))
+    return spans
