@@ -7,6 +7,8 @@ Run through `scripts/demo` (which prepares .venv and builds the functions)."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 import sys
 import time
 from datetime import datetime
@@ -21,6 +23,15 @@ from localcloud import start_local_cloud  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PARAMETERS = {"PollIntervalSeconds": "2", "DeploymentTimeoutSeconds": "120", "Architecture": "x86_64"}
 BOLD, DIM, GREEN, RED, YELLOW, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[33m", "\033[0m") if sys.stdout.isatty() else ("",) * 6
+
+
+def humane(text: str) -> str:
+    """Reasons carry full ARNs and digests (right for events); a person reads names."""
+    text = re.sub(r"arn:aws:elasticloadbalancing:[^ )]*:targetgroup/([^/ )]+)/[0-9a-f]+", r"\1", text)
+    text = re.sub(r"arn:aws:states:[^ )]*:execution:[^: )]+:([0-9a-f]{8})[0-9a-f-]*", r"execution \1", text)
+    text = re.sub(r"arn:aws:ecs:[^ )]*:task-definition/", "", text)
+    text = re.sub(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/", "", text)
+    return re.sub(r"sha256:([0-9a-f]{12})[0-9a-f]{52}", r"sha256:\1", text)
 
 
 def short(text: str | None) -> str:
@@ -42,7 +53,7 @@ class Timeline:
         self.started = started
 
     def line(self, at: float, what: str, text: str, colour: str = "") -> None:
-        print(f"  {DIM}+{at - self.started:6.1f}s{RESET}  {colour}{what:<11}{RESET} {text}", flush=True)
+        print(f"  {DIM}+{at - self.started:5.1f}s{RESET}  {colour}{what:<10}{RESET} {humane(text)}", flush=True)
 
 
 def output_of(event: dict) -> Any:
@@ -64,6 +75,17 @@ def follow(aws: Aws, execution_arn: str, timeline: Timeline, queue) -> dict:
     """Prints the execution's steps as they complete, then the deployment events."""
     printed = 0
     state = ""
+    shown_events = 0
+
+    def show_events() -> None:
+        nonlocal shown_events
+        mine = [e for e in queue.drain() if e["detail"].get("executionArn") == execution_arn]
+        for event in mine[shown_events:]:
+            detail = event["detail"]
+            colour = GREEN if detail["status"] in ("SUCCEEDED", "STARTED") else RED
+            timeline.line(event["delivered"], "event", f"{detail['status']:<12} {detail['service']}: {detail['reason']}", colour)
+        shown_events = len(mine)
+
     while True:
         history = aws.history(execution_arn)
         for event in history[printed:]:
@@ -79,13 +101,13 @@ def follow(aws: Aws, execution_arn: str, timeline: Timeline, queue) -> dict:
                 details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
                 timeline.line(timestamp(event), "error", f"{state}: {details.get('error')}", RED)
         printed = len(history)
+        show_events()
         described = aws.sfn.describe_execution(executionArn=execution_arn)
         if described["status"] != "RUNNING":
             break
         time.sleep(0.5)
-    for detail in queue.for_execution(execution_arn):
-        colour = GREEN if detail["status"] in ("SUCCEEDED", "STARTED") else RED
-        timeline.line(time.time(), "event", f"{detail['status']:<13} {detail['service']}: {detail['reason']}", colour)
+    aws.cloud.wait_for_deliveries()
+    show_events()
     end = described.get("stopDate")
     colour = GREEN if described["status"] == "SUCCEEDED" else RED
     error = f" ({described.get('error')})" if described.get("error") else ""
@@ -107,12 +129,19 @@ def describe(state: str, result: Any, at: float, timeline: Timeline) -> None:
         colour = {"HEALTHY": GREEN, "FAILED": RED}.get(verdict, YELLOW)
         timeline.line(at, "health", f"{colour}{verdict:<8}{RESET} {result.get('reason', '')}")
     elif state == "Roll back to last known-good":
-        timeline.line(at, "rollback", result.get("reason", ""), RED)
+        timeline.line(at, "rollback", f"{result.get('reason', '')}: UpdateService -> deployment {result.get('deploymentId')}", RED)
+    elif state == "Record known-good and release lock":
+        timeline.line(at, "recorded", "revision verified healthy: recorded as the service's known-good; lock released", GREEN)
+    elif state.startswith("Release lock"):
+        timeline.line(at, "unlock", "lock released")
     elif state == "Publish deployment event":
         pass  # printed from the event bus afterwards
 
 
 def main() -> int:
+    # Request logs and the interpreter's own error traces would drown the timeline.
+    for noisy in ("werkzeug", "moto", "localcloud"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     print(f"{BOLD}Starting the local cloud (moto + ECS rollout simulator + deckhand's stack from template.yaml){RESET}", flush=True)
     cloud = start_local_cloud(port=0, params=PARAMETERS, build=False)
     try:

@@ -222,11 +222,15 @@ class EventQueue:
 
     def drain(self) -> list[dict]:
         while True:
-            messages = self.aws.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            messages = self.aws.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                                    AttributeNames=["SentTimestamp"]).get("Messages", [])
             if not messages:
                 return self.seen
             for message in messages:
-                self.seen.append(json.loads(message["Body"]))
+                event = json.loads(message["Body"])
+                # When it reached the queue, in epoch seconds (the event's own `time` has 1 s resolution).
+                event["delivered"] = int(message["Attributes"]["SentTimestamp"]) / 1000
+                self.seen.append(event)
                 self.aws.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
     def for_execution(self, execution_arn: str) -> list[dict]:
