@@ -6,9 +6,9 @@ The steps are the ones a real deployment takes, done offline:
    runs for ``BuildMethod: rust-cargolambda``).
 2. ``package``: like ``sam package``, local ``CodeUri`` and ``DefinitionUri``
    values are uploaded to an artifacts bucket in the local S3 and replaced by
-   their S3 locations. A Rust function's package holds a two-line ``bootstrap``
-   that execs ``target/lambda/<Binary>/bootstrap``, so a rebuilt binary is picked
-   up without redeploying. The state machine file is uploaded as it is: it need
+   their S3 locations. A Rust function's package holds a copy of
+   ``target/lambda/<Binary>/bootstrap``, as in AWS: rebuilding needs a redeploy
+   (restart the cloud), and never fails on a running executable. The state machine file is uploaded as it is: it need
    not be JSON before its ``${...}`` substitutions are applied (numbers are
    usually substituted unquoted).
 3. ``translate``: the official SAM translator (samtranslator) turns the
@@ -116,12 +116,13 @@ def rust_bootstrap_path(code_dir: Path, binary: str, stop_at: Path) -> Path:
 
 def _zip(files: dict[str, tuple[bytes, int]]) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    # Fastest deflate level: packages are unpacked again at once and start-up time counts.
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for name, (data, mode) in sorted(files.items()):
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
+            archive.writestr(info, data, compresslevel=1)
     return buffer.getvalue()
 
 
@@ -133,11 +134,14 @@ def function_package(logical_id: str, resource: dict[str, Any], code_path: Path,
         if not binary:
             raise StackError(f"{logical_id}: Metadata.BuildProperties.Binary is required for {RUST_BUILD_METHOD}")
         bootstrap = rust_bootstrap_path(code_path, binary, template_dir).resolve()
-        if not bootstrap.exists():
-            LOG.warning("%s: %s does not exist yet (build with cargo lambda build --release)", logical_id, bootstrap)
+        if bootstrap.exists():
+            # The package holds a copy of the binary, as `sam package` uploads one: rebuilding while
+            # the cloud runs neither changes the deployed functions nor fails on a busy executable.
+            return _zip({"bootstrap": (bootstrap.read_bytes(), 0o755)})
+        LOG.warning("%s: %s does not exist yet (build with cargo lambda build --release)", logical_id, bootstrap)
         launcher = (
             "#!/bin/sh\n"
-            f"# localcloud package of {logical_id}: run the cargo-lambda build output in place\n"
+            f"# localcloud package of {logical_id}: the build output was missing at deploy time\n"
             f'if [ ! -x "{bootstrap}" ]; then echo "{bootstrap} is missing: run cargo lambda build --release" >&2; exit 127; fi\n'
             f'exec "{bootstrap}" "$@"\n'
         )
