@@ -190,3 +190,36 @@ def test_a_failing_rollback_ends_rollback_failed_on_a_recorded_revision_with_the
     fixed = aws.push(api.repository, "main")
     assert aws.finish(aws.execution_for_push(fixed))["status"] == "SUCCEEDED"
     wait_until("the fix to run", lambda: aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, fixed))
+
+
+def test_a_lock_left_by_a_dead_execution_is_recovered(aws: Aws, localcloud, events) -> None:
+    api = api_service(aws, grace=20)
+    slow = aws.push(api.repository, "main", ready_seconds=8)
+    stuck = aws.execution_for_push(slow)
+    table = localcloud.stack_outputs["StateTableName"]
+    service_arn = aws.describe(api.cluster, api.service)["serviceArn"]
+    dynamodb = localcloud.client("dynamodb")
+
+    def lock_owner() -> str | None:
+        item = dynamodb.get_item(TableName=table, Key={"pk": {"S": service_arn}}).get("Item", {})
+        return item.get("lockOwner", {}).get("S")
+
+    wait_until("the first execution to hold the lock", lambda: lock_owner() == stuck)
+    aws.sfn.stop_execution(executionArn=stuck, error="Operator", cause="killed mid-deployment")
+    # The holder is dead but its lock is still there: the next push must not wait for the TTL.
+    assert lock_owner() == stuck
+    fixed = aws.push(api.repository, "main")
+    execution = aws.finish(aws.execution_for_push(fixed), timeout=120)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, fixed)
+    assert lock_owner() is None
+
+
+def test_bake_time_watches_a_healthy_rollout_again_before_recording_it(aws: Aws, events) -> None:
+    api = api_service(aws, tags={"deckhand:bake": "2"}, verified=False)
+    digest = aws.push(api.repository, "main")
+    arn = aws.execution_for_push(digest)
+    execution = aws.finish(arn)
+    assert execution["status"] == "SUCCEEDED", execution
+    entered = [e["stateEnteredEventDetails"]["name"] for e in aws.history(arn) if "stateEnteredEventDetails" in e]
+    assert entered.index("Bake") < entered.index("Final health check") < entered.index("Record known-good and release lock")
