@@ -3,7 +3,7 @@
 use deckhand_core::app::deploy::deploy;
 use deckhand_core::aws::{ecs::EcsAdapter, load_config};
 use deckhand_core::domain::model::Target;
-use deckhand_core::{runtime, DeckhandError};
+use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
@@ -21,10 +21,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let ecs = &ecs;
         async move {
-            let request: Request =
-                serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
+            let request: Request = runtime::input(event.payload)?;
             let rollout = deploy(ecs, &request.target, runtime::now()).await?;
-            serde_json::to_value(rollout).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
+            runtime::output(rollout)
         }
     }))
     .await

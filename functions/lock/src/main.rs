@@ -32,12 +32,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (ledger, executions) = (&ledger, &executions);
         async move {
-            let request: Request =
-                serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
+            let request: Request = runtime::input(event.payload)?;
             match request {
                 Request::Acquire { target, execution_arn } => {
                     let result = acquire(ledger, executions, &target, &execution_arn, runtime::now(), ttl).await?;
-                    serde_json::to_value(result).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
+                    runtime::output(result)
                 }
                 Request::Release { target, execution_arn, verified_task_definition } => {
                     release(ledger, &target, &execution_arn, verified_task_definition.as_deref(), runtime::now())

@@ -4,7 +4,7 @@ use deckhand_core::app::notify::{notify, Branch};
 use deckhand_core::app::settings::event_bus;
 use deckhand_core::aws::{eventbridge::EventBridgeAdapter, load_config};
 use deckhand_core::domain::events::Status;
-use deckhand_core::{runtime, DeckhandError};
+use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
@@ -23,10 +23,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let sink = &sink;
         async move {
-            let request: Request =
-                serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
+            let request: Request = runtime::input(event.payload)?;
             let result = notify(sink, request.status, &request.branch).await?;
-            serde_json::to_value(result).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
+            runtime::output(result)
         }
     }))
     .await

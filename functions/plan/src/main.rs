@@ -3,7 +3,7 @@
 use deckhand_core::app::plan::{plan, unwrap_invocation};
 use deckhand_core::app::settings::PlanSettings;
 use deckhand_core::aws::{ecr::EcrAdapter, ecs::EcsAdapter, load_config};
-use deckhand_core::{runtime, DeckhandError};
+use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let (request, execution) = unwrap_invocation(event.payload, &event.context.request_id, runtime::now());
             let plan = plan(ecs, ecr, settings, &request, &execution).await?;
-            serde_json::to_value(plan).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
+            runtime::output(plan)
         }
     }))
     .await

@@ -4,7 +4,7 @@ use deckhand_core::app::rollback::rollback;
 use deckhand_core::app::settings::state_table;
 use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, load_config};
 use deckhand_core::domain::model::{Rollout, Target};
-use deckhand_core::{runtime, DeckhandError};
+use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -32,12 +32,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (ecs, ledger) = (&ecs, &ledger);
         async move {
-            let request: Request =
-                serde_json::from_value(event.payload).map_err(|e| DeckhandError::invalid("input", e.to_string()))?;
+            let request: Request = runtime::input(event.payload)?;
             let rollout =
                 rollback(ecs, ledger, &request.target, request.failed.as_ref(), request.dry_run, runtime::now())
                     .await?;
-            serde_json::to_value(rollout).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))
+            runtime::output(rollout)
         }
     }))
     .await
