@@ -90,24 +90,9 @@ pub struct ServiceResult {
 pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
     let target = &branch.target;
     let failed_rollout = branch.rollout.as_ref().filter(|r| r.outcome == RolloutOutcome::Started);
-    let failure_reason = || {
-        branch
-            .health
-            .as_ref()
-            .filter(|h| h.verdict == Verdict::Failed)
-            .map(|h| h.reason.clone())
-            .or_else(|| branch.failure.as_ref().map(Failure::describe))
-            .unwrap_or_else(|| "deployment failed".into())
-    };
-    let rollback_failure = || {
-        branch
-            .rollback_health
-            .as_ref()
-            .filter(|h| h.verdict == Verdict::Failed)
-            .map(|h| h.reason.clone())
-            .or_else(|| branch.rollback_failure.as_ref().map(Failure::describe))
-            .unwrap_or_else(|| "rollback failed".into())
-    };
+    let failure_reason = || why_failed(branch.health.as_ref(), branch.failure.as_ref(), "deployment failed");
+    let rollback_failure =
+        || why_failed(branch.rollback_health.as_ref(), branch.rollback_failure.as_ref(), "rollback failed");
     let (task_definition, previous, reason) = match status {
         Status::Started => (
             None,
@@ -175,6 +160,15 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
         previous_task_definition: previous,
         execution_arn: branch.execution_arn.clone(),
     }
+}
+
+/// A failed verdict's reason, else the caught error's message.
+fn why_failed(health: Option<&Health>, failure: Option<&Failure>, fallback: &str) -> String {
+    health
+        .filter(|h| h.verdict == Verdict::Failed)
+        .map(|h| h.reason.clone())
+        .or_else(|| failure.map(Failure::describe))
+        .unwrap_or_else(|| fallback.to_string())
 }
 
 pub fn outcome_of(status: Status, mode: Mode) -> Outcome {
