@@ -298,9 +298,9 @@ class DeploymentBench:
         return float(self.params["PollIntervalSeconds"])
 
     # ---------------------------------------------------------------- topology
-    def api_service(self, desired: int = 2) -> tuple[str, str, str]:
+    def api_service(self, desired: int = 2, grace: int | None = None) -> tuple[str, str, str]:
         """A Flask-style API behind an ALB, tracking `<repository>:main`, steady on its first
-        image. Returns (repository, cluster, service)."""
+        image; `grace`: healthCheckGracePeriodSeconds. Returns (repository, cluster, service)."""
         aws = self.aws
         net = aws.network()
         repository = aws.repository(f"bench/api-{uuid.uuid4().hex[:6]}")
@@ -311,7 +311,7 @@ class DeploymentBench:
             first = aws.push(repository, "main")
         definition = aws.task_definition(f"api-{uuid.uuid4().hex[:6]}", [("web", aws.pinned(repository, first), 5000)])
         aws.service(cluster, "api", definition, net, [(group, "web", 5000)], track=f"web={repository}:main",
-                    desired=desired)
+                    desired=desired, grace=grace)
         self._remember_executions()
         return repository, cluster, "api"
 
@@ -492,17 +492,19 @@ class DeploymentBench:
         result.signal_what = "no failure signal found in ECS data"
 
     # ---------------------------------------------------------------- handler times
-    def handler_times(self) -> dict[str, dict[str, Any]]:
+    def handler_times(self, since: float | None = None, until: float | None = None) -> dict[str, dict[str, Any]]:
         """Per binary: warm handler times (ms), first-invocation-in-sandbox handler times, and
         the sandboxes' init (launcher + bootstrap, spawn to first GET /next) in the cloud."""
         out: dict[str, dict[str, Any]] = {}
         recorder = self.instrumentation.invocations
-        for invocation in recorder.select():
+        for invocation in recorder.select(since=since, until=until):
             binary = self.binaries.get(invocation.function, invocation.function)
             entry = out.setdefault(binary, {"warm": [], "first": [], "init": []})
             if invocation.handler_ms is not None:
                 entry["first" if invocation.first_in_sandbox else "warm"].append(invocation.handler_ms)
         for init in recorder.inits:
+            if (since is not None and init.started < since) or (until is not None and init.started > until):
+                continue
             binary = self.binaries.get(init.function, init.function)
             if init.init_ms is not None:
                 out.setdefault(binary, {"warm": [], "first": [], "init": []})["init"].append(init.init_ms)

@@ -83,6 +83,39 @@ def _wait_for_idle_cargo(log: callable, limit_s: float = 3600) -> None:
         waited += 10
 
 
+HELLO_SOURCE = Path(__file__).resolve().parent / "hello"
+HELLO_TARGET = PROFILE_DIR / "hello"
+
+
+def hello_bootstrap() -> Path:
+    return HELLO_TARGET / "lambda" / "hello" / "bootstrap"
+
+
+def build_hello(log: callable) -> float | None:
+    """The hello-world function (tests/bench/hello) with deckhand's release profile, built from
+    a copy under target/ (its Cargo.lock, from the workspace's, stays out of the sources) with
+    the dependency versions deckhand uses, offline."""
+    source = PROFILE_DIR / "hello-src"
+    if source.exists():
+        shutil.rmtree(source)
+    shutil.copytree(HELLO_SOURCE, source)
+    shutil.copy2(ROOT / "Cargo.lock", source / "Cargo.lock")
+    env = dict(os.environ)
+    env["CARGO_TARGET_DIR"] = str(HELLO_TARGET)
+    venv_bin = Path(sys.executable).parent
+    env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
+    cargo = shutil.which("cargo", path=env["PATH"]) or "cargo"
+    _wait_for_idle_cargo(log)
+    log(f"profiles: building the hello-world function into {HELLO_TARGET.relative_to(ROOT)}")
+    started = time.monotonic()
+    done = subprocess.run([cargo, "lambda", "build", "--release", "--quiet", "--offline"], cwd=source, env=env,
+                          stdout=sys.stderr)
+    if done.returncode != 0:
+        log("profiles: the hello-world build failed (offline, with the workspace's dependency versions)")
+        return None
+    return time.monotonic() - started
+
+
 def build(variant: Variant, binaries: tuple[str, ...], log: callable) -> float | None:
     """Builds `binaries` with the variant's overrides; returns the build's wall time, or the
     recorded time of the build that produced the binaries when cargo had nothing to do."""
@@ -106,8 +139,9 @@ def build(variant: Variant, binaries: tuple[str, ...], log: callable) -> float |
     started = time.monotonic()
     subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=sys.stderr)
     elapsed = time.monotonic() - started
+    # Report the cold build: a rerun only relinks (cargo lambda moves the binaries out of the
+    # target directory) or does nothing, so keep the longest build seen for this variant.
     previous = json.loads(stamp.read_text()) if stamp.exists() else {}
-    if elapsed < 15 and previous.get("seconds"):
-        return float(previous["seconds"])  # nothing was rebuilt: report the real build
-    stamp.write_text(json.dumps({"seconds": elapsed, "overrides": variant.overrides, "binaries": list(binaries)}))
-    return elapsed
+    seconds = max(elapsed, float(previous.get("seconds") or 0))
+    stamp.write_text(json.dumps({"seconds": seconds, "overrides": variant.overrides, "binaries": list(binaries)}))
+    return seconds

@@ -11,11 +11,11 @@ import argparse
 import datetime
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=int, default=None, help="services for the fan-out (default 100, quick 5)")
     parser.add_argument("--cold-starts", type=int, default=None, help="cold starts per function (default 20, quick 3)")
     parser.add_argument("--slow-ready", type=float, default=None,
-                        help="ready-seconds of the slow healthy rollout (default 10, quick 6)")
+                        help="ready-seconds of the slow healthy rollout (default 10, quick 5)")
     parser.add_argument("--profiles", action="store_true",
                         help="also rebuild plan and notify with release-profile variants (long: ~8 min per variant)")
     parser.add_argument("--profile-binaries", default=",".join(profiles.DEFAULT_BINARIES),
@@ -137,8 +137,9 @@ def size_and_init(table: Table, specs: list, runs: int, handler: dict[str, dict[
                     None if full is None or cut is None else f"{fmt(full)} vs {fmt(cut)}", "ms",
                     note="the AWS SDK's HTTPS client loads the native root certificates at init "
                          "(rustls-native-certs); the difference is what that costs here")
-    section.add("init.in_cloud", "init inside the local cloud (sh launcher + bootstrap), median",
-                median(in_cloud), "ms", note=f"{len(in_cloud)} sandboxes started during the runs below")
+    section.add("init.in_cloud", "init inside the local cloud's Lambda runtime, median",
+                median(in_cloud), "ms", note=f"{len(in_cloud)} sandboxes started during the deployments below; "
+                                             "includes the emulator's own overhead (spawning from a busy Python process)")
     return out
 
 
@@ -194,18 +195,26 @@ def rollback_rows(section: Section, key: str, d: Deployment, poll: float) -> Non
                 note=f"signal: {d.signal_what}; after it: " + ", ".join(f"{k} {v:+.2f}" for k, v in detection.items()))
 
 
+GRACE_SECONDS = 20  # the rollout-length service's healthCheckGracePeriodSeconds
+
+
 def deployments_section(table: Table, bench: DeploymentBench, slow_ready: float) -> dict[str, Deployment]:
     poll = bench.poll_seconds
-    repository, cluster, service = bench.api_service()
+    # Service A: no grace period (a failing task is failed at once). Service B: a grace period
+    # longer than the slow image takes to get ready: a task that is not ready yet is unhealthy
+    # behind the ALB, and without grace ECS (and deckhand) would rightly treat it as failed.
+    service_a = bench.api_service()
+    service_b = bench.api_service(grace=GRACE_SECONDS)
     runs: dict[str, Deployment] = {}
     plan = [
-        ("cold", "healthy, first push (every function cold)", "healthy", 2.0),
-        ("healthy", "healthy (warm functions), ready-seconds 2", "healthy", 2.0),
-        ("slow", f"healthy, slow rollout, ready-seconds {slow_ready:g}", "healthy", slow_ready),
-        ("unhealthy", "rolled back: unhealthy image (targets never pass)", "unhealthy", 2.0),
-        ("crash", "rolled back: crashing image (exit 1 after 1 s)", "crash", 2.0),
+        ("cold", service_a, "healthy, first push (every function cold)", "healthy", 2.0),
+        ("healthy", service_a, "healthy (warm functions), ready-seconds 2", "healthy", 2.0),
+        ("unhealthy", service_a, "rolled back: unhealthy image (targets never pass)", "unhealthy", 2.0),
+        ("crash", service_a, "rolled back: crashing image (exit 1 after 1 s)", "crash", 2.0),
+        ("short", service_b, f"healthy, grace {GRACE_SECONDS} s, ready-seconds 2", "healthy", 2.0),
+        ("slow", service_b, f"healthy, grace {GRACE_SECONDS} s, ready-seconds {slow_ready:g}", "healthy", slow_ready),
     ]
-    for key, title, health, ready in plan:
+    for key, (repository, cluster, service), title, health, ready in plan:
         log(f"deployments: {title}")
         runs[key] = bench.deploy(title, repository, cluster, service, health=health, ready_seconds=ready)
     note = (f"1 service, 2 tasks behind an ALB target group; PollIntervalSeconds={poll:g}, "
@@ -223,16 +232,19 @@ def deployments_section(table: Table, bench: DeploymentBench, slow_ready: float)
     section.add("healthy.sfn_cost", "Step Functions cost per 1,000 healthy deployments",
                 (healthy.transitions + healthy.retries) * SFN_PRICE_PER_TRANSITION * 1000, "USD")
 
-    slow = runs["slow"]
-    section = table.section("deployment: rollout length", "the same healthy deployment, tasks ready after 2 s vs "
-                            f"{slow_ready:g} s")
-    section.add("length.duration", "push -> execution end", f"{fmt(healthy.duration_s or 0)} vs {fmt(slow.duration_s or 0)}", "s")
-    section.add("length.checks", "health checks", f"{healthy.checks} vs {slow.checks}")
-    section.add("length.api_calls", "AWS API calls by deckhand", f"{len(healthy.api_calls)} vs {len(slow.api_calls)}")
-    delta_t = (slow.duration_s or 0) - (healthy.duration_s or 0)
-    delta_n = slow.transitions - healthy.transitions
+    short, slow = runs["short"], runs["slow"]
+    section = table.section("deployment: rollout length", f"another service (grace period {GRACE_SECONDS} s), "
+                            f"tasks ready after 2 s vs {slow_ready:g} s")
+    section.add("length.outcome", "outcome", f"{short.status} vs {slow.status}")
+    section.add("length.duration", "push -> execution end", f"{fmt(short.duration_s or 0)} vs {fmt(slow.duration_s or 0)}", "s")
+    section.add("length.checks", "health checks", f"{short.checks} vs {slow.checks}")
+    section.add("length.invocations", "Lambda invocations", f"{sum(short.lambda_invocations().values())} vs "
+                f"{sum(slow.lambda_invocations().values())}")
+    section.add("length.api_calls", "AWS API calls by deckhand", f"{len(short.api_calls)} vs {len(slow.api_calls)}")
+    delta_t = (slow.duration_s or 0) - (short.duration_s or 0)
+    delta_n = slow.transitions - short.transitions
     independent = delta_n == 0
-    section.add("length.transitions", "state transitions", f"{healthy.transitions} vs {slow.transitions}", "",
+    section.add("length.transitions", "state transitions", f"{short.transitions} vs {slow.transitions}", "",
                 "independent of rollout length", "ok" if independent else "over",
                 note=(f"+{delta_n} for +{delta_t:.1f} s of rollout = {delta_n / delta_t:.1f} per extra second "
                       f"(Wait + Check + Choice per poll)") if delta_t > 0 and not independent else "")
@@ -270,9 +282,14 @@ def scale_section(table: Table, bench: DeploymentBench, count: int) -> None:
     plan_calls = d.calls_by_operation("plan")
     section.add("scale.plan_calls", "API calls by plan (discovery)", sum(plan_calls.values()), "",
                 note=", ".join(f"{op.split(':', 1)[1]} {n}" for op, n in plan_calls.items()))
+    loaded = bench.handler_times(since=d.window_start, until=d.ended_at)
+    for binary in ("check", "lock"):
+        warm = loaded.get(binary, {}).get("warm", [])
+        section.add(f"scale.{binary}_handler", f"{binary} handler median, up to {result.peak_concurrent_iterations} services at once",
+                    median(warm), "ms", note=f"n={len(warm)}; the emulator serves every call from one Python process")
     throttled = [c for c in d.api_calls if c.status >= 400]
     section.add("scale.errors", "API calls answered with an error", len(throttled), "",
-                note=_services_text(__import__("collections").Counter(f"{c.operation} {c.status}" for c in throttled)))
+                note=_services_text(Counter(f"{c.operation} {c.status}" for c in throttled)))
 
 
 def profiles_section(table: Table, specs: list, binaries: tuple[str, ...], runs: int) -> None:
@@ -282,9 +299,15 @@ def profiles_section(table: Table, specs: list, binaries: tuple[str, ...], runs:
     built: dict[str, float | None] = {}
     for variant in profiles.VARIANTS:
         built[variant.name] = profiles.build(variant, tuple(s.binary for s in chosen), log)
+    profiles.build_hello(log)
     targets = []
     for variant in profiles.VARIANTS:
         targets += coldstart.function_targets(chosen, variant.target_dir(), label_suffix=f"@{variant.name}")
+    hello = profiles.hello_bootstrap()
+    if hello.exists():
+        hello_env = coldstart.lambda_environment(chosen[0], "")
+        hello_env = {k: v for k, v in hello_env.items() if not k.startswith("DECKHAND_")}
+        targets.append(("hello", hello, hello_env))
     log(f"profiles: {runs} cold starts of {len(targets)} binaries (interleaved)")
     results = coldstart.measure(targets, runs)
     section = table.section("release profile variants",
@@ -298,7 +321,14 @@ def profiles_section(table: Table, specs: list, binaries: tuple[str, ...], runs:
             section.add(f"profile.{variant.name}.{spec.binary}", f"{variant.name} {spec.binary}", value, "",
                         f"<= {BOOTSTRAP_LIMIT_MB:g} MB, <= {INIT_LIMIT_MS:g} ms",
                         "ok" if size is not None and size <= BOOTSTRAP_LIMIT_MB and (samples.median or 99) <= INIT_LIMIT_MS else "over",
-                        note=variant.describe(base) + (f"; build {built[variant.name]:.0f} s" if built[variant.name] else ""))
+                        note=variant.describe(base) + (f"; cold build {built[variant.name]:.0f} s" if built[variant.name] else ""))
+    if "hello" in results:
+        samples = results["hello"]
+        size = hello.stat().st_size / MB
+        section.add("profile.hello", "hello world (lambda_runtime echo, no AWS SDK), deployed profile",
+                    f"{size:.2f} MB, init {fmt(samples.median) if samples.median else 'n/a'} ms", "",
+                    note="the same measurement on this machine of what the published anchors measure; "
+                         "deckhand's init minus this is its own main(): SDK configuration and clients")
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -306,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cold_runs = args.cold_starts or (3 if args.quick else 20)
     scale = args.scale if args.scale is not None else (5 if args.quick else 100)
-    slow_ready = args.slow_ready or (6.0 if args.quick else 10.0)
+    slow_ready = args.slow_ready or (5.0 if args.quick else 10.0)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     specs = functions()
     missing = [str(s.bootstrap()) for s in specs if not s.bootstrap().exists()]
@@ -332,10 +362,11 @@ def main(argv: list[str] | None = None) -> int:
             scratch = Table("")
             if "deployments" not in skip:
                 runs = deployments_section(scratch, bench, slow_ready)
+            # Handler times of one deployment at a time (the fan-out's are under 10-way load).
+            handler = bench.handler_times()
             if "scale" not in skip and scale > 0:
                 scale_section(scratch, bench, scale)
             deployment_sections = scratch.sections
-            handler = bench.handler_times()
     if "coldstart" not in skip:
         size_and_init(table, specs, cold_runs, handler)
     table.sections += deployment_sections
