@@ -4,7 +4,7 @@ like the deployed build: bootstrap size, zip size and init time.
 
 The deployed profile is Cargo.toml's ``[profile.release]``; its binaries are the ones in
 target/lambda (built by scripts/bench before anything is measured), so it is not rebuilt.
-Each variant builds every dependency again (≈ 7-8 minutes on 2 cores the first time; a rerun
+Each variant builds every dependency again (4-7 minutes on 2 cores the first time; a rerun
 is a no-op), one build at a time, and waits while another cargo build runs on the machine.
 """
 

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--slow-ready", type=float, default=None,
                         help="ready-seconds of the slow healthy rollout (default 10, quick 5)")
     parser.add_argument("--profiles", action="store_true",
-                        help="also rebuild plan and notify with release-profile variants (long: ~8 min per variant)")
+                        help="also rebuild plan and notify with release-profile variants (long: 4-7 min of build per variant the first time)")
     parser.add_argument("--profile-binaries", default=",".join(profiles.DEFAULT_BINARIES),
                         help="functions built per variant with --profiles (default: %(default)s)")
     parser.add_argument("--skip", default="", help="comma-separated sections to skip: coldstart,deployments,scale")
