@@ -62,7 +62,8 @@ impl Ecs for EcsAdapter {
 
     async fn list_services(&self, cluster: &str) -> Result<Vec<String>> {
         let mut services = Vec::new();
-        let mut pages = self.client.list_services().cluster(cluster).into_paginator().send();
+        // 100 per page (the API's maximum; its default is 10): a tenth of the calls on big clusters.
+        let mut pages = self.client.list_services().cluster(cluster).max_results(100).into_paginator().send();
         while let Some(page) = pages.next().await {
             services.extend(page.map_err(|e| classify("ListServices", e))?.service_arns().iter().cloned());
         }
@@ -147,6 +148,7 @@ impl Ecs for EcsAdapter {
                 .cluster(cluster)
                 .service_name(service)
                 .desired_status(desired)
+                .max_results(100)
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
