@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+from polling import wait_until  # noqa: F401  (re-exported for the e2e tests)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -19,17 +20,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 def unique(prefix: str) -> str:
     """moto keeps one state per process: every test names its resources uniquely."""
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ → `localcloud`
 
+import polling  # noqa: E402
 from localcloud import ecs_sim  # noqa: E402
 from moto.ecs.models import EC2ContainerServiceBackend  # noqa: E402
 from moto.elbv2.models import ELBv2Backend  # noqa: E402
@@ -91,17 +92,9 @@ def sim(endpoint):
     simulator.stop()
 
 
-def wait_until(
-    what: str, probe: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
+def wait_until(what: str, probe: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
+    """The shared poller, with the simulator's shorter timings."""
+    return polling.wait_until(what, probe, timeout, interval)
 
 
 class World:
