@@ -56,6 +56,7 @@ PARAMETERS = {
     "Architecture": "x86_64",
 }
 FAILED_STOP_CODES = ("TaskFailedToStart", "EssentialContainerExited")
+EXTERNAL_STOP_CODES = ("UserInitiated", "ServiceSchedulerInitiated", "SpotInterruption", "TerminationNotice")
 
 
 def _ts(value: Any) -> float | None:
@@ -240,10 +241,13 @@ def is_failed_stop(task: dict) -> bool:
     """deckhand's rule (functions/core/src/domain/health.rs, is_failed_stop)."""
     if task.get("lastStatus") != "STOPPED" and task.get("desiredStatus") != "STOPPED":
         return False
+    if "health check" in (task.get("stoppedReason") or "").lower():
+        return True
+    if task.get("stopCode") in EXTERNAL_STOP_CODES:  # scale-in, Spot, StopTask: not the revision's fault
+        return False
     by_code = task.get("stopCode") in FAILED_STOP_CODES
-    by_reason = "health check" in (task.get("stoppedReason") or "").lower()
     by_exit = any(c.get("exitCode") not in (None, 0) for c in task.get("containers", []))
-    return by_code or by_reason or by_exit
+    return by_code or by_exit
 
 
 class DeploymentBench:

@@ -440,7 +440,7 @@ def test_update_to_healthy_image_rolls_over_and_drains_old_tasks(world, sim):
         assert task["stoppedReason"] == f"Scaling activity initiated by (deployment {primary['id']})"
         assert task["startedBy"] == first
         assert task["stoppingAt"] <= task["stoppedAt"]
-        assert task["containers"][0]["exitCode"] == 0
+        assert task["containers"][0]["exitCode"] == 143  # SIGTERM (ecs_sim.SIGTERM_EXIT_CODE)
     stop_events = sim.task_events(stopped[0]["taskArn"])
     assert stop_events[-1]["lastStatus"] == "STOPPED"
 

@@ -19,7 +19,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -30,13 +29,13 @@ from typing import Any, Callable
 
 import pytest
 
+from fake_lambda import launcher
 from localcloud.stack import Deployer, StackError, apply_definition_substitutions, load_template
 
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-FAKE_BOOTSTRAP = FIXTURES / "fake_bootstrap.py"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -49,21 +48,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def launcher() -> str:
-    """A bootstrap that runs the fake runtime with this interpreter."""
-    return f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_BOOTSTRAP}"\n'
-
-
-def fake_package() -> bytes:
-    """A Lambda zip package whose bootstrap is the fake runtime."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        info = zipfile.ZipInfo("bootstrap")
-        info.external_attr = 0o100755 << 16
-        archive.writestr(info, launcher())
-    return buffer.getvalue()
 
 
 def manifest(seed: str, annotations: dict[str, str] | None = None) -> str:
@@ -105,47 +89,7 @@ def read_records(path: Path) -> list[Any]:
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
-# ------------------------------------------------------------------------------------------
-# fixtures
-# ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cloud(localcloud_server: Any) -> Any:
-    return localcloud_server
-
-
-@pytest.fixture(scope="module")
-def role_arn(cloud: Any) -> str:
-    return cloud.client("iam").create_role(
-        RoleName=unique("emulator-test"), AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
-    )["Role"]["Arn"]
-
-
-@pytest.fixture
-def make_function(cloud: Any, role_arn: str, tmp_path: Path) -> Callable[..., dict[str, Any]]:
-    """Creates a fake function through the Lambda API; returns its configuration
-    plus "RecordFile" (every event it receives) and "StateDir"."""
-
-    def make(timeout: int = 5, env: dict[str, str] | None = None, memory: int = 128, **kwargs: Any) -> dict[str, Any]:
-        record = tmp_path / f"{uuid.uuid4().hex}.jsonl"
-        variables = {"FAKE_STATE_DIR": str(tmp_path), "FAKE_RECORD_FILE": str(record), **(env or {})}
-        config = cloud.client("lambda").create_function(
-            FunctionName=unique("fake"),
-            Runtime="provided.al2023",
-            Handler="bootstrap",
-            Role=role_arn,
-            Code=kwargs.pop("Code", {"ZipFile": fake_package()}),
-            Timeout=timeout,
-            MemorySize=memory,
-            Environment={"Variables": variables},
-            **kwargs,
-        )
-        config["RecordFile"] = record
-        config["StateDir"] = tmp_path
-        return config
-
-    return make
+# Fixtures cloud, role_arn and make_function: conftest.py in this directory.
 
 
 def invoke(cloud: Any, function_name: str, event: Any) -> tuple[dict[str, Any], Any]:
@@ -580,7 +524,8 @@ def test_states_errors_leave_map_and_parallel_by_name(cloud: Any, role_arn: str,
                  "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Wrong"},
                            {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.timeout", "Next": "Both"}],
                  "Next": "Wrong"},
-        "Both": {"Type": "Parallel", "Branches": [{"StartAt": "Slow", "States": {"Slow": slow}}], "End": True},
+        # State names are unique in the whole definition, nested ones included (InvalidDefinition).
+        "Both": {"Type": "Parallel", "Branches": [{"StartAt": "Slow again", "States": {"Slow again": slow}}], "End": True},
         "Wrong": {"Type": "Fail", "Error": "WrongTurn"}}})
     result = _run(cloud, machine, {"items": [1]})
     assert (result["status"], result["error"]) == ("FAILED", "States.Timeout")

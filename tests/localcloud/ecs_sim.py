@@ -25,17 +25,29 @@ through the ordinary AWS API served by moto:
   the caller's `emit_event` as PutEvents entries.
 
 What a task does comes from its images: the OCI manifest pushed to moto's ECR
-carries `deckhand.sim/health` (healthy | unhealthy | crash) and
-`deckhand.sim/ready-seconds`; tests may override both with
-`Simulator.set_image_behaviour`. An ECR image that is not in the repository
+carries `deckhand.sim/health` (healthy | unhealthy | crash),
+`deckhand.sim/ready-seconds` and `deckhand.sim/stop-exit-code` (what the process
+exits with when the task is stopped: 143 by default, 137 for one that ignores
+SIGTERM, 0 for a graceful one); tests may override them with
+`Simulator.set_image_behaviour`. Bridge/host-mode tasks get no ENI: they run on
+the cluster's container instances (or made-up ones) with host ports, and are
+registered as instance targets. `Simulator.interrupt_spot_task` stops a task as
+a Fargate Spot interruption does (stop code SpotInterruption). An ECR image that is not in the repository
 cannot be pulled (the task stops with CannotPullContainerError); images from
 other registries behave healthy.
 
 Timings are module constants (seconds of the `clock` given to `install`), read
 each time they are used, so a test may change them.
 
+Refused as ECS refuses them (``ecs_rules``, installed with these patches): tags
+that break ECS's tag rules; UpdateService changing the task definition (or
+network, platform version, load balancers, forceNewDeployment) of a service whose
+deployment controller is CODE_DEPLOY or EXTERNAL, or updating a deleted service;
+deploying or running a deregistered (INACTIVE) task definition.
+
 Not simulated: blue/green and external deployment controllers and DAEMON
-services (left to moto), capacity and placement (every task fits, EC2 launch
+services (left to moto; moto keeps CreateService's deploymentController and gives
+such services no deployment), capacity and placement (every task fits, EC2 launch
 type included, without container instances), ECS's launch throttling of
 crash-looping services, Classic Load Balancers, Cloud Map, CloudWatch-alarm
 rollbacks, cluster task counts, and ListTasks' launchType filter.
@@ -63,6 +75,8 @@ from moto.ecr.models import ecr_backends
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.elbv2 import models as elbv2_models
+
+from . import ecs_rules
 
 LOG = logging.getLogger("localcloud.ecs_sim")
 
@@ -94,6 +108,16 @@ SERVICE_EVENTS_KEPT = 100  # DescribeServices shows the newest 100 service event
 HEALTHY, UNHEALTHY, CRASH = "healthy", "unhealthy", "crash"
 HEALTH_ANNOTATION = "deckhand.sim/health"
 READY_ANNOTATION = "deckhand.sim/ready-seconds"
+STOP_EXIT_ANNOTATION = "deckhand.sim/stop-exit-code"
+# What a container's process exits with when its task is stopped. StopTask - Amazon ECS API
+# Reference (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopTask.html): "the
+# equivalent of docker stop is issued to the containers running in the task. This results in a
+# SIGTERM value and a default 30-second timeout, after which the SIGKILL value is sent and the
+# containers are forcibly stopped." The code is the application's: 143 (128 + SIGTERM) for a
+# process that SIGTERM ends, 137 (128 + SIGKILL) for one that ignores it until stopTimeout, 0 for
+# one that shuts down gracefully. Default 143, so scale-in and replaced tasks stop non-zero.
+SIGTERM_EXIT_CODE = 143
+SIGKILL_EXIT_CODE = 137
 
 # Rollout states and the reasons ECS gives for them.
 IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
@@ -115,6 +139,11 @@ TASK_FAILED_TO_START = "TaskFailedToStart"
 ESSENTIAL_CONTAINER_EXITED = "EssentialContainerExited"
 SERVICE_SCHEDULER_INITIATED = "ServiceSchedulerInitiated"
 USER_INITIATED = "UserInitiated"
+SPOT_INTERRUPTION = "SpotInterruption"
+# "How do I handle Spot termination notices in AWS Fargate Spot tasks?" (AWS Knowledge Center,
+# https://repost.aws/knowledge-center/fargate-spot-termination-notice): the task state change
+# event of an interrupted Fargate Spot task carries this stoppedReason and stopCode SpotInterruption.
+SPOT_INTERRUPTION_REASON = "Your Spot Task was interrupted."
 
 # Verdicts of a health probe (load balancer or container health check).
 PROBE_INITIAL, PROBE_HEALTHY, PROBE_UNHEALTHY = "initial", "healthy", "unhealthy"
@@ -188,6 +217,7 @@ def parse_ecr_image(image: str) -> EcrImageRef | None:
 class ImageBehaviour:
     health: str
     ready_seconds: float
+    stop_exit_code: int = SIGTERM_EXIT_CODE
 
 
 @dataclass(frozen=True)
@@ -208,7 +238,13 @@ class ImageCatalog:
     def __init__(self) -> None:
         self._overrides: dict[str, dict[str, Any]] = {}
 
-    def set_override(self, image_ref: str, health: str | None, ready_seconds: float | None) -> None:
+    def set_override(
+        self,
+        image_ref: str,
+        health: str | None,
+        ready_seconds: float | None,
+        stop_exit_code: int | None = None,
+    ) -> None:
         if health is not None and health not in (HEALTHY, UNHEALTHY, CRASH):
             raise ValueError(f"health must be one of healthy, unhealthy, crash; got {health!r}")
         if ready_seconds is not None and ready_seconds < 0:
@@ -218,6 +254,10 @@ class ImageCatalog:
             override["health"] = health
         if ready_seconds is not None:
             override["ready_seconds"] = float(ready_seconds)
+        if stop_exit_code is not None:
+            if not 0 <= int(stop_exit_code) <= 255:
+                raise ValueError("stop_exit_code must be 0..255")
+            override["stop_exit_code"] = int(stop_exit_code)
 
     def pin(self, container: str, image: str, essential: bool) -> PinnedImage:
         ref = parse_ecr_image(image)
@@ -235,7 +275,11 @@ class ImageCatalog:
         return PinnedImage(container, image, essential, found.get_image_digest(), None)
 
     def behaviour(self, pinned: PinnedImage) -> ImageBehaviour:
-        settings: dict[str, Any] = {"health": HEALTHY, "ready_seconds": DEFAULT_READY_SECONDS}
+        settings: dict[str, Any] = {
+            "health": HEALTHY,
+            "ready_seconds": DEFAULT_READY_SECONDS,
+            "stop_exit_code": SIGTERM_EXIT_CODE,
+        }
         ref = parse_ecr_image(pinned.image)
         if ref is not None and pinned.pull_error is None:
             image = self._find_ecr_image(
@@ -247,7 +291,7 @@ class ImageCatalog:
         for key in (pinned.image.strip(), pinned.digest):
             if key and key in self._overrides:
                 settings.update(self._overrides[key])
-        return ImageBehaviour(settings["health"], settings["ready_seconds"])
+        return ImageBehaviour(settings["health"], settings["ready_seconds"], settings["stop_exit_code"])
 
     @staticmethod
     def _find_ecr_image(ref: EcrImageRef) -> Any:
@@ -283,6 +327,12 @@ def _annotations_behaviour(manifest_text: str, image: str) -> dict[str, Any]:
             found["ready_seconds"] = max(0.0, float(ready))
         except (TypeError, ValueError):
             LOG.warning("image %s: %s=%r is not a number", image, READY_ANNOTATION, ready)
+    stop_exit = annotations.get(STOP_EXIT_ANNOTATION)
+    if stop_exit is not None:
+        try:
+            found["stop_exit_code"] = min(255, max(0, int(stop_exit)))
+        except (TypeError, ValueError):
+            LOG.warning("image %s: %s=%r is not an integer", image, STOP_EXIT_ANNOTATION, stop_exit)
     return found
 
 
@@ -518,6 +568,7 @@ class SimContainer:
     memory: str | None
     container_arn: str
     runtime_id: str
+    stop_exit_code: int = SIGTERM_EXIT_CODE  # what the process exits with when stopped
     last_status: str = PENDING
     exit_code: int | None = None
     reason: str | None = None
@@ -534,8 +585,10 @@ class SimTask:
         behaviour: TaskBehaviour,
         network: TaskNetwork | None,
         now: float,
+        host: "TaskHost | None" = None,
     ) -> None:
         self.id = uuid.uuid4().hex
+        self.host = host  # bridge/host network modes: the instance and host ports
         self.service = service
         self.deployment = deployment
         self.behaviour = behaviour
@@ -563,6 +616,7 @@ class SimTask:
                     f"{service.cluster_name}/{self.id}/{uuid.uuid4()}"
                 ),
                 runtime_id=f"{self.id}-{random.randint(10**9, 10**10 - 1)}",
+                stop_exit_code=image_behaviour.stop_exit_code,
             )
             for pinned, image_behaviour in deployment.container_behaviours
         ]
@@ -619,6 +673,7 @@ class SimTask:
             "taskArn": self.arn,
             "taskDefinitionArn": self.task_definition_arn,
             "clusterArn": self.service.cluster_arn,
+            "containerInstanceArn": self.host.container_instance_arn if self.host else None,
             "group": f"service:{self.service.name}",
             "startedBy": self.deployment.id,
             "launchType": self.launch_type,
@@ -697,6 +752,12 @@ class SimTask:
             "cpu": container.cpu,
             "memory": container.memory,
         }
+        if self.host is not None and self.started_at is not None:
+            described["networkBindings"] = [
+                {"bindIP": "0.0.0.0", "containerPort": port, "hostPort": host_port, "protocol": "tcp"}
+                for (name, port), host_port in self.host.bindings.items()
+                if name == container.name
+            ]
         if self.network is not None:
             described["networkInterfaces"] = [
                 {"attachmentId": self.network.attachment_id, "privateIpv4Address": self.network.ip}
@@ -715,10 +776,11 @@ def _optional_dt(ts: float | None) -> datetime | None:
 
 @dataclass
 class TargetRecord:
-    """A task's address registered in one target group."""
+    """A task registered in one target group: its awsvpc IP (target type ip) or, for bridge and
+    host network modes, its container instance's id and the host port (target type instance)."""
 
     target_group_arn: str
-    ip: str
+    target_id: str
     port: int
     task: SimTask
     registered_at: float
@@ -748,21 +810,23 @@ class TargetBook:
 
     def register(self, task: SimTask, load_balancers: list[dict[str, Any]], at: float) -> list[str]:
         """Registers a RUNNING task in each target group; returns the target groups used."""
-        if task.network is None:
-            return []  # bridge/host networking: no IP target to register
         elbv2 = elbv2_models.elbv2_backends[task.service.account][task.service.region]
         registered = []
         for lb in load_balancers:
             tg_arn, port = lb.get("targetGroupArn"), lb.get("containerPort")
             if not tg_arn or port is None:
                 continue  # Classic Load Balancers are not simulated
+            target = _target_of(task, lb.get("containerName"), int(port))
+            if target is None:
+                continue  # no port mapping for that container port
+            target_id, target_port = target
             try:
-                elbv2.register_targets(tg_arn, [{"Id": task.network.ip, "Port": int(port)}])
+                elbv2.register_targets(tg_arn, [{"Id": target_id, "Port": target_port}])
             except Exception as error:
-                LOG.warning("cannot register %s in %s: %s", task.network.ip, tg_arn, error)
+                LOG.warning("cannot register %s in %s: %s", target_id, tg_arn, error)
                 continue
-            record = TargetRecord(tg_arn, task.network.ip, int(port), task, at)
-            self._records[(tg_arn, task.network.ip)] = record
+            record = TargetRecord(tg_arn, target_id, target_port, task, at)
+            self._records[(tg_arn, target_id)] = record
             task.targets.append(record)
             registered.append(tg_arn)
         return registered
@@ -787,10 +851,10 @@ class TargetBook:
         """Deregistration is over: the targets leave the target group."""
         elbv2 = elbv2_models.elbv2_backends[task.service.account][task.service.region]
         for record in task.targets:
-            self._records.pop((record.target_group_arn, record.ip), None)
+            self._records.pop((record.target_group_arn, record.target_id), None)
             try:
                 elbv2.deregister_targets(
-                    record.target_group_arn, [{"Id": record.ip, "Port": record.port}]
+                    record.target_group_arn, [{"Id": record.target_id, "Port": record.port}]
                 )
             except Exception:
                 pass  # target group deleted meanwhile
@@ -799,7 +863,7 @@ class TargetBook:
     def forget(self, task: SimTask) -> None:
         """Drops the records without touching moto (moto's state was reset)."""
         for record in task.targets:
-            self._records.pop((record.target_group_arn, record.ip), None)
+            self._records.pop((record.target_group_arn, record.target_id), None)
         task.targets = []
 
     def overlay(self, target_group_arn: str, statuses: Iterable[Any], now: float) -> None:
@@ -811,6 +875,78 @@ class TargetBook:
             status.status, status.reason, status.description = record.state(now)
             if status.health_check_port in (None, "traffic-port"):
                 status.health_check_port = str(record.port)
+
+
+def _target_of(task: "SimTask", container: str | None, container_port: int) -> tuple[str, int] | None:
+    """(Id, Port) under which ECS registers the task for a load balancer's container port:
+    the awsvpc IP and the container port, or the instance id and the bound host port."""
+    if task.network is not None:
+        return task.network.ip, container_port
+    if task.host is not None:
+        host_port = task.host.bindings.get((container or "", container_port))
+        if host_port is not None:
+            return task.host.instance_id, host_port
+    return None
+
+
+# ============================================================================================
+# Bridge and host network modes: a container instance and host ports per task
+# ============================================================================================
+
+# PortMapping - Amazon ECS API Reference
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PortMapping.html): in bridge
+# mode a hostPort omitted or 0 gets "a port in the ephemeral port range" (read from
+# /proc/sys/net/ipv4/ip_local_port_range: 32768-60999 on current Linux kernels); in host mode
+# "the hostPort can either be left blank or set to the same value as the containerPort".
+EPHEMERAL_PORTS = (32768, 60999)
+
+
+@dataclass
+class TaskHost:
+    instance_id: str
+    container_instance_arn: str | None  # None: a made-up instance (no container instances)
+    bindings: dict[tuple[str, int], int]  # (container, containerPort) → hostPort
+
+
+class HostPlacer:
+    """Puts bridge/host-mode tasks on the cluster's registered container instances (moto's
+    RegisterContainerInstance), preferring one that hosts no live task of the service, or on a
+    made-up instance when none is free: moto keeps one target per instance id in a target
+    group, so two tasks of a service never share an instance here."""
+
+    def __init__(self) -> None:
+        self._next_port = EPHEMERAL_PORTS[0]
+
+    def place(self, state: "ServiceState", deployment: "Deployment") -> TaskHost:
+        busy = {t.host.instance_id for t in state.tasks if t.alive and t.host is not None}
+        instance_id, arn = None, None
+        registered = getattr(state.backend, "container_instances", {}).get(state.cluster_name, {})
+        for candidate in list(registered.values()):
+            if getattr(candidate, "status", "ACTIVE") == "ACTIVE" and candidate.ec2_instance_id not in busy:
+                instance_id = candidate.ec2_instance_id
+                arn = getattr(candidate, "container_instance_arn", None) or getattr(candidate, "arn", None)
+                break
+        if instance_id is None:
+            instance_id = f"i-{uuid.uuid4().hex[:17]}"
+        bindings: dict[tuple[str, int], int] = {}
+        for container, mappings in deployment.port_mappings.items():
+            for mapping in mappings:
+                container_port = mapping.get("containerPort")
+                if container_port is None:
+                    continue
+                host_port = int(mapping.get("hostPort") or 0)
+                if deployment.network_mode == "host":
+                    host_port = int(container_port)
+                elif not host_port:
+                    host_port = self._ephemeral_port()
+                bindings[(container, int(container_port))] = host_port
+        return TaskHost(instance_id, arn, bindings)
+
+    def _ephemeral_port(self) -> int:
+        port = self._next_port
+        low, high = EPHEMERAL_PORTS
+        self._next_port = low if port >= high else port + 1
+        return port
 
 
 # ============================================================================================
@@ -868,6 +1004,7 @@ class Deployment:
         self.health_checked_containers = {d["name"] for d in definitions if d.get("healthCheck")}
         self.container_cpu = {d["name"]: _str_or_none(d.get("cpu")) for d in definitions}
         self.container_memory = {d["name"]: _str_or_none(d.get("memory")) for d in definitions}
+        self.port_mappings = {d["name"]: list(d.get("portMappings") or []) for d in definitions}
 
     def task_behaviour(self) -> TaskBehaviour:
         return TaskBehaviour.combine(self.container_behaviours)
@@ -1018,7 +1155,16 @@ class ServiceState:
         self.set_desired_count(0, now)
 
     def user_stop(self, task: SimTask, reason: str | None, now: float) -> None:
+        """StopTask. The scheduler replaces a stopped task of the PRIMARY deployment with a new
+        one of the same deployment (rolloutState unchanged), which starts `initial` in the
+        target groups like any new task."""
         self._request_stop(task, now, reason or "Task stopped by user", USER_INITIATED, failed=False)
+
+    def spot_interruption(self, task: SimTask, now: float) -> None:
+        """Fargate Spot reclaims the task's capacity (no AWS API causes this): SIGTERM now, stop
+        code SpotInterruption; the scheduler replaces the task like any stopped one. The
+        two-minute warning is compressed like every other timing."""
+        self._request_stop(task, now, SPOT_INTERRUPTION_REASON, SPOT_INTERRUPTION, failed=False)
 
     # ----- the tick -------------------------------------------------------------------------
 
@@ -1115,8 +1261,8 @@ class ServiceState:
             self._enter(task, STOPPING, at)
         elif status == STOPPING:
             for container in task.containers:
-                if container.last_status == RUNNING:
-                    container.last_status, container.exit_code = STOPPED, 0
+                if container.last_status == RUNNING:  # SIGTERM, then SIGKILL after stopTimeout
+                    container.last_status, container.exit_code = STOPPED, container.stop_exit_code
                 container.last_status = STOPPED
             task.execution_stopped_at = at
             self._enter(task, DEPROVISIONING, at)
@@ -1162,8 +1308,11 @@ class ServiceState:
     def _launch(self, deployment: Deployment, now: float) -> SimTask:
         network = None
         awsvpc = (deployment.network_configuration or {}).get("awsvpcConfiguration")
+        host = None
         if deployment.network_mode == "awsvpc" or awsvpc:
             network = self.sim.network.attach(self.account, self.region, awsvpc or {}, self._launch_index)
+        else:  # bridge (the EC2 default), host: the container instance's address and ports
+            host = self.sim.hosts.place(self, deployment)
         self._launch_index += 1
         task = SimTask(
             service=self,
@@ -1171,6 +1320,7 @@ class ServiceState:
             behaviour=deployment.task_behaviour(),
             network=network,
             now=now,
+            host=host,
         )
         self.tasks.append(task)
         self._started.append(task)
@@ -1448,6 +1598,7 @@ class Simulator:
         self.catalog = ImageCatalog()
         self.targets = TargetBook()
         self.network = NetworkAllocator()
+        self.hosts = HostPlacer()
         self._patches = _MotoPatches(self)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -1471,12 +1622,29 @@ class Simulator:
             _ACTIVE = None
 
     def set_image_behaviour(
-        self, image_ref: str, health: str | None = None, ready_seconds: float | None = None
+        self,
+        image_ref: str,
+        health: str | None = None,
+        ready_seconds: float | None = None,
+        stop_exit_code: int | None = None,
     ) -> None:
         """Overrides an image's behaviour, by digest (`sha256:…`) or full image reference.
         Applies to deployments started afterwards (ECS pins images per deployment)."""
         with self._lock:
-            self.catalog.set_override(image_ref, health, ready_seconds)
+            self.catalog.set_override(image_ref, health, ready_seconds, stop_exit_code)
+
+    def interrupt_spot_task(self, task_arn: str) -> dict[str, Any]:
+        """A Fargate Spot interruption of one simulated task (by ARN): what no AWS API can
+        cause. Returns the task as DescribeTasks shows it; KeyError for an unknown task."""
+        with self._lock:
+            now = self._clock()
+            for state in self._services.values():
+                for task in state.tasks:
+                    if task.arn == task_arn or task.id == task_arn:
+                        state.spot_interruption(task, now)
+                        state.publish(now)
+                        return _json_ready(task.describe(now))
+        raise KeyError(f"no simulated task {task_arn}")
 
     def tick(self) -> None:
         """Advances every rollout to the clock's current time."""
@@ -1573,6 +1741,10 @@ class Simulator:
         moto's backend never sees."""
         state = self.state_of(backend, service)
         if state is None:
+            # Not simulated (CODE_DEPLOY/EXTERNAL controller, DAEMON): moto drops the
+            # configuration; DescribeServices still returns it as given.
+            if deployment_configuration:
+                service.deployment_configuration = dict(deployment_configuration)
             return
         state.settings.merge(deployment_configuration)
         if grace_seconds is not None:
@@ -1704,6 +1876,9 @@ class _MotoPatches:
         self._wrap(responses, "create_service", self._create_service_response)
         self._wrap(responses, "describe_tasks", self._describe_tasks_response)
         self._wrap(elbv2_models.ELBv2Backend, "describe_target_health", self._describe_target_health)
+        # Refusals moto does not make (bad tags, UpdateService on CODE_DEPLOY/EXTERNAL services).
+        for owner, name, make in ecs_rules.response_checks():
+            self._wrap(owner, name, make)
 
     def restore(self) -> None:
         while self._saved:
@@ -1724,6 +1899,9 @@ class _MotoPatches:
         def create_service(backend: Any, *args: Any, **kwargs: Any) -> Any:
             with sim._lock:
                 service = original(backend, *args, **kwargs)
+                if not service.network_configuration:
+                    # moto stores {} for "not given" (bridge/host mode): ECS omits the member.
+                    service.network_configuration = None
                 sim.adopt(backend, service)
                 return service
 

@@ -42,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
+from .lambda_memory import MemoryWatcher
+
 LOG = logging.getLogger("localcloud.lambda")
 
 RUNTIME_API_PREFIX = "/2018-06-01/runtime"
@@ -49,6 +51,18 @@ RUNTIME_API_PREFIX = "/2018-06-01/runtime"
 # function Timeout.
 INIT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_SANDBOXES_PER_FUNCTION = 10
+# Lambda quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html):
+# "Invocation payload (request and response): 6 MB each for request and response (synchronous)",
+# and "The Lambda documentation ... use the abbreviation MB (rather than MiB) to refer to 1,024 KB".
+# A bigger request is refused with RequestTooLargeException, HTTP 413 (Invoke, Lambda API
+# reference: "The request payload exceeded the Invoke request body JSON input quota"); a bigger
+# response becomes a function error of type Function.ResponseSizeTooLarge (the type and message
+# Lambda answers in field reports; moto answers the same).
+MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+# Not in the docs: the error type field reports show for a function killed for its memory (others
+# show Runtime.ExitError "signal: killed"); Step Functions sees Lambda.Unknown for both (sfn_quotas.py).
+OUT_OF_MEMORY = "Runtime.OutOfMemory"
 # Host variables that are useful to pass to functions (logging knobs); the rest
 # of the host environment stays out, as in a real execution environment.
 PASSTHROUGH_HOST_ENV = ("PATH", "RUST_LOG", "RUST_BACKTRACE", "LANG")
@@ -69,6 +83,7 @@ class FunctionConfig:
     log_group: str
     log_format: str = "Text"  # LoggingConfig.LogFormat: Text | JSON
     application_log_level: str | None = None
+    role: str = ""  # execution role ARN: the sandbox runs with credentials of this role
 
     @property
     def fingerprint(self) -> str:
@@ -223,6 +238,7 @@ class Sandbox:
         self._init_error: bytes | None = None
         self._closed = False
         self.process: subprocess.Popen | None = None
+        self.out_of_memory = False  # killed for using more than MemorySize (lambda_memory.py)
         handler = type("Handler", (_RuntimeApiHandler,), {"sandbox": self})
         self._server = _RuntimeApiServer(("127.0.0.1", 0), handler)
         self.port = self._server.server_address[1]
@@ -251,6 +267,13 @@ class Sandbox:
             self._server.server_close()
             raise SandboxStartError(str(exc)) from exc
         threading.Thread(target=self._watch_process, name=f"watch {self.label}", daemon=True).start()
+        self.memory = MemoryWatcher(self.process.pid, config.memory_size, self._out_of_memory, self.label).start()
+
+    def _out_of_memory(self, rss_kib: int) -> None:
+        """The process used more than MemorySize: Lambda stops the environment."""
+        self.out_of_memory = True
+        self.pool.log(f"Sandbox {self.label} used {rss_kib // 1024} MB of {self.config.memory_size} MB: killed")
+        self.kill()
 
     def _environment(self) -> dict[str, str]:
         config = self.config
@@ -264,9 +287,7 @@ class Sandbox:
                 "AWS_ENDPOINT_URL": endpoint,
                 "AWS_REGION": self.pool.runtime.region,
                 "AWS_DEFAULT_REGION": self.pool.runtime.region,
-                "AWS_ACCESS_KEY_ID": "localcloud",
-                "AWS_SECRET_ACCESS_KEY": "localcloud",
-                "AWS_SESSION_TOKEN": "localcloud",
+                **self._role_credentials(),
                 "AWS_EC2_METADATA_DISABLED": "true",
                 "AWS_LAMBDA_FUNCTION_NAME": config.name,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
@@ -286,6 +307,25 @@ class Sandbox:
                 env["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level
         return env
 
+    def _role_credentials(self) -> dict[str, str]:
+        """Temporary credentials of the function's execution role, as Lambda gives
+        every execution environment; the local cloud's IAM enforcement (iam.py)
+        knows the role by the access key. A function without a usable role
+        gets credentials that identify nobody (its requests are not evaluated)."""
+        credentials = {"AccessKeyId": "localcloud", "SecretAccessKey": "localcloud", "SessionToken": "localcloud"}
+        if self.config.role.startswith("arn:"):
+            from .iam import mint_role_credentials
+
+            try:
+                credentials = mint_role_credentials(self.config.role, self.config.name, self.pool.runtime.region)
+            except Exception:  # noqa: BLE001 - keep the function runnable; say why
+                LOG.exception("cannot mint credentials of %s for %s", self.config.role, self.config.name)
+        return {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
+
     def _watch_process(self) -> None:
         assert self.process is not None
         code = self.process.wait()
@@ -296,7 +336,10 @@ class Sandbox:
             self._cond.notify_all()
         self.pool.discard(self)  # before the caller learns the outcome: stats stay true
         for invocation in victims:
-            invocation.finish(self._exit_result(invocation, code, init_error))
+            invocation.finish(
+                self._out_of_memory_result(invocation) if self.out_of_memory
+                else self._exit_result(invocation, code, init_error)
+            )
         if code != 0 and not self.pool.stopping:
             self.pool.log(f"Sandbox {self.label} exited {_describe_exit(code)}")
         self._server.shutdown()
@@ -310,6 +353,12 @@ class Sandbox:
         return InvokeResult.error(
             "Runtime.ExitError",
             f"RequestId: {invocation.request_id} Error: Runtime exited {_describe_exit(code)}",
+        )
+
+    @staticmethod
+    def _out_of_memory_result(invocation: Invocation) -> InvokeResult:
+        return InvokeResult.error(
+            OUT_OF_MEMORY, f"RequestId: {invocation.request_id} Error: Runtime exited with error: signal: killed"
         )
 
     def kill(self) -> None:
@@ -591,6 +640,7 @@ class LambdaRuntime:
             log_group=logging_config.get("LogGroup") or f"/aws/lambda/{fn.function_name}",
             log_format=logging_config.get("LogFormat") or "Text",
             application_log_level=logging_config.get("ApplicationLogLevel"),
+            role=str(getattr(fn, "role", "") or ""),
         )
 
     def _unpack(self, fn: Any) -> Path:
@@ -638,12 +688,23 @@ class LambdaRuntime:
             return pool
 
     def invoke(self, fn: Any, payload: bytes) -> InvokeResult:
-        """Synchronous (RequestResponse) invocation."""
+        """Synchronous (RequestResponse) invocation. Raises RequestTooLarge for a
+        payload over the quota (the caller answers HTTP 413)."""
+        if len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+            raise RequestTooLarge(
+                f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+            )
         try:
             config = self.config_for(fn)
         except UnsupportedFunction as exc:
             return InvokeResult.error("Runtime.InvalidEntrypoint", str(exc))
-        return self._invoke(config, payload)
+        result = self._invoke(config, payload)
+        if not result.function_error and len(result.payload) > MAX_SYNC_PAYLOAD_BYTES:
+            return InvokeResult.error(
+                RESPONSE_TOO_LARGE,
+                f"Response payload size exceeded maximum allowed payload size ({MAX_SYNC_PAYLOAD_BYTES} bytes).",
+            )
+        return result
 
     def _invoke(self, config: FunctionConfig, payload: bytes) -> InvokeResult:
         # A pool retired by a reconfiguration while we waited for one of its
@@ -703,3 +764,9 @@ def version_of(fn: Any) -> str:
 
 class UnsupportedFunction(Exception):
     pass
+
+
+class RequestTooLarge(Exception):
+    """Invoke refused before running anything: RequestTooLargeException, HTTP 413
+    (the error the Lambda API reference documents for Invoke; field reports also
+    show the front end's RequestEntityTooLargeException for the same refusal)."""

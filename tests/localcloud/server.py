@@ -18,6 +18,9 @@ serves everything on ``127.0.0.1:<port>`` (moto's own WSGI app behind a few
 
 moto keeps its state in process-wide backends, so one process hosts at most
 one local cloud at a time.
+
+What is refused as AWS refuses it, and what still differs from AWS: README.md
+in this directory.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import re
 import shutil
 import sys
 import threading
+import types
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -39,13 +43,20 @@ import boto3
 from botocore.config import Config
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from moto.awslambda import responses as lambda_responses
 from moto.awslambda.models import LambdaFunction
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.config import default_user_config
+from moto.core.exceptions import JsonRESTError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 from .events import EventDelivery, EventHooks
-from .lambda_runtime import LambdaRuntime, version_of
+from .faults import FaultInjector
+from .iam import IamEnforcement
+from .asl_validation import sfn_definition_validation_patches
+from .lambda_runtime import LambdaRuntime, RequestTooLarge, version_of
+from . import sfn_rules
+from . import sfn_quotas
 from .stack import DeployedStack, build_functions, deploy_template, load_template, template_has_rust_functions
 
 LOG = logging.getLogger("localcloud")
@@ -104,14 +115,22 @@ def _lambda_invoke_patch(runtime: LambdaRuntime) -> list[Patch]:
         if invocation_type == "Event":  # moto's response layer answers 202
             runtime.invoke_async(fn, payload)
             return b""
-        result = runtime.invoke(fn, payload)
+        try:
+            result = runtime.invoke(fn, payload)
+        except RequestTooLarge as refusal:  # 6 MB quota (lambda_runtime.MAX_SYNC_PAYLOAD_BYTES)
+            error = JsonRESTError("RequestTooLargeException", str(refusal))
+            error.code = 413
+            raise error from None
         if result.function_error:
             # HTTP 200 with the error document as payload, as AWS does.
             response_headers["x-amz-function-error"] = result.function_error
         response_headers["x-amz-executed-version"] = version_of(fn)
         return result.payload
 
-    return [(LambdaFunction, "invoke", invoke)]
+    # moto replaces a response with Function.ResponseSizeTooLarge when sys.getsizeof(payload) >
+    # 6,000,000, i.e. from 5,999,967 bytes; AWS's 6 MB are 6,291,456 bytes, enforced by the runtime.
+    no_moto_size_cap = types.SimpleNamespace(getsizeof=lambda _payload: 0)
+    return [(LambdaFunction, "invoke", invoke), (lambda_responses, "sys", no_moto_size_cap)]
 
 
 def _states_error(env: Any, error_type: str, cause: str) -> Exception:
@@ -338,6 +357,8 @@ def _sfn_patches() -> list[Patch]:
         *_sfn_unnamed_execution_patch(),
         *_sfn_states_error_propagation_patch(),
         *_sfn_runtime_error_patches(),
+        *sfn_definition_validation_patches(),  # InvalidDefinition as AWS: asl_validation.py
+        *sfn_quotas.patches(),  # history, payload, Fail cause, Lambda.Unknown (sfn_quotas.py)
     ]
 
 
@@ -478,6 +499,7 @@ class LocalCloud:
             self._undo.append(patches.undo)
             patches.apply(_lambda_invoke_patch(self.runtime))
             patches.apply(_sfn_patches())
+            patches.apply(sfn_rules.patches())  # log policy size, execution names
             self.delivery = EventDelivery(self.endpoint)
             self.delivery.start()
             self._undo.append(self.delivery.stop)
@@ -520,7 +542,11 @@ class LocalCloud:
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     def _bind(self) -> None:
-        app = _ControlApp(self, DomainDispatcherApplication(create_backend_app))
+        # Requests signed with a function's role credentials are authorized first (iam.py).
+        self.iam = IamEnforcement(DomainDispatcherApplication(create_backend_app))
+        # Injected API errors (throttling, 5xx) answer before anything else (faults.py).
+        self.faults = FaultInjector(self.iam)
+        app = _ControlApp(self, self.faults)
         self._server = make_server(
             "127.0.0.1", self.requested_port, app, threaded=True, request_handler=MotoRequestHandler
         )
@@ -591,6 +617,8 @@ class LocalCloud:
         if method == "GET" and route == "lambda":
             assert self.runtime is not None
             return 200, self.runtime.stats()
+        if route == "faults":  # POST adds, GET lists, DELETE clears (faults.py)
+            return self.faults.control(method, body)
         if route.startswith("sim/"):
             if self.sim is None:
                 return 404, {"error": "the ECS simulator is not installed"}
@@ -599,10 +627,19 @@ class LocalCloud:
                 if not image:
                     raise ValueError("'image' is required")
                 ready = body.get("readySeconds")
+                stop_exit = body.get("stopExitCode")
                 self.sim.set_image_behaviour(
-                    image, health=body.get("health"), ready_seconds=None if ready is None else float(ready)
+                    image,
+                    health=body.get("health"),
+                    ready_seconds=None if ready is None else float(ready),
+                    stop_exit_code=None if stop_exit is None else int(stop_exit),
                 )
                 return 200, {"image": image}
+            if method == "POST" and route == "sim/spot-interruption":
+                try:
+                    return 200, {"task": self.sim.interrupt_spot_task(str(body.get("task") or ""))}
+                except KeyError as missing:
+                    return 404, {"error": str(missing)}
             if method == "POST" and route == "sim/tick":
                 self.sim.tick()
                 return 200, {}
