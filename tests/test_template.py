@@ -14,22 +14,23 @@ from typing import Any, Iterator
 
 import pytest
 
-from localcloud.stack import Physical, Resolver, load_template, translate
+from localcloud.stack import Physical, load_template
+from template_helpers import ACCOUNT, REGION, resolved_template
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = load_template(ROOT / "template.yaml")
 DEFINITION_PATH = ROOT / TEMPLATE["Resources"]["DeployStateMachine"]["Properties"]["DefinitionUri"]
 DEFINITION = json.loads(DEFINITION_PATH.read_text())
-ACCOUNT, REGION = "123456789012", "us-east-1"
 
 # The only AWS actions each function may call: what its adapters use, nothing more.
 EXPECTED_ACTIONS = {
     "PlanFunction": {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages"},
-    "LockFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "states:DescribeExecution"},
+    "LockFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "states:DescribeExecution", "ecs:DescribeServices"},
     "DeployFunction": {"ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource",
-                       "ecs:UpdateService", "iam:PassRole"},
+                       "ecs:UpdateService", "iam:PassRole", "ecr:DescribeImages"},
     "CheckFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth"},
-    "RollbackFunction": {"dynamodb:GetItem", "ecs:DescribeServices", "ecs:UpdateService"},
+    "RollbackFunction": {"dynamodb:GetItem", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:UpdateService",
+                         "iam:PassRole"},
     "NotifyFunction": {"events:PutEvents"},
 }
 MUTATING_ECS = {"ecs:UpdateService"}
@@ -48,28 +49,15 @@ def states(definition: dict) -> Iterator[tuple[str, dict]]:
                 yield from states(nested)
 
 
+def _physical(logical_id: str, resource_type: str, props: dict[str, Any]) -> Physical:
+    """Every resource named after its logical id (its ARN ends with it)."""
+    arn = f"arn:aws:{resource_type.split('::')[1].lower()}:{REGION}:{ACCOUNT}:{logical_id}"
+    return Physical(resource_type, logical_id, {"Arn": arn, "Name": logical_id})
+
+
 def resolved(watched_clusters: str) -> dict[str, Any]:
     """The translated template with intrinsics resolved, as CloudFormation would create it."""
-    template = json.loads(json.dumps(TEMPLATE))
-    for resource in template["Resources"].values():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function":
-            props["CodeUri"] = {"Bucket": "artifacts", "Key": "code.zip"}
-        if resource["Type"] == "AWS::Serverless::StateMachine":
-            props["DefinitionUri"] = {"Bucket": "artifacts", "Key": "deploy.asl.json"}
-    template["Globals"]["Function"].pop("CodeUri", None)
-    cfn = translate(template, {}, REGION)
-    parameters = {name: spec.get("Default") for name, spec in cfn["Parameters"].items()}
-    parameters["WatchedClusters"] = watched_clusters.split(",")
-    parameters = {k: (v.split(",") if isinstance(v, str) and cfn["Parameters"][k]["Type"] == "CommaDelimitedList" else v)
-                  for k, v in parameters.items()}
-    resolver = Resolver(cfn, parameters, {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-                                          "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "deckhand"})
-    for logical_id, resource in cfn["Resources"].items():
-        arn = f"arn:aws:{resource['Type'].split('::')[1].lower()}:{REGION}:{ACCOUNT}:{logical_id}"
-        resolver.resources[logical_id] = Physical(resource["Type"], logical_id, {"Arn": arn, "Name": logical_id})
-    return {k: {**r, "Properties": resolver.resolve(r.get("Properties", {}))} for k, r in cfn["Resources"].items()
-            if "Condition" not in r or resolver.condition(r["Condition"])}
+    return resolved_template(TEMPLATE, watched_clusters, _physical)
 
 
 def role_statements(resources: dict, role: str) -> list[dict]:
@@ -113,7 +101,11 @@ def test_the_definition_uses_jsonpath_and_catches_every_service_failure() -> Non
             retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
             assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException", "AwsThrottled", "AwsTransient"} <= retried, name
     plan = DEFINITION["States"]["Plan deployment"]
-    assert "Catch" not in plan, "InvalidInput from the plan must fail the execution at once"
+    first = plan["Catch"][0]
+    assert first["ErrorEquals"] == ["InvalidInput"], "InvalidInput from the plan must fail the execution at once"
+    bad_input = DEFINITION["States"][first["Next"]]
+    assert (bad_input["Type"], bad_input["Error"]) == ("Fail", "InvalidInput"), "…under its own name"
+    assert "InvalidInput" not in {e for r in plan["Retry"] for e in r["ErrorEquals"]}, "and is never retried"
 
 
 def test_functions_are_rust_on_al2023_with_json_logs_and_retention() -> None:
@@ -184,11 +176,12 @@ def test_pass_role_only_hands_task_roles_to_ecs_tasks() -> None:
     resources = resolved("")
     grants = [(logical_id, s) for logical_id in EXPECTED_ACTIONS
               for s in role_statements(resources, resources[logical_id]["Properties"]["Role"]) if "iam:PassRole" in as_list(s["Action"])]
-    assert [g[0] for g in grants] == ["DeployFunction"]
-    statement = grants[0][1]
-    assert as_list(statement["Action"]) == ["iam:PassRole"]
-    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
-    assert statement["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/*"
+    # UpdateService (deploy and rollback) to a revision with task/execution roles passes them to ECS.
+    assert [g[0] for g in grants] == ["DeployFunction", "RollbackFunction"]
+    for _, statement in grants:
+        assert as_list(statement["Action"]) == ["iam:PassRole"]
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+        assert statement["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/*"
 
 
 def test_the_state_machine_may_only_invoke_deckhand_functions() -> None:

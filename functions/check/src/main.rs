@@ -1,6 +1,7 @@
 //! Check: judge a rollout PENDING, HEALTHY or FAILED from ECS and the load balancer.
 
 use deckhand_core::app::check::check;
+use deckhand_core::app::lock::LockResult;
 use deckhand_core::aws::{ecs::EcsAdapter, elb::ElbAdapter, load_config};
 use deckhand_core::domain::model::{Health, Rollout, Target};
 use deckhand_core::runtime;
@@ -9,11 +10,18 @@ use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Request {
     target: Target,
     rollout: Rollout,
     #[serde(default)]
     health: Health,
+    #[serde(default, deserialize_with = "runtime::absent_or_parse")]
+    lock: Option<LockResult>,
+    /// The check that ends a bake: if it is not HEALTHY the rollout goes back to waiting, and
+    /// from then on its deadline includes the bake.
+    #[serde(default)]
+    after_bake: bool,
 }
 
 #[tokio::main]
@@ -24,8 +32,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (ecs, elb) = (&ecs, &elb);
         async move {
-            let request: Request = runtime::input(event.payload)?;
-            let health = check(ecs, elb, &request.target, &request.rollout, &request.health, runtime::now()).await?;
+            let mut request: Request = runtime::input(event.payload)?;
+            request.health.baked |= request.after_bake;
+            let health = check(
+                ecs,
+                elb,
+                &request.target,
+                &request.rollout,
+                &request.health,
+                request.lock.as_ref(),
+                runtime::now(),
+            )
+            .await?;
             runtime::output(health)
         }
     }))

@@ -14,6 +14,9 @@ pub enum DeckhandError {
     /// Another execution holds the service lock. Retried by the state machine with backoff.
     #[error("service {service} is locked by {holder}")]
     LockBusy { service: String, holder: String },
+    /// The service lock this execution held was taken over (its holder was judged dead).
+    #[error("lost the lock of {service} to {holder}")]
+    LockLost { service: String, holder: String },
     /// AWS throttled us. Retried with backoff (after the SDK's own retries).
     #[error("throttled by AWS: {0}")]
     AwsThrottled(String),
@@ -44,6 +47,7 @@ impl DeckhandError {
         match self {
             Self::InvalidInput { .. } => "InvalidInput",
             Self::LockBusy { .. } => "LockBusy",
+            Self::LockLost { .. } => "LockLost",
             Self::AwsThrottled(_) => "AwsThrottled",
             Self::AwsTransient(_) => "AwsTransient",
             Self::AwsRequestFailed(_) => "AwsRequestFailed",

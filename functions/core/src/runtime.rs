@@ -26,3 +26,50 @@ pub fn input<T: DeserializeOwned>(payload: Value) -> Result<T> {
 pub fn output<T: Serialize>(value: T) -> Result<Value> {
     serde_json::to_value(value).map_err(|e| DeckhandError::AwsRequestFailed(format!("unserialisable output: {e}")))
 }
+
+/// For optional parts of a function's input that a state may leave empty: `null` and `{}` are
+/// "absent"; anything else must parse, so a malformed document is an error, never silently None.
+pub fn absent_or_parse<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::Deserialize;
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        Value::Object(map) if map.is_empty() => Ok(None),
+        value => serde_json::from_value(value).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::Health;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default, deserialize_with = "absent_or_parse")]
+        health: Option<Health>,
+    }
+
+    #[test]
+    fn only_absent_null_or_empty_parts_are_none() {
+        for absent in [json_doc("{}"), json_doc(r#"{"health": null}"#), json_doc(r#"{"health": {}}"#)] {
+            assert!(absent.unwrap().health.is_none());
+        }
+        let present = json_doc(r#"{"health": {"verdict": "HEALTHY", "reason": "ok"}}"#).unwrap();
+        assert_eq!(present.health.unwrap().reason, "ok");
+    }
+
+    #[test]
+    fn a_malformed_part_is_an_error_not_none() {
+        let error = json_doc(r#"{"health": {"verdict": "MAYBE"}}"#).err().expect("refused");
+        assert!(error.to_string().contains("MAYBE"), "{error}");
+    }
+
+    fn json_doc(text: &str) -> serde_json::Result<Doc> {
+        serde_json::from_str(text)
+    }
+}

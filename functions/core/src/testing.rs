@@ -89,13 +89,15 @@ impl FakeCloud {
                     id: format!("ecs-svc/{}", s.next_deployment),
                     status: "PRIMARY".into(),
                     task_definition: task_definition.into(),
-                    rollout_state: Some("COMPLETED".into()),
+                    rollout_state: "COMPLETED".into(),
                     desired_count: 1,
                     running_count: 1,
                     ..Default::default()
                 }],
                 load_balancers: vec![],
                 tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                awsvpc: true,
+                ..Default::default()
             })
         });
         arn
@@ -107,6 +109,14 @@ impl FakeCloud {
             s.images.insert((repository.into(), tag.into()), detail.clone());
             s.images.insert((repository.into(), digest.into()), detail);
         });
+    }
+
+    /// DeregisterTaskDefinition: the revision stays describable, as INACTIVE.
+    pub fn deregister(&self, arn: &str) {
+        self.with(|s| {
+            let (definition, _) = s.task_definitions.get_mut(arn).expect("task definition");
+            definition.status = Some(aws_sdk_ecs::types::TaskDefinitionStatus::Inactive);
+        })
     }
 
     pub fn service(&self, name: &str) -> ServiceSnapshot {
@@ -190,7 +200,7 @@ impl Ecs for FakeCloud {
                     id,
                     status: "PRIMARY".into(),
                     task_definition: task_definition.into(),
-                    rollout_state: Some("IN_PROGRESS".into()),
+                    rollout_state: "IN_PROGRESS".into(),
                     desired_count: svc.desired_count,
                     ..Default::default()
                 },

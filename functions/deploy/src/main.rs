@@ -1,7 +1,8 @@
 //! Deploy: register the new task-definition revision and update the service.
 
 use deckhand_core::app::deploy::deploy;
-use deckhand_core::aws::{ecs::EcsAdapter, load_config};
+use deckhand_core::app::lock::LockResult;
+use deckhand_core::aws::{ecr::EcrAdapter, ecs::EcsAdapter, load_config};
 use deckhand_core::domain::model::Target;
 use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -11,18 +12,22 @@ use serde_json::Value;
 #[derive(Deserialize)]
 struct Request {
     target: Target,
+    /// The lock this deployment holds, with the revision that was COMPLETED when it was taken.
+    #[serde(default, deserialize_with = "runtime::absent_or_parse")]
+    lock: Option<LockResult>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_logging();
     let config = load_config().await;
-    let ecs = EcsAdapter::new(&config);
+    let (ecs, registry) = (EcsAdapter::new(&config), EcrAdapter::new(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let ecs = &ecs;
+        let (ecs, registry) = (&ecs, &registry);
         async move {
             let request: Request = runtime::input(event.payload)?;
-            let rollout = deploy(ecs, &request.target, runtime::now()).await?;
+            let previous = request.lock.as_ref().and_then(|l| l.previous_task_definition.as_deref());
+            let rollout = deploy(ecs, registry, &request.target, previous, runtime::now()).await?;
             runtime::output(rollout)
         }
     }))

@@ -1,8 +1,9 @@
-//! Lock: acquire or release a service's deployment lock; release records the known-good revision.
+//! Lock: acquire, renew or release a service's deployment lock; release records the known-good
+//! revision.
 
-use deckhand_core::app::lock::{acquire, release};
+use deckhand_core::app::lock::{acquire, release, renew};
 use deckhand_core::app::settings::{lock_ttl_seconds, state_table};
-use deckhand_core::aws::{dynamodb::DynamoLedger, load_config, sfn::SfnAdapter};
+use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, load_config, sfn::SfnAdapter};
 use deckhand_core::domain::model::Target;
 use deckhand_core::{runtime, DeckhandError};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -14,6 +15,9 @@ use serde_json::{json, Value};
 enum Request {
     #[serde(rename_all = "camelCase")]
     Acquire { target: Target, execution_arn: String },
+    /// Extends the lease while a long rollout is watched.
+    #[serde(rename_all = "camelCase")]
+    Renew { target: Target, execution_arn: String },
     #[serde(rename_all = "camelCase")]
     Release {
         target: Target,
@@ -28,20 +32,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_logging();
     let ttl = lock_ttl_seconds()? as f64;
     let config = load_config().await;
-    let (ledger, executions) = (DynamoLedger::new(&config, state_table()?), SfnAdapter::new(&config));
+    let ledger = DynamoLedger::new(&config, state_table()?);
+    let (executions, ecs) = (SfnAdapter::new(&config), EcsAdapter::new(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (ledger, executions) = (&ledger, &executions);
+        let (ledger, executions, ecs) = (&ledger, &executions, &ecs);
         async move {
             let request: Request = runtime::input(event.payload)?;
             match request {
                 Request::Acquire { target, execution_arn } => {
-                    let result = acquire(ledger, executions, &target, &execution_arn, runtime::now(), ttl).await?;
+                    let result = acquire(ledger, executions, ecs, &target, &execution_arn, runtime::now(), ttl).await?;
                     runtime::output(result)
+                }
+                Request::Renew { target, execution_arn } => {
+                    let expires_at = renew(ledger, &target, &execution_arn, runtime::now(), ttl).await?;
+                    // A bare number: the state machine writes it over the lock's `expiresAt`.
+                    Ok::<Value, DeckhandError>(json!(expires_at))
                 }
                 Request::Release { target, execution_arn, verified_task_definition } => {
                     release(ledger, &target, &execution_arn, verified_task_definition.as_deref(), runtime::now())
                         .await?;
-                    Ok::<Value, DeckhandError>(json!({"released": true}))
+                    Ok(json!({"released": true}))
                 }
             }
         }

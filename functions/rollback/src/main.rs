@@ -1,12 +1,13 @@
 //! Rollback: point the service back at its last known-good revision.
 
-use deckhand_core::app::rollback::rollback;
+use deckhand_core::app::lock::LockResult;
+use deckhand_core::app::rollback::{rollback, Undo};
 use deckhand_core::app::settings::state_table;
 use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, load_config};
 use deckhand_core::domain::model::{Rollout, Target};
 use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Deserialize)]
@@ -14,14 +15,13 @@ use serde_json::Value;
 struct Request {
     target: Target,
     /// The failed deployment; absent or `{}` when the failure came before UpdateService.
-    #[serde(default, deserialize_with = "rollout_if_any")]
+    #[serde(default, deserialize_with = "runtime::absent_or_parse")]
     failed: Option<Rollout>,
+    /// The lock the deployment holds, with the revision COMPLETED when it was taken.
+    #[serde(default, deserialize_with = "runtime::absent_or_parse")]
+    lock: Option<LockResult>,
     #[serde(default)]
     dry_run: bool,
-}
-
-fn rollout_if_any<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Rollout>, D::Error> {
-    Ok(serde_json::from_value(Value::deserialize(deserializer)?).ok())
 }
 
 #[tokio::main]
@@ -33,9 +33,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (ecs, ledger) = (&ecs, &ledger);
         async move {
             let request: Request = runtime::input(event.payload)?;
-            let rollout =
-                rollback(ecs, ledger, &request.target, request.failed.as_ref(), request.dry_run, runtime::now())
-                    .await?;
+            let undo = Undo {
+                failed: request.failed.as_ref(),
+                previous: request.lock.as_ref().and_then(|l| l.previous_task_definition.as_deref()),
+            };
+            let rollout = rollback(ecs, ledger, &request.target, undo, request.dry_run, runtime::now()).await?;
             runtime::output(rollout)
         }
     }))

@@ -1,8 +1,9 @@
 //! Check: observe the service, its tasks and its targets, and judge the rollout.
 
 use super::deploy::describe_one;
+use super::lock::LockResult;
 use crate::domain::health::{assess, Observation};
-use crate::domain::model::{Health, Rollout, Target};
+use crate::domain::model::{Health, Rollout, Target, Verdict};
 use crate::error::Result;
 use crate::ports::{Ecs, LoadBalancer};
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ pub async fn check(
     target: &Target,
     rollout: &Rollout,
     previous: &Health,
+    lock: Option<&LockResult>,
     now: f64,
 ) -> Result<Health> {
     let service = describe_one(ecs, target).await?;
@@ -25,7 +27,8 @@ pub async fn check(
         }
     }
     let observation = Observation { service, tasks, targets };
-    let health = assess(&observation, rollout, &target.policy, previous, now);
+    let mut health = assess(&observation, rollout, &target.policy, previous, now);
+    health.renew_lease = health.verdict == Verdict::Pending && lock.is_some_and(|l| l.needs_renewal(now));
     tracing::info!(service = %target.service_arn, verdict = ?health.verdict, reason = %health.reason, "health checked");
     Ok(health)
 }

@@ -4,12 +4,32 @@ use crate::domain::model::{Rollout, RolloutOutcome, Target};
 use crate::domain::snapshot::ServiceSnapshot;
 use crate::domain::taskdef::{registrable_tags, retarget};
 use crate::error::{DeckhandError, Result};
-use crate::ports::Ecs;
+use crate::ports::{Ecs, ImageSelector, Registry};
 
-pub async fn deploy(ecs: &impl Ecs, target: &Target, now: f64) -> Result<Rollout> {
+/// `previous` is the revision that was COMPLETED when the lock was taken: a Deploy retried after
+/// its UpdateService went through finds its own revision rolling out and must still know it.
+pub async fn deploy(
+    ecs: &impl Ecs,
+    registry: &impl Registry,
+    target: &Target,
+    previous: Option<&str>,
+    now: f64,
+) -> Result<Rollout> {
     let service = describe_one(ecs, target).await?;
     let current = service.task_definition.clone();
-    let completed = service.completed_task_definition().map(str::to_string);
+    let completed = previous.map(str::to_string).or_else(|| service.completed_task_definition().map(str::to_string));
+    if let Some(newer) = newer_push_of_the_tag(registry, target).await? {
+        return Ok(Rollout {
+            outcome: RolloutOutcome::Superseded,
+            task_definition: current,
+            previous_task_definition: completed,
+            deployment_id: None,
+            started_at: now,
+            deadline: None,
+            reason: newer,
+        });
+    }
+    let deadline = target.policy.deadline(now, service.health_check_grace_period_seconds);
     let (definition, tags) = ecs.describe_task_definition(&current).await?;
     let (next, changes) = retarget(&definition, &target.containers)?;
 
@@ -21,6 +41,7 @@ pub async fn deploy(ecs: &impl Ecs, target: &Target, now: f64) -> Result<Rollout
                 previous_task_definition: completed,
                 deployment_id: service.primary().map(|d| d.id.clone()),
                 started_at: now,
+                deadline: None,
                 reason: format!("{} already runs this image on {}", target.service, short(&current)),
             });
         }
@@ -31,6 +52,7 @@ pub async fn deploy(ecs: &impl Ecs, target: &Target, now: f64) -> Result<Rollout
             previous_task_definition: completed,
             deployment_id: service.primary().map(|d| d.id.clone()),
             started_at: now,
+            deadline: Some(deadline),
             reason: format!("{} is already rolling out {}; watching it", target.service, short(&current)),
         });
     }
@@ -57,15 +79,29 @@ pub async fn deploy(ecs: &impl Ecs, target: &Target, now: f64) -> Result<Rollout
         previous_task_definition: completed,
         deployment_id: Some(deployment.id.clone()),
         started_at: now,
+        deadline: Some(deadline),
         reason: format!("deployment {} of {} started", deployment.id, short(&revision)),
     })
+}
+
+/// Whether the pushed tag now names another image: ECR moved it to a newer push, which wins even
+/// when both pushes happened within the same second.
+async fn newer_push_of_the_tag(registry: &impl Registry, target: &Target) -> Result<Option<String>> {
+    let Some(pushed) = &target.pushed_tag else { return Ok(None) };
+    let now_tagged = registry.describe_image(&pushed.repository, ImageSelector::Tag(&pushed.tag)).await?;
+    Ok(now_tagged.filter(|image| image.digest != pushed.digest).map(|image| {
+        format!(
+            "superseded: {}:{} now names {} (a newer push) instead of {}",
+            pushed.repository, pushed.tag, image.digest, pushed.digest
+        )
+    }))
 }
 
 pub(crate) async fn describe_one(ecs: &impl Ecs, target: &Target) -> Result<ServiceSnapshot> {
     ecs.describe_services(&target.cluster_arn, std::slice::from_ref(&target.service_arn))
         .await?
         .into_iter()
-        .find(|s| s.status == "ACTIVE")
+        .find(ServiceSnapshot::is_active)
         .ok_or_else(|| DeckhandError::ResourceNotFound(format!("service {} in {}", target.service, target.cluster)))
 }
 

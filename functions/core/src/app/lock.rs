@@ -1,9 +1,12 @@
 //! Serialising deployments per service: acquire and release the service lock.
 
-use crate::domain::ledger::{decide_acquire, other_holder, release as release_record, Acquire, KnownGood};
-use crate::domain::model::Target;
+use super::deploy::describe_one;
+use crate::domain::ledger::{
+    decide_acquire, other_holder, release as release_record, renew as renew_record, Acquire, HolderStatus, KnownGood,
+};
+use crate::domain::model::{Mode, Target};
 use crate::error::{DeckhandError, Result};
-use crate::ports::{Executions, Ledger};
+use crate::ports::{Ecs, Executions, Ledger};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +21,26 @@ pub enum LockDecision {
 pub struct LockResult {
     pub decision: LockDecision,
     pub reason: String,
+    /// The revision COMPLETED on the service when the lock was taken (see [`LockHold`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_task_definition: Option<String>,
+    /// When the lease runs out unless renewed (epoch seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<f64>,
+    /// The lease's length (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<f64>,
+}
+
+impl LockResult {
+    /// Whether the lease is past half its length at `now` (renewing then keeps a holder whose
+    /// liveness cannot be checked from being taken over).
+    pub fn needs_renewal(&self, now: f64) -> bool {
+        match (self.expires_at, self.lease_seconds) {
+            (Some(expires_at), Some(lease)) => expires_at - now < lease / 2.0,
+            _ => false,
+        }
+    }
 }
 
 /// Optimistic writes race only with other deckhand executions; a few rounds settle it.
@@ -26,32 +49,85 @@ const WRITE_ATTEMPTS: usize = 5;
 pub async fn acquire(
     ledger: &impl Ledger,
     executions: &impl Executions,
+    ecs: &impl Ecs,
     target: &Target,
     owner: &str,
     now: f64,
     ttl_seconds: f64,
 ) -> Result<LockResult> {
+    let completed = match target.mode {
+        Mode::Deploy => describe_one(ecs, target).await?.completed_task_definition().map(str::to_string),
+        Mode::Rollback => None,
+    };
     for _ in 0..WRITE_ATTEMPTS {
         let (record, version) = ledger.load(target.service_key()).await?;
-        let holder = match other_holder(&record, owner, now) {
-            Some(hold) => Some(executions.status(&hold.owner).await?),
+        let holder = match other_holder(&record, owner) {
+            Some(hold) => Some(holder_status(executions, &hold.owner).await?),
             None => None,
         };
-        let (decision, next) = decide_acquire(&record, target, owner, holder, now, ttl_seconds);
+        let (decision, mut next) = decide_acquire(&record, target, owner, holder, now, ttl_seconds);
+        if let Some(hold) = next.lock.as_mut().filter(|hold| hold.owner == owner) {
+            // Set once, by the first attempt that took the lock: a retry keeps what it saw.
+            hold.previous_task_definition = hold.previous_task_definition.take().or_else(|| completed.clone());
+        }
         if next != record && !ledger.save(target.service_key(), &next, version).await? {
             continue;
         }
         return match decision {
             Acquire::Acquired => {
                 tracing::info!(service = %target.service_arn, "lock acquired");
-                Ok(LockResult { decision: LockDecision::Acquired, reason: "lock acquired".into() })
+                let hold = next.lock.as_ref();
+                Ok(LockResult {
+                    decision: LockDecision::Acquired,
+                    reason: "lock acquired".into(),
+                    previous_task_definition: hold.and_then(|h| h.previous_task_definition.clone()),
+                    expires_at: hold.map(|h| h.expires_at),
+                    lease_seconds: Some(ttl_seconds),
+                })
             }
             Acquire::Skip(reason) => {
                 tracing::info!(service = %target.service_arn, %reason, "skipping");
-                Ok(LockResult { decision: LockDecision::Skipped, reason })
+                Ok(LockResult {
+                    decision: LockDecision::Skipped,
+                    reason,
+                    previous_task_definition: None,
+                    expires_at: None,
+                    lease_seconds: None,
+                })
             }
             Acquire::Busy { holder } => Err(DeckhandError::LockBusy { service: target.service_arn.clone(), holder }),
         };
+    }
+    Err(DeckhandError::AwsTransient(format!("state of {} kept changing under concurrent writers", target.service_arn)))
+}
+
+/// Asks Step Functions whether the holder still runs. A refusal that retrying cannot fix means
+/// "cannot be known" (the lease's expiry then decides); throttling and faults are retried.
+async fn holder_status(executions: &impl Executions, holder: &str) -> Result<HolderStatus> {
+    match executions.status(holder).await {
+        Ok(status) => Ok(status),
+        Err(error) if error.is_retryable() => Err(error),
+        Err(error) => {
+            tracing::warn!(%holder, %error, "cannot tell whether the lock holder runs; its lease decides");
+            Ok(HolderStatus::Unknown)
+        }
+    }
+}
+
+/// Extends `owner`'s lease while it watches a long rollout. Fails with `LockLost` when the lock
+/// was taken over (its holder was judged dead): the caller must not go on changing the service.
+pub async fn renew(ledger: &impl Ledger, target: &Target, owner: &str, now: f64, ttl_seconds: f64) -> Result<f64> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let (record, version) = ledger.load(target.service_key()).await?;
+        let next = renew_record(&record, owner, now, ttl_seconds).ok_or_else(|| DeckhandError::LockLost {
+            service: target.service_arn.clone(),
+            holder: record.lock.as_ref().map_or_else(|| "nobody".to_string(), |hold| hold.owner.clone()),
+        })?;
+        let expires_at = next.lock.as_ref().map_or(now, |hold| hold.expires_at);
+        if next == record || ledger.save(target.service_key(), &next, version).await? {
+            tracing::info!(service = %target.service_arn, expires_at, "lease renewed");
+            return Ok(expires_at);
+        }
     }
     Err(DeckhandError::AwsTransient(format!("state of {} kept changing under concurrent writers", target.service_arn)))
 }

@@ -5,8 +5,8 @@ use crate::domain::events::{DeploymentEvent, Status};
 use crate::domain::model::{Health, Mode, Rollout, RolloutOutcome, Target, Verdict};
 use crate::error::Result;
 use crate::ports::EventSink;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use crate::runtime::absent_or_parse;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The state of one service's branch of the state machine, as far as it got. Every part but the
@@ -16,19 +16,19 @@ use serde_json::Value;
 pub struct Branch {
     pub target: Target,
     pub execution_arn: String,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "absent_or_parse")]
     pub lock: Option<LockResult>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "absent_or_parse")]
     pub rollout: Option<Rollout>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "absent_or_parse")]
     pub health: Option<Health>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "absent_or_parse")]
     pub failure: Option<Failure>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "absent_or_parse")]
     pub rollback: Option<Rollout>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "absent_or_parse")]
     pub rollback_health: Option<Health>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "absent_or_parse")]
     pub rollback_failure: Option<Failure>,
 }
 
@@ -57,11 +57,6 @@ impl Failure {
             format!("{}: {message}", self.error)
         }
     }
-}
-
-fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<Option<T>, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    Ok(serde_json::from_value(value).ok())
 }
 
 /// How a service's result counts towards the execution's outcome.
@@ -114,13 +109,27 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
         Status::Skipped => (
             Some(branch.rollout.as_ref().map_or(target.task_definition.clone(), |r| r.task_definition.clone())),
             None,
-            branch
-                .rollout
+            target
+                .skip_reason
                 .as_ref()
-                .filter(|r| r.outcome == RolloutOutcome::UpToDate)
-                .map(|r| r.reason.clone())
+                .map(|why| format!("{} skipped: {why}", target.service))
+                .or_else(|| {
+                    branch
+                        .rollout
+                        .as_ref()
+                        .filter(|r| matches!(r.outcome, RolloutOutcome::UpToDate | RolloutOutcome::Superseded))
+                        .map(|r| r.reason.clone())
+                })
                 .or_else(|| branch.lock.as_ref().map(|l| l.reason.clone()))
                 .unwrap_or_else(|| "skipped".into()),
+        ),
+        Status::Superseded => (
+            None,
+            failed_rollout.map(|r| r.task_definition.clone()),
+            branch
+                .health
+                .as_ref()
+                .map_or_else(|| "superseded by another update of the service".into(), |h| h.reason.clone()),
         ),
         Status::RolledBack if target.mode == Mode::Rollback => (
             branch.rollback.as_ref().map(|r| r.task_definition.clone()),

@@ -2,9 +2,10 @@
 
 use super::settings::PlanSettings;
 use crate::domain::image::ImageRef;
-use crate::domain::model::{ContainerChange, Mode, Plan, PlanAction, Target};
+use crate::domain::model::{ContainerChange, Mode, Plan, PlanAction, PushedTag, Target};
 use crate::domain::request::{parse_request, ManualDeploy, ManualRollback, Push, Request};
 use crate::domain::snapshot::ServiceSnapshot;
+use crate::domain::status::{DeploymentController, DeploymentStrategy};
 use crate::domain::taskdef::{describe_changes, retarget};
 use crate::domain::track::{parse_track, policy_from_tags, Tracked, TRACK_TAG};
 use crate::error::{DeckhandError, Result};
@@ -28,7 +29,7 @@ pub async fn plan(
 ) -> Result<Plan> {
     let mut plan = match parse_request(input)? {
         Request::Ignored { reason } => nothing(settings, reason),
-        Request::Push(push) => plan_push(ecs, settings, &push).await?,
+        Request::Push(push) => plan_push(ecs, registry, settings, &push).await?,
         Request::Deploy(deploy) => plan_manual_deploy(ecs, registry, settings, &deploy, execution).await?,
         Request::Rollback(rollback) => plan_manual_rollback(ecs, settings, &rollback, execution).await?,
     };
@@ -53,7 +54,7 @@ fn nothing(settings: &PlanSettings, reason: String) -> Plan {
     }
 }
 
-async fn plan_push(ecs: &impl Ecs, settings: &PlanSettings, push: &Push) -> Result<Plan> {
+async fn plan_push(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSettings, push: &Push) -> Result<Plan> {
     if push.account != settings.account || push.region != settings.region {
         return Ok(nothing(
             settings,
@@ -71,8 +72,11 @@ async fn plan_push(ecs: &impl Ecs, settings: &PlanSettings, push: &Push) -> Resu
     let image = ImageRef::pinned(&settings.registry.account_registry, &push.repository, &push.digest);
     let mut targets = Vec::new();
     let mut warnings = Vec::new();
+    // A cluster named once by name and once by ARN lists the same services twice.
+    let mut seen = std::collections::BTreeSet::new();
     for cluster in &clusters {
         let arns = ecs.list_services(cluster).await?;
+        let arns: Vec<String> = arns.into_iter().filter(|arn| seen.insert(arn.clone())).collect();
         for batch in arns.chunks(10) {
             for service in ecs.describe_services(cluster, batch).await? {
                 let Some(tag) = service.tags.get(TRACK_TAG) else { continue };
@@ -88,21 +92,39 @@ async fn plan_push(ecs: &impl Ecs, settings: &PlanSettings, push: &Push) -> Resu
                     .filter(|t| t.repository == push.repository && t.tag == push.tag)
                     .map(|t| ContainerChange { name: t.container.clone(), image: image.clone() })
                     .collect();
-                if containers.is_empty() || service.status != "ACTIVE" {
+                if containers.is_empty() || !service.is_active() {
                     continue;
                 }
                 let (mut target, policy_warnings) = target_for(&service, settings, Mode::Deploy, containers);
                 warnings.extend(policy_warnings);
-                target.pushed_at = push.time;
                 target.request_id = push.event_id.clone();
+                target.skip_reason = unverifiable(&service);
+                target.pushed_tag = Some(PushedTag {
+                    repository: push.repository.clone(),
+                    tag: push.tag.clone(),
+                    digest: push.digest.clone(),
+                });
                 targets.push(target);
             }
         }
     }
+    if !targets.is_empty() {
+        let pushed_at = push_time(registry, push).await?;
+        targets.iter_mut().for_each(|t| t.pushed_at = pushed_at);
+    }
+    let skipped = targets.iter().filter(|t| t.skip_reason.is_some()).count();
     let reason = if targets.is_empty() {
         format!("nothing to deploy: no service tracks {}:{}", push.repository, push.tag)
     } else {
-        format!("{}:{} pushed as {}: {} service(s) track it", push.repository, push.tag, push.digest, targets.len())
+        let skipped =
+            if skipped > 0 { format!(" ({skipped} skipped: deckhand cannot verify them)") } else { String::new() };
+        format!(
+            "{}:{} pushed as {}: {} service(s) track it{skipped}",
+            push.repository,
+            push.tag,
+            push.digest,
+            targets.len()
+        )
     };
     let action = if targets.is_empty() { PlanAction::Nothing } else { PlanAction::Deploy };
     Ok(Plan { action, dry_run: false, reason, targets, max_concurrency: settings.max_concurrency, warnings })
@@ -166,6 +188,41 @@ async fn plan_manual_rollback(
     })
 }
 
+/// When the push happened, as ECR recorded it (the event's `time` has one-second resolution, so
+/// two pushes of a tag in the same second would compare equal); the event time if ECR no longer
+/// has the image.
+async fn push_time(registry: &impl Registry, push: &Push) -> Result<f64> {
+    let detail = registry.describe_image(&push.repository, ImageSelector::Digest(&push.digest)).await?;
+    Ok(detail.and_then(|d| d.pushed_at).unwrap_or(push.time))
+}
+
+/// Why deckhand cannot verify (or drive) this service's rollouts, if it cannot: such services are
+/// reported and left alone rather than deployed into a timeout and a rollback.
+pub fn unverifiable(service: &ServiceSnapshot) -> Option<String> {
+    if service.deployment_controller != DeploymentController::Ecs
+        && service.deployment_controller != DeploymentController::Absent
+    {
+        return Some(format!(
+            "its deployment controller is {}: its deployments are driven outside ECS's UpdateService, which deckhand does not drive",
+            service.deployment_controller
+        ));
+    }
+    if !matches!(service.deployment_strategy, DeploymentStrategy::Rolling | DeploymentStrategy::Absent) {
+        return Some(format!(
+            "it uses the ECS-native {} deployment strategy, which deckhand does not drive yet (only rolling updates)",
+            service.deployment_strategy
+        ));
+    }
+    let behind_load_balancer = service.load_balancers.iter().any(|lb| lb.target_group_arn.is_some());
+    if behind_load_balancer && !service.awsvpc {
+        return Some(
+            "its tasks are not in awsvpc network mode: their targets are registered by instance id and host port, and deckhand matches targets by the task's IP address"
+                .to_string(),
+        );
+    }
+    None
+}
+
 /// A manually named service must exist, be in a watched cluster and be opted in.
 async fn opted_in_service(
     ecs: &impl Ecs,
@@ -186,7 +243,7 @@ async fn opted_in_service(
         }
         other => other,
     })?;
-    let Some(snapshot) = found.into_iter().find(|s| s.status == "ACTIVE") else {
+    let Some(snapshot) = found.into_iter().find(ServiceSnapshot::is_active) else {
         return Err(DeckhandError::invalid("service", format!("no active service {service:?} in cluster {cluster:?}")));
     };
     let tag = snapshot.tags.get(TRACK_TAG).ok_or_else(|| {
@@ -197,6 +254,9 @@ async fn opted_in_service(
     })?;
     let tracked = parse_track(tag)
         .map_err(|why| DeckhandError::invalid("service", format!("{service:?} has a bad {TRACK_TAG} tag: {why}")))?;
+    if let Some(why) = unverifiable(&snapshot) {
+        return Err(DeckhandError::invalid("service", format!("deckhand cannot deploy {service:?}: {why}")));
+    }
     Ok((snapshot, tracked))
 }
 
@@ -270,6 +330,8 @@ fn target_for(
         force_new_deployment: false,
         policy,
         diff: None,
+        skip_reason: None,
+        pushed_tag: None,
     };
     (target, warnings)
 }

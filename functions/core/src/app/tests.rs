@@ -4,7 +4,7 @@ use super::deploy::deploy;
 use super::lock::{acquire, release, LockDecision};
 use super::notify::{notify, Branch, Outcome};
 use super::plan::{plan, unwrap_invocation, Execution};
-use super::rollback::rollback;
+use super::rollback::{rollback, Undo};
 use super::settings::PlanSettings;
 use crate::domain::events::Status;
 use crate::domain::image::RegistryPolicy;
@@ -229,7 +229,7 @@ async fn deploy_target(cloud: &FakeCloud, n: u8) -> Target {
 async fn deploy_registers_a_clone_and_updates_the_service() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
-    let rollout = deploy(&cloud, &target, 100.0).await.unwrap();
+    let rollout = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
     assert_eq!(rollout.outcome, RolloutOutcome::Started);
     assert_eq!(rollout.task_definition, td_arn("todo", 2));
     assert_eq!(rollout.previous_task_definition.as_deref(), Some(td_arn("todo", 1).as_str()));
@@ -246,20 +246,20 @@ async fn deploy_registers_a_clone_and_updates_the_service() {
 async fn deploying_what_already_runs_changes_nothing_unless_forced() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
-    let first = deploy(&cloud, &target, 100.0).await.unwrap();
+    let first = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
     // Settle the rollout, then the same push again.
     let mut service = cloud.service("todo");
     service.deployments.truncate(1);
-    service.deployments[0].rollout_state = Some("COMPLETED".into());
+    service.deployments[0].rollout_state = "COMPLETED".into();
     cloud.set_service(service);
     let mut again = deploy_target(&cloud, 7).await;
     let calls = cloud.mutating_calls().len();
-    let second = deploy(&cloud, &again, 200.0).await.unwrap();
+    let second = deploy(&cloud, &cloud, &again, None, 200.0).await.unwrap();
     assert_eq!(second.outcome, RolloutOutcome::UpToDate);
     assert_eq!(cloud.mutating_calls().len(), calls, "nothing registered or updated");
 
     again.force_new_deployment = true;
-    let forced = deploy(&cloud, &again, 300.0).await.unwrap();
+    let forced = deploy(&cloud, &cloud, &again, None, 300.0).await.unwrap();
     assert_eq!(forced.outcome, RolloutOutcome::Started);
     assert_eq!(forced.task_definition, first.task_definition, "same revision, new deployment");
     assert!(cloud.mutating_calls().last().unwrap().ends_with("force=true"));
@@ -270,16 +270,17 @@ async fn rollback_goes_to_the_verified_revision() {
     let cloud = seeded();
     let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
     let good = deploy_target(&cloud, 7).await;
-    let good_rollout = deploy(&cloud, &good, 100.0).await.unwrap();
+    let good_rollout = deploy(&cloud, &cloud, &good, None, 100.0).await.unwrap();
     release(&cloud, &good, owner, Some(&good_rollout.task_definition), 150.0).await.unwrap();
     // An unverified revision 3 got deployed out of band, then revision 4 fails.
     let bad = deploy_target(&cloud, 8).await;
-    let _unverified = deploy(&cloud, &bad, 200.0).await.unwrap();
+    let _unverified = deploy(&cloud, &cloud, &bad, None, 200.0).await.unwrap();
     let worse = deploy_target(&cloud, 9).await;
-    let failed = deploy(&cloud, &worse, 300.0).await.unwrap();
+    let failed = deploy(&cloud, &cloud, &worse, None, 300.0).await.unwrap();
     assert_eq!(failed.task_definition, td_arn("todo", 4));
 
-    let back = rollback(&cloud, &cloud, &worse, Some(&failed), false, 400.0).await.unwrap();
+    let back =
+        rollback(&cloud, &cloud, &worse, Undo { failed: Some(&failed), previous: None }, false, 400.0).await.unwrap();
     assert_eq!(back.task_definition, td_arn("todo", 2), "the verified revision, not revision − 1");
     assert_eq!(cloud.service("todo").task_definition, td_arn("todo", 2));
 }
@@ -288,8 +289,9 @@ async fn rollback_goes_to_the_verified_revision() {
 async fn rollback_of_a_first_deployment_uses_the_revision_completed_at_start() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
-    let failed = deploy(&cloud, &target, 100.0).await.unwrap();
-    let back = rollback(&cloud, &cloud, &target, Some(&failed), false, 200.0).await.unwrap();
+    let failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
+    let back =
+        rollback(&cloud, &cloud, &target, Undo { failed: Some(&failed), previous: None }, false, 200.0).await.unwrap();
     assert_eq!(back.task_definition, td_arn("todo", 1));
 }
 
@@ -297,9 +299,11 @@ async fn rollback_of_a_first_deployment_uses_the_revision_completed_at_start() {
 async fn rollback_with_nothing_known_good_fails_with_a_clear_error() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
-    let mut failed = deploy(&cloud, &target, 100.0).await.unwrap();
+    let mut failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
     failed.previous_task_definition = None;
-    let error = rollback(&cloud, &cloud, &target, Some(&failed), false, 200.0).await.unwrap_err();
+    let error = rollback(&cloud, &cloud, &target, Undo { failed: Some(&failed), previous: None }, false, 200.0)
+        .await
+        .unwrap_err();
     assert_eq!(error.name(), "NoKnownGoodRevision");
 }
 
@@ -307,16 +311,17 @@ async fn rollback_with_nothing_known_good_fails_with_a_clear_error() {
 async fn rollback_watches_a_circuit_breaker_rollback_instead_of_starting_another() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
-    let failed = deploy(&cloud, &target, 100.0).await.unwrap();
+    let failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
     let mut service = cloud.service("todo");
     service.deployments[0].status = "ACTIVE".into();
-    service.deployments[0].rollout_state = Some("FAILED".into());
+    service.deployments[0].rollout_state = "FAILED".into();
     service.deployments[1].status = "PRIMARY".into();
-    service.deployments[1].rollout_state = Some("IN_PROGRESS".into());
+    service.deployments[1].rollout_state = "IN_PROGRESS".into();
     service.task_definition = td_arn("todo", 1);
     cloud.set_service(service);
     let updates_before = cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count();
-    let back = rollback(&cloud, &cloud, &target, Some(&failed), false, 200.0).await.unwrap();
+    let back =
+        rollback(&cloud, &cloud, &target, Undo { failed: Some(&failed), previous: None }, false, 200.0).await.unwrap();
     assert_eq!(back.task_definition, td_arn("todo", 1));
     assert!(back.reason.contains("already back"), "{}", back.reason);
     assert_eq!(cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count(), updates_before);
@@ -326,7 +331,7 @@ async fn rollback_watches_a_circuit_breaker_rollback_instead_of_starting_another
 async fn a_failure_before_the_service_changed_needs_no_rollback() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
-    let result = rollback(&cloud, &cloud, &target, None, false, 200.0).await.unwrap();
+    let result = rollback(&cloud, &cloud, &target, Undo::default(), false, 200.0).await.unwrap();
     assert_eq!(result.outcome, RolloutOutcome::UpToDate);
     assert!(cloud.mutating_calls().is_empty());
 }
@@ -335,16 +340,16 @@ async fn a_failure_before_the_service_changed_needs_no_rollback() {
 async fn manual_rollback_dry_run_names_the_target_and_changes_nothing() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
-    let rollout = deploy(&cloud, &target, 100.0).await.unwrap();
+    let rollout = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
     release(&cloud, &target, "e1", Some(&rollout.task_definition), 150.0).await.unwrap();
     let newer = deploy_target(&cloud, 8).await;
-    let newer_rollout = deploy(&cloud, &newer, 200.0).await.unwrap();
+    let newer_rollout = deploy(&cloud, &cloud, &newer, None, 200.0).await.unwrap();
     release(&cloud, &newer, "e2", Some(&newer_rollout.task_definition), 250.0).await.unwrap();
     let mut manual = newer.clone();
     manual.mode = Mode::Rollback;
     manual.containers.clear();
     let calls = cloud.mutating_calls().len();
-    let preview = rollback(&cloud, &cloud, &manual, None, true, 300.0).await.unwrap();
+    let preview = rollback(&cloud, &cloud, &manual, Undo::default(), true, 300.0).await.unwrap();
     assert_eq!(preview.task_definition, td_arn("todo", 2), "the verified one before the current");
     assert!(preview.reason.starts_with("dry run"));
     assert_eq!(cloud.mutating_calls().len(), calls);
@@ -357,14 +362,20 @@ async fn the_lock_serialises_and_recovers() {
     let second = deploy_target(&cloud, 8).await;
     let (a, b) = ("arn:exec:a", "arn:exec:b");
     cloud.with(|s| s.executions.insert(a.into(), HolderStatus::Running));
-    assert_eq!(acquire(&cloud, &cloud, &first, a, 100.0, 3600.0).await.unwrap().decision, LockDecision::Acquired);
-    let busy = acquire(&cloud, &cloud, &second, b, 101.0, 3600.0).await.unwrap_err();
+    assert_eq!(
+        acquire(&cloud, &cloud, &cloud, &first, a, 100.0, 3600.0).await.unwrap().decision,
+        LockDecision::Acquired
+    );
+    let busy = acquire(&cloud, &cloud, &cloud, &second, b, 101.0, 3600.0).await.unwrap_err();
     assert_eq!(busy.name(), "LockBusy");
-    let duplicate = acquire(&cloud, &cloud, &first, b, 102.0, 3600.0).await.unwrap();
+    let duplicate = acquire(&cloud, &cloud, &cloud, &first, b, 102.0, 3600.0).await.unwrap();
     assert_eq!(duplicate.decision, LockDecision::Skipped);
     // The holder dies without releasing: the next attempt takes over.
     cloud.with(|s| s.executions.insert(a.into(), HolderStatus::Gone));
-    assert_eq!(acquire(&cloud, &cloud, &second, b, 103.0, 3600.0).await.unwrap().decision, LockDecision::Acquired);
+    assert_eq!(
+        acquire(&cloud, &cloud, &cloud, &second, b, 103.0, 3600.0).await.unwrap().decision,
+        LockDecision::Acquired
+    );
 }
 
 fn branch(target: Target, extra: Value) -> Branch {
@@ -417,4 +428,170 @@ async fn notify_publishes_one_event_with_the_contract_fields() {
         Outcome::Ok,
         "a requested rollback is a success"
     );
+}
+
+#[tokio::test]
+async fn a_cluster_named_by_name_and_by_arn_yields_one_target_per_service() {
+    let cloud = seeded();
+    let mut twice = settings();
+    twice.clusters = vec!["prod".into(), format!("arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/prod")];
+    let plan = plan(&cloud, &cloud, &twice, &push("flask-backend", "main", &digest(1)), &execution()).await.unwrap();
+    assert_eq!(plan.targets.len(), 1, "{:?}", plan.targets.iter().map(|t| &t.service_arn).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn services_deckhand_cannot_verify_are_skipped_with_a_reason_and_refused_manually() {
+    use crate::domain::status::{DeploymentController, DeploymentStrategy};
+    type Change = fn(&mut crate::domain::snapshot::ServiceSnapshot);
+    let cases: [(&str, Change); 4] = [
+        ("CODE_DEPLOY", |s| s.deployment_controller = DeploymentController::CodeDeploy),
+        ("EXTERNAL", |s| s.deployment_controller = DeploymentController::External),
+        ("BLUE_GREEN", |s| s.deployment_strategy = DeploymentStrategy::BlueGreen),
+        ("awsvpc", |s| {
+            s.awsvpc = false;
+            s.load_balancers = vec![crate::domain::snapshot::LoadBalancerRef {
+                target_group_arn: Some("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/api/1".into()),
+                container_name: Some("web".into()),
+                container_port: Some(5000),
+            }];
+        }),
+    ];
+    for (why, change) in cases {
+        let cloud = seeded();
+        let mut service = cloud.service("api");
+        change(&mut service);
+        cloud.set_service(service);
+        let planned = plan_for(&cloud, push("flask-backend", "main", &digest(1))).await;
+        assert_eq!(planned.targets.len(), 1);
+        let reason = planned.targets[0].skip_reason.as_deref().unwrap_or_else(|| panic!("{why}: not skipped"));
+        assert!(reason.contains(why), "{why}: {reason}");
+        assert!(planned.reason.contains("1 skipped"), "{}", planned.reason);
+
+        let manual = json!({"cluster": "prod", "service": "api", "image": "flask-backend:main"});
+        cloud.add_image("flask-backend", "main", &digest(1));
+        let error = plan(&cloud, &cloud, &settings(), &manual, &execution()).await.unwrap_err();
+        assert_eq!(error.name(), "InvalidInput", "{why}");
+        assert!(error.to_string().contains(why), "{why}: {error}");
+    }
+    // Without a load balancer a bridge-mode service is judged by ECS and container health alone.
+    let cloud = seeded();
+    let mut service = cloud.service("api");
+    service.awsvpc = false;
+    cloud.set_service(service);
+    let planned = plan_for(&cloud, push("flask-backend", "main", &digest(1))).await;
+    assert!(planned.targets[0].skip_reason.is_none());
+}
+
+#[tokio::test]
+async fn push_order_comes_from_ecr_not_from_the_one_second_event_time() {
+    let cloud = seeded();
+    cloud.with(|s| {
+        s.images.insert(
+            ("flask-backend".into(), digest(1)),
+            crate::domain::snapshot::ImageDetail { digest: digest(1), pushed_at: Some(1_800_000_000.25) },
+        )
+    });
+    let plan = plan_for(&cloud, push("flask-backend", "main", &digest(1))).await;
+    assert_eq!(plan.targets[0].pushed_at, 1_800_000_000.25);
+    let pushed = plan.targets[0].pushed_tag.as_ref().unwrap();
+    assert_eq!((pushed.repository.as_str(), pushed.tag.as_str()), ("flask-backend", "main"));
+}
+
+#[tokio::test]
+async fn an_older_push_whose_tag_moved_on_is_superseded_before_anything_changes() {
+    let cloud = seeded();
+    let older = deploy_target(&cloud, 7).await;
+    // The tag was pushed again (same second or not): ECR now names another digest.
+    cloud.add_image("todo/files", "prod", &digest(8));
+    let rollout = deploy(&cloud, &cloud, &older, None, 100.0).await.unwrap();
+    assert_eq!(rollout.outcome, RolloutOutcome::Superseded);
+    assert!(rollout.reason.contains(&digest(8)), "{}", rollout.reason);
+    assert!(cloud.mutating_calls().is_empty(), "nothing registered or updated");
+    // The newest push itself deploys.
+    let newest = deploy_target(&cloud, 8).await;
+    assert_eq!(deploy(&cloud, &cloud, &newest, None, 200.0).await.unwrap().outcome, RolloutOutcome::Started);
+}
+
+#[tokio::test]
+async fn a_deploy_retried_after_its_update_went_through_keeps_the_previous_revision() {
+    let cloud = seeded();
+    let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
+    let target = deploy_target(&cloud, 7).await;
+    let lock = acquire(&cloud, &cloud, &cloud, &target, owner, 50.0, 3600.0).await.unwrap();
+    assert_eq!(lock.previous_task_definition.as_deref(), Some(td_arn("todo", 1).as_str()));
+    let previous = lock.previous_task_definition.as_deref();
+    let first = deploy(&cloud, &cloud, &target, previous, 100.0).await.unwrap();
+    // The Lambda timed out after UpdateService: Step Functions retries the Deploy.
+    let retried = deploy(&cloud, &cloud, &target, previous, 110.0).await.unwrap();
+    assert_eq!(retried.task_definition, first.task_definition);
+    assert_eq!(retried.previous_task_definition.as_deref(), Some(td_arn("todo", 1).as_str()));
+    // The lock's own retry returns what the first attempt saw, not the new revision.
+    let again = acquire(&cloud, &cloud, &cloud, &target, owner, 120.0, 3600.0).await.unwrap();
+    assert_eq!(again.previous_task_definition.as_deref(), Some(td_arn("todo", 1).as_str()));
+}
+
+#[tokio::test]
+async fn a_failed_deploy_does_not_undo_someone_elses_revision_but_does_undo_its_own() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    // Someone else moved the service to their own revision before deckhand's UpdateService.
+    let theirs = cloud.add_task_definition("todo", 5, &[("app", "todo/main:hotfix"), ("files", "todo/files:hotfix")]);
+    let mut service = cloud.service("todo");
+    service.task_definition = theirs.clone();
+    cloud.set_service(service);
+    let result = rollback(&cloud, &cloud, &target, Undo::default(), false, 200.0).await.unwrap();
+    assert_eq!(result.outcome, RolloutOutcome::UpToDate, "{}", result.reason);
+    assert!(cloud.mutating_calls().is_empty());
+
+    // A Deploy whose UpdateService went through but which then failed is deckhand's to undo.
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
+    let undo = Undo { failed: None, previous: Some(&td_arn("todo", 1)) };
+    let result = rollback(&cloud, &cloud, &target, undo, false, 200.0).await.unwrap();
+    assert_eq!(result.outcome, RolloutOutcome::Started, "{}", result.reason);
+    assert_eq!(cloud.service("todo").task_definition, td_arn("todo", 1));
+}
+
+#[tokio::test]
+async fn rollback_passes_over_a_deregistered_known_good_revision() {
+    let cloud = seeded();
+    let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
+    for n in [7, 8] {
+        let good = deploy_target(&cloud, n).await;
+        let rollout = deploy(&cloud, &cloud, &good, None, 100.0 * f64::from(n)).await.unwrap();
+        release(&cloud, &good, owner, Some(&rollout.task_definition), 100.0 * f64::from(n) + 50.0).await.unwrap();
+    }
+    let bad = deploy_target(&cloud, 9).await;
+    let failed = deploy(&cloud, &cloud, &bad, None, 1000.0).await.unwrap();
+    cloud.deregister(&td_arn("todo", 3)); // the last known-good
+    let back =
+        rollback(&cloud, &cloud, &bad, Undo { failed: Some(&failed), previous: None }, false, 1100.0).await.unwrap();
+    assert_eq!(back.task_definition, td_arn("todo", 2), "the next verified one");
+    assert!(back.reason.contains("todo:3 passed over: it is INACTIVE"), "{}", back.reason);
+
+    cloud.deregister(&td_arn("todo", 2));
+    let mut failed_again = failed.clone();
+    failed_again.previous_task_definition = Some(td_arn("todo", 1));
+    let back = rollback(&cloud, &cloud, &bad, Undo { failed: Some(&failed_again), previous: None }, true, 1200.0)
+        .await
+        .unwrap();
+    assert_eq!(back.task_definition, td_arn("todo", 1), "then the one COMPLETED at start");
+    cloud.deregister(&td_arn("todo", 1));
+    let error = rollback(&cloud, &cloud, &bad, Undo { failed: Some(&failed_again), previous: None }, true, 1300.0)
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "NoKnownGoodRevision");
+}
+
+#[tokio::test]
+async fn the_lease_is_renewed_only_by_its_holder() {
+    use super::lock::renew;
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let (a, b) = ("arn:aws:states:us-east-1:1:execution:d:a", "arn:aws:states:us-east-1:1:execution:d:b");
+    let lock = acquire(&cloud, &cloud, &cloud, &target, a, 100.0, 600.0).await.unwrap();
+    assert!(!lock.needs_renewal(200.0) && lock.needs_renewal(450.0));
+    assert_eq!(renew(&cloud, &target, a, 450.0, 600.0).await.unwrap(), 1050.0);
+    assert_eq!(renew(&cloud, &target, b, 450.0, 600.0).await.unwrap_err().name(), "LockLost");
 }

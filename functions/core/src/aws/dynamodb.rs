@@ -36,7 +36,12 @@ impl Ledger for DynamoLedger {
             .await
             .map_err(|e| classify("GetItem", e))?;
         let Some(item) = output.item else { return Ok((ServiceRecord::default(), None)) };
-        let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        let version = match item.get("version") {
+            None => None,
+            Some(value) => Some(value.as_n().ok().and_then(|n| n.parse().ok()).ok_or_else(|| {
+                DeckhandError::AwsRequestFailed(format!("state of {key} has an unreadable version: {value:?}"))
+            })?),
+        };
         let record = match item.get("record").and_then(|v| v.as_s().ok()) {
             Some(json) => serde_json::from_str(json)
                 .map_err(|e| DeckhandError::AwsRequestFailed(format!("state of {key} is unreadable: {e}")))?,

@@ -4,6 +4,7 @@ use super::{classify, seconds};
 use crate::domain::snapshot::{ContainerSnapshot, DeploymentSnapshot, LoadBalancerRef, ServiceSnapshot, TaskSnapshot};
 use crate::error::{DeckhandError, Result};
 use crate::ports::Ecs;
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use aws_sdk_ecs::types::{DesiredStatus, Service, ServiceField, Tag, Task, TaskDefinition, TaskDefinitionField};
 use aws_sdk_ecs::Client;
@@ -98,7 +99,14 @@ impl Ecs for EcsAdapter {
             .include(TaskDefinitionField::Tags)
             .send()
             .await
-            .map_err(|e| classify("DescribeTaskDefinition", e))?;
+            .map_err(|error| match error.as_service_error() {
+                // ECS answers ClientException "Unable to describe task definition" for a revision
+                // that was deleted: for deckhand that revision does not exist any more.
+                Some(DescribeTaskDefinitionError::ClientException(_)) => {
+                    DeckhandError::ResourceNotFound(format!("task definition {arn}"))
+                }
+                _ => classify("DescribeTaskDefinition", error),
+            })?;
         let definition =
             output.task_definition.ok_or_else(|| DeckhandError::ResourceNotFound(format!("task definition {arn}")))?;
         Ok((definition, output.tags.unwrap_or_default()))
@@ -176,7 +184,7 @@ fn service_snapshot(service: &Service) -> ServiceSnapshot {
         arn: service.service_arn().unwrap_or_default().to_string(),
         name: service.service_name().unwrap_or_default().to_string(),
         cluster_arn: service.cluster_arn().unwrap_or_default().to_string(),
-        status: service.status().unwrap_or_default().to_string(),
+        status: service.status().unwrap_or_default().into(),
         task_definition: service.task_definition().unwrap_or_default().to_string(),
         desired_count: service.desired_count().into(),
         running_count: service.running_count().into(),
@@ -186,9 +194,9 @@ fn service_snapshot(service: &Service) -> ServiceSnapshot {
             .iter()
             .map(|d| DeploymentSnapshot {
                 id: d.id().unwrap_or_default().to_string(),
-                status: d.status().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().into(),
                 task_definition: d.task_definition().unwrap_or_default().to_string(),
-                rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+                rollout_state: d.rollout_state().map_or_else(Default::default, |s| s.as_str().into()),
                 rollout_state_reason: d.rollout_state_reason().map(str::to_string),
                 desired_count: d.desired_count().into(),
                 running_count: d.running_count().into(),
@@ -210,6 +218,14 @@ fn service_snapshot(service: &Service) -> ServiceSnapshot {
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
             .collect(),
+        deployment_controller: service
+            .deployment_controller()
+            .map_or_else(Default::default, |c| c.r#type().as_str().into()),
+        deployment_strategy: service
+            .deployment_configuration()
+            .and_then(|c| c.strategy())
+            .map_or_else(Default::default, |s| s.as_str().into()),
+        awsvpc: service.network_configuration().and_then(|n| n.awsvpc_configuration()).is_some(),
     }
 }
 
@@ -233,12 +249,12 @@ fn task_snapshot(task: &Task) -> TaskSnapshot {
         arn: task.task_arn().unwrap_or_default().to_string(),
         task_definition: task.task_definition_arn().unwrap_or_default().to_string(),
         started_by: task.started_by().map(str::to_string),
-        last_status: task.last_status().unwrap_or_default().to_string(),
-        desired_status: task.desired_status().unwrap_or_default().to_string(),
+        last_status: task.last_status().unwrap_or_default().into(),
+        desired_status: task.desired_status().unwrap_or_default().into(),
         started_at: seconds(task.started_at()),
-        stop_code: task.stop_code().map(|c| c.as_str().to_string()),
+        stop_code: task.stop_code().map_or_else(Default::default, |c| c.as_str().into()),
         stopped_reason: task.stopped_reason().map(str::to_string),
-        health_status: task.health_status().map(|h| h.as_str().to_string()),
+        health_status: task.health_status().map_or_else(Default::default, |h| h.as_str().into()),
         private_ip: attachment_ip.or(container_ip),
         containers: task
             .containers()

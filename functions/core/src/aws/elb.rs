@@ -34,7 +34,7 @@ impl LoadBalancer for ElbAdapter {
                 Some(TargetSnapshot {
                     id: target.id()?.to_string(),
                     port: target.port(),
-                    state: health.and_then(|h| h.state()).map_or("unavailable", |s| s.as_str()).to_string(),
+                    state: health.and_then(|h| h.state()).map_or("unavailable", |s| s.as_str()).into(),
                     reason: health.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
                 })
             })

@@ -2,8 +2,9 @@
 
 use super::classify;
 use crate::domain::ledger::HolderStatus;
-use crate::error::{DeckhandError, Result};
+use crate::error::Result;
 use crate::ports::Executions;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sfn::Client;
 
@@ -22,12 +23,13 @@ impl Executions for SfnAdapter {
         match self.client.describe_execution().execution_arn(execution_arn).send().await {
             Ok(output) if output.status() == &ExecutionStatus::Running => Ok(HolderStatus::Running),
             Ok(_) => Ok(HolderStatus::Gone),
-            Err(error) => match classify("DescribeExecution", error) {
-                // An execution that no longer exists cannot hold a lock.
-                DeckhandError::ResourceNotFound(_) => Ok(HolderStatus::Gone),
-                DeckhandError::AwsRequestFailed(m) if m.contains("ExecutionDoesNotExist") => Ok(HolderStatus::Gone),
-                other => Err(other),
-            },
+            // An execution that no longer exists (history past retention) cannot hold a lock.
+            Err(error)
+                if matches!(error.as_service_error(), Some(DescribeExecutionError::ExecutionDoesNotExist(_))) =>
+            {
+                Ok(HolderStatus::Gone)
+            }
+            Err(error) => Err(classify("DescribeExecution", error)),
         }
     }
 }

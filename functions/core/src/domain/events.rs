@@ -14,6 +14,8 @@ pub enum Status {
     RollbackFailed,
     Skipped,
     Failed,
+    /// Someone else updated the service during the rollout; deckhand left their change alone.
+    Superseded,
 }
 
 impl Status {

@@ -1,11 +1,14 @@
-//! The health verdict: is a deployment done, still going, or failed?
+//! The health verdict: is a deployment done, still going, failed, or taken over by someone else?
 //!
 //! HEALTHY needs both ECS and the load balancer: the deployment is PRIMARY and COMPLETED on ECS
 //! *and* every running task of it is `healthy` in every target group of the service. "Service
 //! stable" alone proves nothing about the targets.
+//!
+//! [`assess`] runs the steps below in order; each step either settles the verdict or hands on.
 
 use super::model::{Health, Policy, Rollout, Verdict};
-use super::snapshot::{DeploymentSnapshot, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
+use super::snapshot::{DeploymentSnapshot, LoadBalancerRef, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
+use super::status::{DeploymentStatus, RolloutState, StopCode, TargetState, TaskHealth, TaskStatus};
 use std::collections::BTreeMap;
 
 /// Everything one check observed.
@@ -18,141 +21,233 @@ pub struct Observation {
     pub targets: BTreeMap<String, Vec<TargetSnapshot>>,
 }
 
+/// A settled verdict with its reason (the unhealthy strikes are added by [`assess`]).
+type Settled = (Verdict, String);
+
 pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, previous: &Health, now: f64) -> Health {
     let checks = previous.checks + 1;
-    let verdict = |verdict: Verdict, reason: String, unhealthy_strikes: u64| Health {
+    let health = |(verdict, reason): Settled, unhealthy_strikes: u64| Health {
         verdict,
         reason,
         unhealthy_strikes,
         checks,
+        baked: previous.baked,
+        renew_lease: false,
     };
     let service = &observation.service;
-    let grace = service.health_check_grace_period_seconds as f64;
-
-    let Some(deployment) = find_deployment(service, rollout) else {
-        return verdict(
-            Verdict::Failed,
-            format!(
-                "deployment {} of {} is gone: the service is now on {} (rolled back by ECS or replaced by another deployment)",
-                rollout.deployment_id.as_deref().unwrap_or("?"),
-                short_td(&rollout.task_definition),
-                short_td(&service.task_definition)
-            ),
-            0,
-        );
+    let deployment = match our_deployment(service, rollout) {
+        Ok(deployment) => deployment,
+        Err(settled) => return health(settled, 0),
     };
-    if deployment.rollout_state.as_deref() == Some("FAILED") {
-        let why = deployment.rollout_state_reason.as_deref().unwrap_or("no reason given");
-        return verdict(Verdict::Failed, format!("ECS marked deployment {} FAILED: {why}", deployment.id), 0);
-    }
-    if deployment.status != "PRIMARY" {
-        let now_on = service.primary().map_or("?", |p| p.task_definition.as_str());
-        return verdict(
-            Verdict::Failed,
-            format!("deployment {} is no longer PRIMARY: ECS moved the service to {}", deployment.id, short_td(now_on)),
-            0,
-        );
-    }
-
     let ours: Vec<&TaskSnapshot> = observation.tasks.iter().filter(|t| belongs_to(t, deployment, rollout)).collect();
-    let failed: Vec<&&TaskSnapshot> = ours.iter().filter(|t| is_failed_stop(t)).collect();
-    let failed_count = (failed.len() as i64).max(deployment.failed_tasks) as u64;
-    if failed_count >= policy.max_failed_tasks {
-        let example = failed.first().map_or(String::new(), |t| format!(" (last: {})", stop_description(t)));
-        return verdict(
-            Verdict::Failed,
-            format!("{failed_count} task(s) of {} stopped with a failure{example}", short_td(&rollout.task_definition)),
-            0,
-        );
+    if let Some(settled) = too_many_failed_tasks(&ours, deployment, rollout, policy) {
+        return health(settled, 0);
     }
-
-    let running: Vec<&&TaskSnapshot> =
-        ours.iter().filter(|t| t.last_status == "RUNNING" && t.desired_status == "RUNNING").collect();
-    let mut waiting_on = Vec::new();
-    let mut unhealthy_after_grace = Vec::new();
-    let mut healthy_targets = 0;
-    let mut expected_targets = 0;
-    for lb in service.load_balancers.iter().filter(|lb| lb.target_group_arn.is_some()) {
-        let group = lb.target_group_arn.as_deref().unwrap_or_default();
-        let targets = observation.targets.get(group).map(Vec::as_slice).unwrap_or_default();
-        for task in &running {
-            expected_targets += 1;
-            let target = task.private_ip.as_deref().and_then(|ip| {
-                targets.iter().find(|t| t.id == ip && (t.port.is_none() || t.port == lb.container_port))
-            });
-            match target.map(|t| t.state.as_str()) {
-                Some("healthy") => healthy_targets += 1,
-                Some("unhealthy") if task.started_at.is_some_and(|s| now - s >= grace) => {
-                    let why = target.and_then(|t| t.reason.clone()).unwrap_or_default();
-                    unhealthy_after_grace.push(format!(
-                        "{}:{} in {} ({why})",
-                        target.map_or("", |t| &t.id),
-                        lb.container_port.unwrap_or(0),
-                        short_group(group)
-                    ));
-                }
-                Some(state) => waiting_on.push(format!(
-                    "target {} {state} in {}",
-                    task.private_ip.as_deref().unwrap_or("?"),
-                    short_group(group)
-                )),
-                None => {
-                    waiting_on.push(format!("task {} not registered in {}", short_task(&task.arn), short_group(group)))
-                }
-            }
-        }
-    }
-    let strikes = if unhealthy_after_grace.is_empty() { 0 } else { previous.unhealthy_strikes + 1 };
+    let running: Vec<&TaskSnapshot> = ours.into_iter().filter(|t| is_running(t)).collect();
+    let targets = TargetTally::count(service, &running, &observation.targets, now);
+    let strikes = if targets.unhealthy_after_grace.is_empty() { 0 } else { previous.unhealthy_strikes + 1 };
     if strikes >= policy.unhealthy_checks {
-        return verdict(
-            Verdict::Failed,
-            format!(
-                "target(s) unhealthy for {strikes} consecutive checks after the {grace}s grace period: {}",
-                unhealthy_after_grace.join(", ")
-            ),
-            strikes,
+        let reason = format!(
+            "target(s) unhealthy for {strikes} consecutive checks after the {}s grace period: {}",
+            service.health_check_grace_period_seconds,
+            targets.unhealthy_after_grace.join(", ")
         );
+        return health((Verdict::Failed, reason), strikes);
     }
-
-    let elapsed = now - rollout.started_at;
-    let budget = policy.timeout_seconds as f64 + grace;
-    let settled = match deployment.rollout_state.as_deref() {
-        Some(state) => state == "COMPLETED",
-        None => service.deployments.len() == 1 && deployment.running_count == deployment.desired_count,
-    };
-    let container_unhealthy = running.iter().filter(|t| t.health_status.as_deref() == Some("UNHEALTHY")).count();
-    let enough_running = running.len() as i64 >= deployment.desired_count;
-    if settled
-        && enough_running
+    let container_unhealthy = running.iter().filter(|t| t.health_status == TaskHealth::Unhealthy).count();
+    let complete = service.is_settled(deployment)
+        && running.len() as i64 >= deployment.desired_count
         && container_unhealthy == 0
-        && healthy_targets == expected_targets
-        && unhealthy_after_grace.is_empty()
-    {
-        let lb_note = if expected_targets > 0 {
-            format!(", {healthy_targets}/{expected_targets} targets healthy")
+        && targets.all_healthy();
+    if complete {
+        let lb_note = if targets.expected > 0 {
+            format!(", {}/{} targets healthy", targets.healthy, targets.expected)
         } else {
             String::new()
         };
-        return verdict(
-            Verdict::Healthy,
-            format!(
-                "deployment {} COMPLETED: {}/{} tasks running{lb_note}",
-                deployment.id,
-                running.len(),
-                deployment.desired_count
-            ),
-            0,
+        let reason = format!(
+            "deployment {} COMPLETED: {}/{} tasks running{lb_note}",
+            deployment.id,
+            running.len(),
+            deployment.desired_count
         );
+        return health((Verdict::Healthy, reason), 0);
+    }
+    let progress = progress(service, deployment, running.len(), container_unhealthy, &targets);
+    health(deadline(rollout, policy, service, previous, progress, now), strikes)
+}
+
+/// Step 1: the deployment this rollout started must still be there, PRIMARY and not FAILED.
+/// When it is not, ECS failed or rolled it back (a failure), or someone else updated the service
+/// (SUPERSEDED: their change is theirs, deckhand leaves it alone).
+fn our_deployment<'a>(service: &'a ServiceSnapshot, rollout: &Rollout) -> Result<&'a DeploymentSnapshot, Settled> {
+    let found = match &rollout.deployment_id {
+        Some(id) => service.deployments.iter().find(|d| &d.id == id),
+        // Without an id (e.g. ECS had already rolled back before we looked), accept the PRIMARY
+        // only when it runs the expected revision.
+        None => service.primary().filter(|d| d.task_definition == rollout.task_definition),
+    };
+    if let Some(deployment) = found {
+        if deployment.rollout_state == RolloutState::Failed {
+            let why = deployment.rollout_state_reason.as_deref().unwrap_or("no reason given");
+            return Err((Verdict::Failed, format!("ECS marked deployment {} FAILED: {why}", deployment.id)));
+        }
+        if deployment.status == DeploymentStatus::Primary {
+            return Ok(deployment);
+        }
+    }
+    let ours = rollout.deployment_id.as_deref().unwrap_or("?");
+    let Some(now_primary) = service.primary() else {
+        return Err((Verdict::Failed, format!("deployment {ours} is gone and the service has no PRIMARY deployment")));
+    };
+    let back_to_previous = rollout.previous_task_definition.as_deref() == Some(now_primary.task_definition.as_str());
+    if back_to_previous {
+        // The circuit breaker's rollback (or anyone's) to what ran before: this revision failed.
+        return Err((
+            Verdict::Failed,
+            format!(
+                "deployment {ours} of {} was replaced: the service is back on {} (rolled back by ECS)",
+                short_td(&rollout.task_definition),
+                short_td(&now_primary.task_definition)
+            ),
+        ));
+    }
+    Err((
+        Verdict::Superseded,
+        format!(
+            "someone else updated the service during the rollout: deployment {} of {} replaced deckhand's {ours} of {}",
+            now_primary.id,
+            short_td(&now_primary.task_definition),
+            short_td(&rollout.task_definition)
+        ),
+    ))
+}
+
+/// Step 2: new tasks stopping with a real failure (not a scale-in, Spot or manual stop).
+fn too_many_failed_tasks(
+    ours: &[&TaskSnapshot],
+    deployment: &DeploymentSnapshot,
+    rollout: &Rollout,
+    policy: &Policy,
+) -> Option<Settled> {
+    let failed: Vec<&&TaskSnapshot> = ours.iter().filter(|t| is_failed_stop(t)).collect();
+    let failed_count = (failed.len() as i64).max(deployment.failed_tasks) as u64;
+    (failed_count >= policy.max_failed_tasks).then(|| {
+        let example = failed.first().map_or(String::new(), |t| format!(" (last: {})", stop_description(t)));
+        (
+            Verdict::Failed,
+            format!("{failed_count} task(s) of {} stopped with a failure{example}", short_td(&rollout.task_definition)),
+        )
+    })
+}
+
+/// Step 3: each running task of the deployment in each target group of the service.
+#[derive(Debug, Default)]
+struct TargetTally {
+    healthy: usize,
+    expected: usize,
+    unhealthy_after_grace: Vec<String>,
+    waiting_on: Vec<String>,
+}
+
+impl TargetTally {
+    fn count(
+        service: &ServiceSnapshot,
+        running: &[&TaskSnapshot],
+        targets: &BTreeMap<String, Vec<TargetSnapshot>>,
+        now: f64,
+    ) -> Self {
+        let grace = service.health_check_grace_period_seconds as f64;
+        let mut tally = Self::default();
+        for lb in &service.load_balancers {
+            let Some(group) = lb.target_group_arn.as_deref() else { continue };
+            let registered = targets.get(group).map(Vec::as_slice).unwrap_or_default();
+            for task in running {
+                tally.expected += 1;
+                match find_target(registered, task, lb) {
+                    Some(target) if target.state == TargetState::Healthy => tally.healthy += 1,
+                    Some(target)
+                        if target.state == TargetState::Unhealthy
+                            && task.started_at.is_some_and(|s| now - s >= grace) =>
+                    {
+                        tally.unhealthy_after_grace.push(format!(
+                            "{}:{} in {} ({})",
+                            target.id,
+                            lb.container_port.unwrap_or(0),
+                            short_group(group),
+                            target.reason.as_deref().unwrap_or_default()
+                        ));
+                    }
+                    Some(target) => tally.waiting_on.push(format!(
+                        "target {} {} in {}",
+                        target.id,
+                        target.state,
+                        short_group(group)
+                    )),
+                    None => tally.waiting_on.push(format!(
+                        "task {} not registered in {}",
+                        short_task(&task.arn),
+                        short_group(group)
+                    )),
+                }
+            }
+        }
+        tally
     }
 
-    let mut progress = vec![format!(
-        "rollout {}: {}/{} new tasks running",
-        deployment.rollout_state.as_deref().unwrap_or("IN_PROGRESS"),
-        running.len(),
-        deployment.desired_count
-    )];
-    if expected_targets > 0 {
-        progress.push(format!("{healthy_targets}/{expected_targets} targets healthy"));
+    fn all_healthy(&self) -> bool {
+        self.healthy == self.expected && self.unhealthy_after_grace.is_empty()
+    }
+}
+
+/// The task's target in a group: registered by its awsvpc IPv4 address on the container port.
+fn find_target<'a>(
+    registered: &'a [TargetSnapshot],
+    task: &TaskSnapshot,
+    lb: &LoadBalancerRef,
+) -> Option<&'a TargetSnapshot> {
+    let ip = task.private_ip.as_deref()?;
+    registered.iter().find(|t| t.id == ip && (t.port.is_none() || t.port == lb.container_port))
+}
+
+/// Step 4: not healthy yet; failed only once the timeout (plus grace, plus a bake that sent the
+/// rollout back to waiting) has run out.
+fn deadline(
+    rollout: &Rollout,
+    policy: &Policy,
+    service: &ServiceSnapshot,
+    previous: &Health,
+    status: String,
+    now: f64,
+) -> Settled {
+    let grace = service.health_check_grace_period_seconds as f64;
+    let baking = if previous.baked { policy.bake_seconds as f64 } else { 0.0 };
+    let elapsed = now - rollout.started_at;
+    if elapsed >= policy.timeout_seconds as f64 + grace + baking {
+        let bake_note = if previous.baked { format!(" + bake {}s", policy.bake_seconds) } else { String::new() };
+        let reason = format!(
+            "timed out after {elapsed:.0}s (timeout {}s + grace period {grace}s{bake_note}): {status}",
+            policy.timeout_seconds
+        );
+        return (Verdict::Failed, reason);
+    }
+    (Verdict::Pending, status)
+}
+
+fn progress(
+    service: &ServiceSnapshot,
+    deployment: &DeploymentSnapshot,
+    running: usize,
+    container_unhealthy: usize,
+    targets: &TargetTally,
+) -> String {
+    let state = match &deployment.rollout_state {
+        RolloutState::Absent => "IN_PROGRESS",
+        state => state.as_str(),
+    };
+    let mut progress = vec![format!("rollout {state}: {running}/{} new tasks running", deployment.desired_count)];
+    if targets.expected > 0 {
+        progress.push(format!("{}/{} targets healthy", targets.healthy, targets.expected));
     }
     if container_unhealthy > 0 {
         progress.push(format!("{container_unhealthy} task(s) failing container health checks"));
@@ -161,29 +256,9 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
     if older > 0 {
         progress.push(format!("{older} older deployment(s) still draining"));
     }
-    progress.extend(unhealthy_after_grace.iter().map(|t| format!("unhealthy {t}")));
-    progress.extend(waiting_on.into_iter().take(3));
-    let status = progress.join("; ");
-    if elapsed >= budget {
-        return verdict(
-            Verdict::Failed,
-            format!(
-                "timed out after {elapsed:.0}s (timeout {}s + grace period {grace}s): {status}",
-                policy.timeout_seconds
-            ),
-            strikes,
-        );
-    }
-    verdict(Verdict::Pending, status, strikes)
-}
-
-fn find_deployment<'a>(service: &'a ServiceSnapshot, rollout: &Rollout) -> Option<&'a DeploymentSnapshot> {
-    match &rollout.deployment_id {
-        Some(id) => service.deployments.iter().find(|d| &d.id == id),
-        // Without an id (e.g. ECS had already rolled back before we looked), accept the PRIMARY
-        // only when it runs the expected revision.
-        None => service.primary().filter(|d| d.task_definition == rollout.task_definition),
-    }
+    progress.extend(targets.unhealthy_after_grace.iter().map(|t| format!("unhealthy {t}")));
+    progress.extend(targets.waiting_on.iter().take(3).cloned());
+    progress.join("; ")
 }
 
 fn belongs_to(task: &TaskSnapshot, deployment: &DeploymentSnapshot, rollout: &Rollout) -> bool {
@@ -193,15 +268,30 @@ fn belongs_to(task: &TaskSnapshot, deployment: &DeploymentSnapshot, rollout: &Ro
     }
 }
 
-/// A stop that means the revision is bad (not a scale-in or a replaced deployment).
+fn is_running(task: &TaskSnapshot) -> bool {
+    task.last_status == TaskStatus::Running && task.desired_status == TaskStatus::Running
+}
+
+/// A stop that means the revision is bad. Failing a load-balancer or container health check is
+/// one whoever stopped the task (ECS stops such tasks itself, as `ServiceSchedulerInitiated`);
+/// otherwise a stop made from outside the task (scale-in, a replaced deployment, Spot, StopTask)
+/// is not, even though its containers exit 137 or 143; what is left fails on its stop code or
+/// on a non-zero exit.
 pub fn is_failed_stop(task: &TaskSnapshot) -> bool {
-    if task.last_status != "STOPPED" && task.desired_status != "STOPPED" {
+    if task.last_status != TaskStatus::Stopped && task.desired_status != TaskStatus::Stopped {
         return false;
     }
-    let by_code = matches!(task.stop_code.as_deref(), Some("TaskFailedToStart" | "EssentialContainerExited"));
-    let by_reason = task.stopped_reason.as_deref().is_some_and(|r| r.to_ascii_lowercase().contains("health check"));
+    let failed_health_check =
+        task.stopped_reason.as_deref().is_some_and(|r| r.to_ascii_lowercase().contains("health check"));
+    if failed_health_check {
+        return true;
+    }
+    if task.stop_code.is_external() {
+        return false;
+    }
+    let by_code = matches!(task.stop_code, StopCode::TaskFailedToStart | StopCode::EssentialContainerExited);
     let by_exit = task.containers.iter().any(|c| c.exit_code.is_some_and(|code| code != 0));
-    by_code || by_reason || by_exit
+    by_code || by_exit
 }
 
 fn stop_description(task: &TaskSnapshot) -> String {
@@ -209,7 +299,8 @@ fn stop_description(task: &TaskSnapshot) -> String {
         .containers
         .iter()
         .find_map(|c| c.exit_code.filter(|code| *code != 0).map(|code| format!("{} exited {code}", c.name)));
-    [task.stop_code.clone(), task.stopped_reason.clone(), exit].into_iter().flatten().collect::<Vec<_>>().join(": ")
+    let code = (task.stop_code != StopCode::Absent).then(|| task.stop_code.to_string());
+    [code, task.stopped_reason.clone(), exit].into_iter().flatten().collect::<Vec<_>>().join(": ")
 }
 
 /// `arn:…:task-definition/web:12` → `web:12`.

@@ -19,6 +19,7 @@ fn rollout() -> Rollout {
         previous_task_definition: Some(OLD_TD.into()),
         deployment_id: Some("ecs-svc/2".into()),
         started_at: START,
+        deadline: None,
         reason: String::new(),
     }
 }
@@ -28,7 +29,7 @@ fn deployment(id: &str, status: &str, td: &str, state: &str, running: i64) -> De
         id: id.into(),
         status: status.into(),
         task_definition: td.into(),
-        rollout_state: Some(state.into()),
+        rollout_state: state.into(),
         desired_count: 2,
         running_count: running,
         ..Default::default()
@@ -134,7 +135,7 @@ fn in_progress_rollout_is_pending_with_progress() {
 #[test]
 fn ecs_marking_the_deployment_failed_fails_it() {
     let mut observation = completed(["healthy", "healthy"]);
-    observation.service.deployments[0].rollout_state = Some("FAILED".into());
+    observation.service.deployments[0].rollout_state = "FAILED".into();
     observation.service.deployments[0].rollout_state_reason =
         Some("ECS deployment circuit breaker: tasks failed to start.".into());
     let health = judge(&observation, START + 30.0);
@@ -162,9 +163,9 @@ fn ecs_rolling_back_by_itself_is_a_failure_never_a_success() {
 #[test]
 fn tasks_that_keep_stopping_fail_the_deployment() {
     let mut observation = completed(["healthy", "healthy"]);
-    observation.service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+    observation.service.deployments[0].rollout_state = "IN_PROGRESS".into();
     let mut crashed = task(3, "STOPPED");
-    crashed.stop_code = Some("EssentialContainerExited".into());
+    crashed.stop_code = "EssentialContainerExited".into();
     crashed.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(1), reason: None }];
     observation.tasks.push(crashed.clone());
     assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Pending, "one crash is below the threshold");
@@ -179,13 +180,13 @@ fn tasks_that_keep_stopping_fail_the_deployment() {
 fn scale_in_and_old_revision_stops_are_not_failures() {
     let mut observation = completed(["healthy", "healthy"]);
     let mut scaled = task(4, "STOPPED");
-    scaled.stop_code = Some("ServiceSchedulerInitiated".into());
+    scaled.stop_code = "ServiceSchedulerInitiated".into();
     scaled.stopped_reason = Some("Scaling activity initiated by (deployment ecs-svc/2)".into());
     scaled.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(0), reason: None }];
     let mut old = task(5, "STOPPED");
     old.started_by = Some("ecs-svc/1".into());
     old.task_definition = OLD_TD.into();
-    old.stop_code = Some("EssentialContainerExited".into());
+    old.stop_code = "EssentialContainerExited".into();
     observation.tasks.extend([scaled.clone(), scaled, old.clone(), old]);
     assert_eq!(judge(&observation, START + 30.0).verdict, Verdict::Healthy);
 }
@@ -193,7 +194,7 @@ fn scale_in_and_old_revision_stops_are_not_failures() {
 #[test]
 fn ecs_failed_task_counter_counts_too() {
     let mut observation = completed(["initial", "initial"]);
-    observation.service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+    observation.service.deployments[0].rollout_state = "IN_PROGRESS".into();
     observation.service.deployments[0].failed_tasks = 2;
     assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Failed);
 }
@@ -222,7 +223,7 @@ fn a_healthy_check_resets_the_strikes() {
 #[test]
 fn timeout_counts_the_health_check_grace_period() {
     let mut observation = completed(["initial", "initial"]);
-    observation.service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+    observation.service.deployments[0].rollout_state = "IN_PROGRESS".into();
     // timeout 300 s + grace 60 s: still pending at 330 s, failed at 361 s.
     assert_eq!(judge(&observation, START + 330.0).verdict, Verdict::Pending);
     let health = judge(&observation, START + 361.0);
@@ -236,7 +237,7 @@ fn without_a_load_balancer_ecs_and_container_health_decide() {
     observation.service.load_balancers.clear();
     observation.targets.clear();
     assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Healthy);
-    observation.tasks[0].health_status = Some("UNHEALTHY".into());
+    observation.tasks[0].health_status = "UNHEALTHY".into();
     assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Pending);
 }
 
@@ -246,4 +247,68 @@ fn too_few_running_tasks_is_not_healthy() {
     observation.tasks.pop();
     observation.targets.get_mut(TG_API).unwrap().pop();
     assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Pending);
+}
+
+#[test]
+fn someone_elses_update_service_supersedes_the_rollout() {
+    // Another UpdateService to a revision that is neither ours nor the one we replaced.
+    let other = "arn:aws:ecs:us-east-1:1:task-definition/api:9";
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.task_definition = other.into();
+    observation.service.deployments = vec![
+        deployment("ecs-svc/4", "PRIMARY", other, "IN_PROGRESS", 0),
+        deployment("ecs-svc/2", "ACTIVE", NEW_TD, "IN_PROGRESS", 2),
+    ];
+    let health = judge(&observation, START + 30.0);
+    assert_eq!(health.verdict, Verdict::Superseded, "{}", health.reason);
+    assert!(health.reason.contains("api:9"), "{}", health.reason);
+    // Still superseded once ours has drained away.
+    observation.service.deployments.truncate(1);
+    assert_eq!(judge(&observation, START + 60.0).verdict, Verdict::Superseded);
+}
+
+#[test]
+fn scale_in_and_spot_stops_with_sigkill_or_sigterm_exits_are_not_failures() {
+    let mut observation = completed(["healthy", "healthy"]);
+    for (n, code, exit) in
+        [(6, "ServiceSchedulerInitiated", 143), (7, "SpotInterruption", 137), (8, "UserInitiated", 137)]
+    {
+        let mut stopped = task(n, "STOPPED");
+        stopped.stop_code = code.into();
+        stopped.stopped_reason = Some("Scaling activity initiated by (deployment ecs-svc/2)".into());
+        stopped.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(exit), reason: None }];
+        assert!(!is_failed_stop(&stopped), "{code} exit {exit}");
+        observation.tasks.push(stopped);
+    }
+    assert_eq!(judge(&observation, START + 30.0).verdict, Verdict::Healthy);
+}
+
+#[test]
+fn a_task_ecs_stopped_for_failing_elb_health_checks_is_a_failure() {
+    let mut stopped = task(9, "STOPPED");
+    stopped.stop_code = "ServiceSchedulerInitiated".into();
+    stopped.stopped_reason = Some("Task failed ELB health checks in (target-group arn:…/api/1)".into());
+    stopped.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(137), reason: None }];
+    assert!(is_failed_stop(&stopped));
+    let mut crashed = task(10, "STOPPED");
+    crashed.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(2), reason: None }];
+    assert!(is_failed_stop(&crashed), "a non-zero exit without a stop code still counts");
+    assert!(!is_failed_stop(&task(11, "RUNNING")));
+}
+
+#[test]
+fn a_bake_that_sends_the_rollout_back_to_waiting_extends_the_deadline_by_the_bake() {
+    let mut observation = completed(["healthy", "initial"]);
+    observation.service.deployments[0].rollout_state = "IN_PROGRESS".into();
+    let baking = Policy { bake_seconds: 120, ..policy() };
+    let after_bake = Health { baked: true, ..Default::default() };
+    // timeout 300 + grace 60 + bake 120 = 480 s.
+    let pending = assess(&observation, &rollout(), &baking, &after_bake, START + 470.0);
+    assert_eq!(pending.verdict, Verdict::Pending, "{}", pending.reason);
+    assert!(pending.baked, "the flag is carried to the next check");
+    let failed = assess(&observation, &rollout(), &baking, &after_bake, START + 481.0);
+    assert_eq!(failed.verdict, Verdict::Failed);
+    assert!(failed.reason.contains("bake 120s"), "{}", failed.reason);
+    // Without a bake behind it the usual budget applies.
+    assert_eq!(assess(&observation, &rollout(), &baking, &Health::default(), START + 470.0).verdict, Verdict::Failed);
 }

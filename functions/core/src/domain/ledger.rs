@@ -34,6 +34,10 @@ pub struct LockHold {
     pub containers: Vec<ContainerChange>,
     pub acquired_at: f64,
     pub expires_at: f64,
+    /// The revision that was COMPLETED on the service when the lock was taken: what the
+    /// deployment replaces, kept here so that a retried step cannot lose it.
+    #[serde(default)]
+    pub previous_task_definition: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +61,9 @@ pub enum HolderStatus {
     Running,
     /// The holder's execution ended (failed, aborted, timed out) without releasing.
     Gone,
+    /// Step Functions could not tell (e.g. the holder is an execution of another state machine
+    /// this role may not describe): only then does the lease's expiry decide.
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,9 +73,20 @@ pub enum Acquire {
     Busy { holder: String },
 }
 
-/// The live holder other than `owner`, if any, after expiry is taken into account.
-pub fn other_holder<'a>(record: &'a ServiceRecord, owner: &str, now: f64) -> Option<&'a LockHold> {
-    record.lock.as_ref().filter(|hold| hold.owner != owner && hold.expires_at > now)
+/// The holder other than `owner`, if any, expired or not: a rollout may legally run longer than
+/// the lease (hours of timeout, then rollback, grace and bake), so whether the holding execution
+/// still runs decides, not the clock.
+pub fn other_holder<'a>(record: &'a ServiceRecord, owner: &str) -> Option<&'a LockHold> {
+    record.lock.as_ref().filter(|hold| hold.owner != owner)
+}
+
+/// Whether a holder in `status` still holds the lock at `now`.
+fn still_holds(hold: &LockHold, status: HolderStatus, now: f64) -> bool {
+    match status {
+        HolderStatus::Running => true,
+        HolderStatus::Gone => false,
+        HolderStatus::Unknown => hold.expires_at > now,
+    }
 }
 
 /// Decides whether `owner` may deploy `target` now, and returns the record to save.
@@ -97,7 +115,11 @@ pub fn decide_acquire(
         }
         remember_push(&mut next, target);
     }
-    if let (Some(hold), Some(HolderStatus::Running)) = (other_holder(record, owner, now), holder) {
+    let live_holder = other_holder(record, owner).filter(|hold| {
+        // A holder nobody asked about is treated as unknown: its lease decides.
+        still_holds(hold, holder.unwrap_or(HolderStatus::Unknown), now)
+    });
+    if let Some(hold) = live_holder {
         if target.mode == Mode::Deploy
             && hold.mode == Mode::Deploy
             && (hold.request_id == target.request_id || hold.containers == target.containers)
@@ -116,6 +138,7 @@ pub fn decide_acquire(
         containers: target.containers.clone(),
         acquired_at: now,
         expires_at: now + ttl_seconds,
+        previous_task_definition: None,
     });
     (Acquire::Acquired, next)
 }
@@ -143,6 +166,15 @@ fn remember_push(record: &mut ServiceRecord, target: &Target) {
     }
 }
 
+/// Extends `owner`'s lease to `now + ttl_seconds` while it watches a long rollout. None when
+/// `owner` no longer holds the lock (it was taken over as dead: the caller must stop).
+pub fn renew(record: &ServiceRecord, owner: &str, now: f64, ttl_seconds: f64) -> Option<ServiceRecord> {
+    let mut next = record.clone();
+    let hold = next.lock.as_mut().filter(|hold| hold.owner == owner)?;
+    hold.expires_at = hold.expires_at.max(now + ttl_seconds);
+    Some(next)
+}
+
 /// Releases `owner`'s lock, recording `verified` as known-good and the request as finished.
 /// Releasing a lock one does not hold changes nothing but the history (idempotent retries).
 pub fn release(record: &ServiceRecord, owner: &str, request_id: &str, verified: Option<KnownGood>) -> ServiceRecord {
@@ -162,20 +194,32 @@ pub fn release(record: &ServiceRecord, owner: &str, request_id: &str, verified: 
     next
 }
 
-/// Where a rollback goes: the newest revision deckhand verified healthy, other than the one that
-/// failed (or, for a manual rollback, the one running now); for a service deckhand never verified,
-/// the revision that was COMPLETED when the failed deployment started. Never "revision − 1".
-pub fn rollback_target(
+/// Where a rollback may go, best first: the revisions deckhand verified healthy, newest first,
+/// other than the one that failed (or, for a manual rollback, the one running now); then the
+/// revision that was COMPLETED when the failed deployment started. Never "revision − 1". The
+/// caller takes the first that still exists (a deregistered revision cannot be deployed).
+pub fn rollback_candidates(
     record: &ServiceRecord,
     leaving: &str,
     completed_at_start: Option<&str>,
-) -> Option<(String, String)> {
-    if let Some(good) = record.known_good.iter().find(|k| k.task_definition != leaving) {
-        return Some((good.task_definition.clone(), format!("last known-good (verified by {})", good.execution)));
+) -> Vec<(String, String)> {
+    let mut candidates: Vec<(String, String)> = record
+        .known_good
+        .iter()
+        .filter(|k| k.task_definition != leaving)
+        .enumerate()
+        .map(|(i, good)| {
+            let which = if i == 0 { "last known-good" } else { "an earlier known-good" };
+            (good.task_definition.clone(), format!("{which} (verified by {})", good.execution))
+        })
+        .collect();
+    if let Some(td) = completed_at_start.filter(|td| *td != leaving) {
+        if !candidates.iter().any(|(c, _)| c == td) {
+            candidates
+                .push((td.to_string(), "the revision that was COMPLETED when the deployment started".to_string()));
+        }
     }
-    completed_at_start
-        .filter(|td| *td != leaving)
-        .map(|td| (td.to_string(), "the revision that was COMPLETED when the deployment started".to_string()))
+    candidates
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ fn target(image: &str, pushed_at: f64, request: &str) -> Target {
             unhealthy_checks: 3,
         },
         diff: None,
+        skip_reason: None,
+        pushed_tag: None,
     }
 }
 
@@ -39,6 +41,7 @@ fn held_by(owner: &str, t: &Target, expires_at: f64) -> ServiceRecord {
             containers: t.containers.clone(),
             acquired_at: NOW - 10.0,
             expires_at,
+            previous_task_definition: None,
         }),
         ..Default::default()
     }
@@ -109,12 +112,39 @@ fn a_lock_whose_holder_died_is_taken_over() {
 }
 
 #[test]
-fn an_expired_lock_is_not_a_holder() {
-    let stale = target("r/api@sha256:a", 100.0, "e1");
-    let record = held_by(OTHER, &stale, NOW - 1.0);
-    assert!(other_holder(&record, ME, NOW).is_none());
+fn a_holder_past_its_lease_that_still_runs_keeps_the_lock() {
+    let long = target("r/api@sha256:a", 100.0, "e1");
+    let record = held_by(OTHER, &long, NOW - 1.0);
+    assert!(other_holder(&record, ME).is_some(), "expiry alone frees nothing");
     let ours = target("r/api@sha256:b", 200.0, "e2");
-    assert_eq!(decide_acquire(&record, &ours, ME, None, NOW, TTL).0, Acquire::Acquired);
+    assert!(matches!(
+        decide_acquire(&record, &ours, ME, Some(HolderStatus::Running), NOW, TTL).0,
+        Acquire::Busy { .. }
+    ));
+    assert_eq!(decide_acquire(&record, &ours, ME, Some(HolderStatus::Gone), NOW, TTL).0, Acquire::Acquired);
+}
+
+#[test]
+fn expiry_decides_only_when_liveness_cannot_be_known() {
+    let other = target("r/api@sha256:a", 100.0, "e1");
+    let ours = target("r/api@sha256:b", 200.0, "e2");
+    let live_lease = held_by(OTHER, &other, NOW + 1.0);
+    assert!(matches!(
+        decide_acquire(&live_lease, &ours, ME, Some(HolderStatus::Unknown), NOW, TTL).0,
+        Acquire::Busy { .. }
+    ));
+    let expired = held_by(OTHER, &other, NOW - 1.0);
+    assert_eq!(decide_acquire(&expired, &ours, ME, Some(HolderStatus::Unknown), NOW, TTL).0, Acquire::Acquired);
+}
+
+#[test]
+fn only_the_holder_renews_its_lease_and_never_shortens_it() {
+    let t = target("r/api@sha256:a", 100.0, "e1");
+    let record = held_by(ME, &t, NOW + 10.0);
+    let renewed = renew(&record, ME, NOW, TTL).expect("ours");
+    assert_eq!(renewed.lock.unwrap().expires_at, NOW + TTL);
+    assert_eq!(renew(&record, ME, NOW, 1.0).unwrap().lock.unwrap().expires_at, NOW + 10.0);
+    assert!(renew(&record, OTHER, NOW, TTL).is_none(), "a taken-over lock is not renewed");
 }
 
 #[test]
@@ -162,18 +192,39 @@ fn rollback_goes_to_the_last_verified_revision_not_revision_minus_one() {
     }
     // api:6 failed; api:5 was verified; the revision before (api:5) is right here, but after a
     // failed api:7 that followed an unverified api:6, the answer is still api:5.
-    assert_eq!(rollback_target(&record, "api:7", Some("api:6")).unwrap().0, "api:5");
+    assert_eq!(first(&record, "api:7", Some("api:6")), Some("api:5".into()));
     assert_eq!(
-        rollback_target(&record, "api:5", None).unwrap().0,
-        "api:3",
+        first(&record, "api:5", None),
+        Some("api:3".into()),
         "leaving a known-good one goes to the one before it"
     );
+}
+
+fn first(record: &ServiceRecord, leaving: &str, completed: Option<&str>) -> Option<String> {
+    rollback_candidates(record, leaving, completed).into_iter().next().map(|(td, _)| td)
+}
+
+#[test]
+fn rollback_candidates_run_from_newest_verified_to_completed_at_start_without_repeats() {
+    let mut record = ServiceRecord::default();
+    for td in ["api:3", "api:5"] {
+        record = release(
+            &record,
+            ME,
+            td,
+            Some(KnownGood { task_definition: td.into(), verified_at: NOW, execution: ME.into() }),
+        );
+    }
+    let order: Vec<String> = rollback_candidates(&record, "api:7", Some("api:6")).into_iter().map(|c| c.0).collect();
+    assert_eq!(order, ["api:5", "api:3", "api:6"]);
+    let order: Vec<String> = rollback_candidates(&record, "api:7", Some("api:5")).into_iter().map(|c| c.0).collect();
+    assert_eq!(order, ["api:5", "api:3"], "completed-at-start already listed");
 }
 
 #[test]
 fn a_first_deployment_rolls_back_to_what_was_completed_when_it_started() {
     let record = ServiceRecord::default();
-    assert_eq!(rollback_target(&record, "api:9", Some("api:4")).unwrap().0, "api:4");
-    assert!(rollback_target(&record, "api:9", None).is_none());
-    assert!(rollback_target(&record, "api:9", Some("api:9")).is_none());
+    assert_eq!(first(&record, "api:9", Some("api:4")), Some("api:4".into()));
+    assert!(first(&record, "api:9", None).is_none());
+    assert!(first(&record, "api:9", Some("api:9")).is_none());
 }

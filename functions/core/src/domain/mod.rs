@@ -7,5 +7,6 @@ pub mod ledger;
 pub mod model;
 pub mod request;
 pub mod snapshot;
+pub mod status;
 pub mod taskdef;
 pub mod track;

@@ -18,6 +18,17 @@ pub struct Policy {
     pub unhealthy_checks: u64,
 }
 
+impl Policy {
+    /// The RFC 3339 time (whole seconds, UTC) when a rollout started at `started_at` is out of
+    /// time even counting its grace period and bake: the bound for checks that could not tell.
+    pub fn deadline(&self, started_at: f64, grace_seconds: u64) -> String {
+        let at = started_at + (self.timeout_seconds + grace_seconds + self.bake_seconds) as f64;
+        aws_smithy_types::DateTime::from_secs(at.ceil() as i64)
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -58,6 +69,22 @@ pub struct Target {
     /// dryRun only: what would change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<Vec<String>>,
+    /// Set when the plan refuses to deploy this service (e.g. deckhand cannot verify its
+    /// rollouts): the service is reported SKIPPED with this reason and left untouched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
+    /// The pushed `REPOSITORY:TAG` this deployment comes from, re-resolved before the service is
+    /// changed so that an older push never lands after a newer one of the same tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_tag: Option<PushedTag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushedTag {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
 }
 
 impl Target {
@@ -102,6 +129,10 @@ pub struct Rollout {
     pub deployment_id: Option<String>,
     /// Epoch seconds when the deployment was started.
     pub started_at: f64,
+    /// RFC 3339 time after which checks that could not tell (a timed-out or throttled check)
+    /// stop being "don't know yet": the timeout, the grace period and the bake after `started_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
     #[serde(default)]
     pub reason: String,
 }
@@ -113,6 +144,8 @@ pub enum RolloutOutcome {
     Started,
     /// The service already runs exactly this; nothing was changed.
     UpToDate,
+    /// A newer push of the same tag exists; nothing was changed.
+    Superseded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -122,6 +155,8 @@ pub enum Verdict {
     Pending,
     Healthy,
     Failed,
+    /// Someone else updated the service during the rollout: not deckhand's to judge or undo.
+    Superseded,
 }
 
 /// The health watch's state, carried from one check to the next by the state machine.
@@ -137,4 +172,28 @@ pub struct Health {
     pub unhealthy_strikes: u64,
     #[serde(default)]
     pub checks: u64,
+    /// The bake is over and sent the rollout back to waiting: its time is added to the deadline.
+    #[serde(default)]
+    pub baked: bool,
+    /// The service lock's lease is past half its length: renew it before waiting again.
+    #[serde(default)]
+    pub renew_lease: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_counts_timeout_grace_and_bake_in_whole_utc_seconds() {
+        let policy = Policy {
+            poll_seconds: 5,
+            timeout_seconds: 600,
+            bake_seconds: 120,
+            max_failed_tasks: 2,
+            unhealthy_checks: 3,
+        };
+        // 2026-11-29T00:00:00Z + 600 + 180 + 120 s (+ the fraction rounded up).
+        assert_eq!(policy.deadline(1_795_910_400.2, 180), "2026-11-29T00:15:01Z");
+    }
 }

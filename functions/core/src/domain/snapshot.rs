@@ -1,5 +1,9 @@
 //! What deckhand observes of AWS, reduced to the fields its decisions use (SDK-free).
 
+use super::status::{
+    DeploymentController, DeploymentStatus, DeploymentStrategy, RolloutState, ServiceStatus, StopCode, TargetState,
+    TaskHealth, TaskStatus,
+};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -7,7 +11,7 @@ pub struct ServiceSnapshot {
     pub arn: String,
     pub name: String,
     pub cluster_arn: String,
-    pub status: String,
+    pub status: ServiceStatus,
     pub task_definition: String,
     pub desired_count: i64,
     pub running_count: i64,
@@ -15,31 +19,47 @@ pub struct ServiceSnapshot {
     pub deployments: Vec<DeploymentSnapshot>,
     pub load_balancers: Vec<LoadBalancerRef>,
     pub tags: BTreeMap<String, String>,
+    /// `deploymentController.type`; ECS when absent.
+    pub deployment_controller: DeploymentController,
+    /// `deploymentConfiguration.strategy`; ROLLING when absent.
+    pub deployment_strategy: DeploymentStrategy,
+    /// Whether the service's tasks get their own network interface (`awsvpcConfiguration`), so
+    /// that their targets are registered by IP address.
+    pub awsvpc: bool,
 }
 
 impl ServiceSnapshot {
     pub fn primary(&self) -> Option<&DeploymentSnapshot> {
-        self.deployments.iter().find(|d| d.status == "PRIMARY")
+        self.deployments.iter().find(|d| d.status == DeploymentStatus::Primary)
     }
 
     /// The revision the service was settled on: the PRIMARY deployment when it is COMPLETED
     /// (or, without rollout states, alone and at desired count).
     pub fn completed_task_definition(&self) -> Option<&str> {
         let primary = self.primary()?;
-        let settled = match primary.rollout_state.as_deref() {
-            Some(state) => state == "COMPLETED",
-            None => self.deployments.len() == 1 && primary.running_count == primary.desired_count,
-        };
-        settled.then_some(primary.task_definition.as_str())
+        self.is_settled(primary).then_some(primary.task_definition.as_str())
+    }
+
+    /// A deployment is settled when ECS says COMPLETED or, for services without rollout states,
+    /// when it is the only one and runs its desired count.
+    pub fn is_settled(&self, deployment: &DeploymentSnapshot) -> bool {
+        match deployment.rollout_state {
+            RolloutState::Absent => self.deployments.len() == 1 && deployment.running_count == deployment.desired_count,
+            ref state => *state == RolloutState::Completed,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == ServiceStatus::Active
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeploymentSnapshot {
     pub id: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub task_definition: String,
-    pub rollout_state: Option<String>,
+    pub rollout_state: RolloutState,
     pub rollout_state_reason: Option<String>,
     pub desired_count: i64,
     pub running_count: i64,
@@ -59,14 +79,14 @@ pub struct TaskSnapshot {
     pub arn: String,
     pub task_definition: String,
     pub started_by: Option<String>,
-    pub last_status: String,
-    pub desired_status: String,
+    pub last_status: TaskStatus,
+    pub desired_status: TaskStatus,
     /// Epoch seconds.
     pub started_at: Option<f64>,
-    pub stop_code: Option<String>,
+    pub stop_code: StopCode,
     pub stopped_reason: Option<String>,
-    /// Task-level container health (`HEALTHY`, `UNHEALTHY`, `UNKNOWN`).
-    pub health_status: Option<String>,
+    /// Task-level container health.
+    pub health_status: TaskHealth,
     pub private_ip: Option<String>,
     pub containers: Vec<ContainerSnapshot>,
 }
@@ -82,7 +102,7 @@ pub struct ContainerSnapshot {
 pub struct TargetSnapshot {
     pub id: String,
     pub port: Option<i32>,
-    pub state: String,
+    pub state: TargetState,
     pub reason: Option<String>,
 }
 

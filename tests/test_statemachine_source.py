@@ -1,0 +1,65 @@
+"""statemachine/deploy.asl.json is rendered from statemachine/deploy.src.json, where each Retry and
+Catch policy is defined once: the rendered file must be up to date, and every Task shares them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("render", ROOT / "statemachine" / "render.py")
+render = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(render)  # type: ignore[union-attr]
+
+
+def test_the_deployed_definition_is_rendered_from_the_source() -> None:
+    assert (ROOT / "statemachine" / "deploy.asl.json").read_text() == render.rendered_text(), (
+        "statemachine/deploy.asl.json is out of date: run python3 statemachine/render.py"
+    )
+
+
+def test_no_task_in_the_source_spells_out_a_shared_retry_policy() -> None:
+    source = json.loads((ROOT / "statemachine" / "deploy.src.json").read_text())
+
+    def tasks(states: dict) -> list[tuple[str, dict]]:
+        found = []
+        for name, state in states.items():
+            if state["Type"] == "Task":
+                found.append((name, state))
+            if state["Type"] == "Map":
+                found += tasks(state["ItemProcessor"]["States"])
+        return found
+
+    for name, state in tasks(source["States"]):
+        assert isinstance(state.get("Retry"), str), f"{name}: Retry must name a policy (\"@retry:...\")"
+
+
+def test_unknown_policy_names_are_refused() -> None:
+    broken = {"policies": {"retry": {}}, "States": {"A": {"Type": "Task", "Retry": "@retry:nope"}}}
+    with pytest.raises(ValueError, match="unknown retry policy"):
+        render.render(broken)
+    with pytest.raises(ValueError, match="unknown catch policy"):
+        render.render({"policies": {}, "States": {"A": {"Type": "Task", "Catch": [{"@catch": "nope", "Next": "B"}]}}})
+    expanded = render.render({"policies": {"retry": {"a": [{"ErrorEquals": ["X"]}], "b": [{"ErrorEquals": ["Y"]}, "@retry:a"]}},
+                              "States": {"A": {"Type": "Task", "Retry": "@retry:b"}}})
+    assert expanded["States"]["A"]["Retry"] == [{"ErrorEquals": ["Y"]}, {"ErrorEquals": ["X"]}]
+
+
+CONTRACT_ERRORS = {"InvalidInput", "DeploymentFailed", "DeploymentRolledBack", "RollbackFailed"}
+
+
+def test_the_execution_can_only_fail_with_the_errors_of_the_contract() -> None:
+    """An uncaught error (a plan that timed out reaches Step Functions as Lambda.Unknown) would
+    end the execution with a name the README does not promise."""
+    definition = json.loads((ROOT / "statemachine" / "deploy.asl.json").read_text())
+    for name, state in definition["States"].items():
+        if state["Type"] == "Fail":
+            assert state["Error"] in CONTRACT_ERRORS, name
+        if state["Type"] == "Task":
+            caught = [error for catcher in state.get("Catch", []) for error in catcher["ErrorEquals"]]
+            assert "States.ALL" in caught, f"{name}: an error would escape the execution under its own name"
+        if state["Type"] == "Map":
+            assert "Catch" not in state or "States.ALL" in str(state["Catch"]), name
