@@ -223,10 +223,10 @@ def test_a_check_that_times_out_is_not_a_failure(aws: Aws, localcloud, events) -
     lam = localcloud.client("lambda")
     check = localcloud.stack.describe()["Resources"]["CheckFunction"]["PhysicalResourceId"]
     timeout = lam.get_function_configuration(FunctionName=check)["Timeout"]
-    lam.update_function_configuration(FunctionName=check, Timeout=2)
+    lam.update_function_configuration(FunctionName=check, Timeout=3)
     try:
         # Two checks in a row meet a load balancer API slower than the function's timeout.
-        with fault(localcloud, action="elasticloadbalancing:DescribeTargetHealth", delaySeconds=4, count=2,
+        with fault(localcloud, action="elasticloadbalancing:DescribeTargetHealth", delaySeconds=6, count=2,
                    callerRole="*Check*"):
             pushed = aws.push(api.repository, "main")
             arn = aws.execution_for_push(pushed)
@@ -238,6 +238,33 @@ def test_a_check_that_times_out_is_not_a_failure(aws: Aws, localcloud, events) -
     assert states.count("Note inconclusive rollout check") == 2, states
     assert "Roll back to last known-good" not in states
     assert "Lambda.Unknown" in task_errors(aws, arn)
+    assert aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, pushed)
+
+
+def test_a_deploy_retried_after_its_update_went_through_keeps_the_previous_revision(aws: Aws, localcloud, events) -> None:
+    """The Deploy function times out after its UpdateService was carried out (the answer came
+    back too late): Step Functions retries it, and the retry must watch the deployment it
+    started, knowing what it replaced from the lock, not register and start another."""
+    api = api_service(aws, verified=False)  # nothing verified yet: only the lock's capture knows
+    original = api.good_revision
+    lam = localcloud.client("lambda")
+    deploy = localcloud.stack.describe()["Resources"]["DeployFunction"]["PhysicalResourceId"]
+    timeout = lam.get_function_configuration(FunctionName=deploy)["Timeout"]
+    lam.update_function_configuration(FunctionName=deploy, Timeout=3)
+    try:
+        with fault(localcloud, action="ecs:UpdateService", respondAfterSeconds=6, count=1, callerRole="*Deploy*"):
+            pushed = aws.push(api.repository, "main")
+            arn = aws.execution_for_push(pushed)
+            execution = aws.finish(arn)
+    finally:
+        lam.update_function_configuration(FunctionName=deploy, Timeout=timeout)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert "Lambda.Unknown" in task_errors(aws, arn), "the first Deploy timed out"
+    end = terminal_event(events, arn)
+    assert end["status"] == "SUCCEEDED" and end["previousTaskDefinition"] == original, end
+    family = original.rsplit("/", 1)[1].split(":")[0]
+    revisions = aws.ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+    assert len(revisions) == 2, f"the retry registered nothing new: {revisions}"
     assert aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, pushed)
 
 

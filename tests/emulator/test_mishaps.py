@@ -491,6 +491,7 @@ def test_server_errors_windows_globs_and_clearing(faults):
         {"action": "ecs:DescribeServices", "error": "X", "typo": 1},
         {"action": "ecs:DescribeServices", "delaySeconds": -1},
         {"action": "ecs:DescribeServices", "delaySeconds": 0},
+        {"action": "ecs:DescribeServices", "error": "X", "respondAfterSeconds": 1},
     ],
 )
 def test_a_malformed_fault_is_refused(faults, spec):
@@ -511,6 +512,23 @@ def test_a_latency_fault_answers_late_and_then_goes_through(faults):
     started = time.monotonic()
     plain_client(faults, "ecs").list_clusters()
     assert time.monotonic() - started < 1.0, "count 1: the next call is not delayed"
+
+
+def test_a_late_answer_fault_carries_the_call_out_at_once(faults):
+    """respondAfterSeconds: the change happens at once, the answer comes later (a caller that
+    times out meanwhile never learns that its call succeeded)."""
+    import threading
+    import time
+
+    name = f"late-{uuid.uuid4().hex[:6]}"
+    control(faults, "POST", "faults", {"action": "ecs:CreateCluster", "respondAfterSeconds": 1.5, "count": 1})
+    caller = threading.Thread(target=lambda: plain_client(faults, "ecs").create_cluster(clusterName=name))
+    started = time.monotonic()
+    caller.start()
+    assert wait_until("the cluster to exist", lambda: plain_client(faults, "ecs").describe_clusters(
+        clusters=[name])["clusters"], timeout=1.0, interval=0.05), "carried out before the answer"
+    caller.join()
+    assert time.monotonic() - started >= 1.5
 
 
 def test_caller_role_faults_strike_only_the_functions(faults):

@@ -12,8 +12,11 @@ fault, added with ``POST /_localcloud/faults``::
                                         # credentials (role name, role ARN or function name;
                                         # "*" = any function), so a test's own clients still see
                                         # the truth
-     "delaySeconds": 5}                 # optional: answer this much later (a latency spike);
+     "delaySeconds": 5,                 # optional: answer this much later (a latency spike);
                                         # without "error", the call then goes through
+     "respondAfterSeconds": 5}          # optional, without "error": the call is carried out at
+                                        # once but answered this much later, so a caller that
+                                        # times out never learns that it succeeded
 
 makes every matching request answer that error, formatted as the service's
 protocol formats errors, instead of reaching moto. ``GET /_localcloud/faults``
@@ -81,6 +84,7 @@ class Fault:
     remaining: int | None
     caller_role: str | None
     delay_seconds: float = 0.0
+    respond_after_seconds: float = 0.0
     hits: int = 0
 
     def active(self, now: float) -> bool:
@@ -103,7 +107,9 @@ def parse_fault(spec: dict[str, Any], now: float) -> Fault:
     """A Fault from the control route's JSON; ValueError (→ 400) names what is wrong."""
     if not isinstance(spec, dict):
         raise ValueError("a fault is a JSON object")
-    unknown = set(spec) - {"action", "error", "message", "status", "seconds", "count", "callerRole", "delaySeconds"}
+    unknown = set(spec) - {
+        "action", "error", "message", "status", "seconds", "count", "callerRole", "delaySeconds", "respondAfterSeconds",
+    }
     if unknown:
         raise ValueError(f"unknown fault fields: {sorted(unknown)}")
     action, error = spec.get("action"), spec.get("error")
@@ -112,7 +118,10 @@ def parse_fault(spec: dict[str, Any], now: float) -> Fault:
     delay = spec.get("delaySeconds", 0)
     if not isinstance(delay, (int, float)) or not 0 <= delay <= 900:
         raise ValueError("'delaySeconds' must be a number of seconds from 0 to 900")
-    if error is None and delay > 0:
+    late = spec.get("respondAfterSeconds", 0)
+    if not isinstance(late, (int, float)) or not 0 <= late <= 900 or (late and error is not None):
+        raise ValueError("'respondAfterSeconds' must be a number of seconds from 0 to 900, without 'error'")
+    if error is None and (delay > 0 or late > 0):
         error = ""  # only slow: the call goes through after the delay
     elif not isinstance(error, str) or not error:
         raise ValueError("'error' must be the error code to answer, e.g. 'ThrottlingException'")
@@ -138,6 +147,7 @@ def parse_fault(spec: dict[str, Any], now: float) -> Fault:
         remaining=count,
         caller_role=caller,
         delay_seconds=float(delay),
+        respond_after_seconds=float(late),
     )
 
 
@@ -210,7 +220,11 @@ class FaultInjector:
         if fault.delay_seconds:
             time.sleep(fault.delay_seconds)  # a latency spike: the caller may time out first
         if not fault.error:
-            return self.app(environ, start_response)
+            answer = self.app(environ, start_response)
+            if fault.respond_after_seconds:
+                answer = list(answer)  # carried out now; the answer leaves later
+                time.sleep(fault.respond_after_seconds)
+            return answer
         return _answer(request.protocol, request.service, request.json_version, fault, start_response)
 
 
