@@ -164,6 +164,19 @@ def fault(localcloud: Any, **spec: Any) -> Iterator[None]:
         control(localcloud, "DELETE", "faults", {"id": added.get("id")} if added.get("id") else {})
 
 
+@contextlib.contextmanager
+def function_timeout(localcloud: Any, logical_id: str, seconds: int) -> Iterator[None]:
+    """The stack's function `logical_id` gets a shorter Timeout (UpdateFunctionConfiguration)."""
+    lam = localcloud.client("lambda")
+    name = localcloud.stack.describe()["Resources"][logical_id]["PhysicalResourceId"]
+    before = lam.get_function_configuration(FunctionName=name)["Timeout"]
+    lam.update_function_configuration(FunctionName=name, Timeout=seconds)
+    try:
+        yield
+    finally:
+        lam.update_function_configuration(FunctionName=name, Timeout=before)
+
+
 def entered_states(aws: Aws, execution_arn: str) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in aws.history(execution_arn) if "stateEnteredEventDetails" in e]
 
@@ -220,19 +233,13 @@ def test_a_check_that_times_out_is_not_a_failure(aws: Aws, localcloud, events) -
     """A Check that runs past its function timeout reaches the state machine as Lambda.Unknown
     (and throttling past its retries as AwsThrottled): "don't know yet", never a rollback."""
     api = api_service(aws, grace=60)
-    lam = localcloud.client("lambda")
-    check = localcloud.stack.describe()["Resources"]["CheckFunction"]["PhysicalResourceId"]
-    timeout = lam.get_function_configuration(FunctionName=check)["Timeout"]
-    lam.update_function_configuration(FunctionName=check, Timeout=3)
-    try:
-        # Two checks in a row meet a load balancer API slower than the function's timeout.
-        with fault(localcloud, action="elasticloadbalancing:DescribeTargetHealth", delaySeconds=6, count=2,
-                   callerRole="*Check*"):
-            pushed = aws.push(api.repository, "main")
-            arn = aws.execution_for_push(pushed)
-            execution = aws.finish(arn)
-    finally:
-        lam.update_function_configuration(FunctionName=check, Timeout=timeout)
+    # Two checks in a row meet a load balancer API slower than the function's timeout.
+    with function_timeout(localcloud, "CheckFunction", 3), fault(
+            localcloud, action="elasticloadbalancing:DescribeTargetHealth", delaySeconds=6, count=2,
+            callerRole="*Check*"):
+        pushed = aws.push(api.repository, "main")
+        arn = aws.execution_for_push(pushed)
+        execution = aws.finish(arn)
     assert execution["status"] == "SUCCEEDED", execution
     states = entered_states(aws, arn)
     assert states.count("Note inconclusive rollout check") == 2, states
@@ -247,17 +254,11 @@ def test_a_deploy_retried_after_its_update_went_through_keeps_the_previous_revis
     started, knowing what it replaced from the lock, not register and start another."""
     api = api_service(aws, verified=False)  # nothing verified yet: only the lock's capture knows
     original = api.good_revision
-    lam = localcloud.client("lambda")
-    deploy = localcloud.stack.describe()["Resources"]["DeployFunction"]["PhysicalResourceId"]
-    timeout = lam.get_function_configuration(FunctionName=deploy)["Timeout"]
-    lam.update_function_configuration(FunctionName=deploy, Timeout=3)
-    try:
-        with fault(localcloud, action="ecs:UpdateService", respondAfterSeconds=6, count=1, callerRole="*Deploy*"):
-            pushed = aws.push(api.repository, "main")
-            arn = aws.execution_for_push(pushed)
-            execution = aws.finish(arn)
-    finally:
-        lam.update_function_configuration(FunctionName=deploy, Timeout=timeout)
+    with function_timeout(localcloud, "DeployFunction", 3), fault(
+            localcloud, action="ecs:UpdateService", respondAfterSeconds=6, count=1, callerRole="*Deploy*"):
+        pushed = aws.push(api.repository, "main")
+        arn = aws.execution_for_push(pushed)
+        execution = aws.finish(arn)
     assert execution["status"] == "SUCCEEDED", execution
     assert "Lambda.Unknown" in task_errors(aws, arn), "the first Deploy timed out"
     end = terminal_event(events, arn)

@@ -181,15 +181,7 @@ fn release_only_frees_our_own_lock_and_keeps_a_bounded_history() {
 
 #[test]
 fn rollback_goes_to_the_last_verified_revision_not_revision_minus_one() {
-    let mut record = ServiceRecord::default();
-    for td in ["api:3", "api:5"] {
-        record = release(
-            &record,
-            ME,
-            td,
-            Some(KnownGood { task_definition: td.into(), verified_at: NOW, execution: ME.into() }),
-        );
-    }
+    let record = verified(&["api:3", "api:5"]);
     // api:6 failed; api:5 was verified; the revision before (api:5) is right here, but after a
     // failed api:7 that followed an unverified api:6, the answer is still api:5.
     assert_eq!(first(&record, "api:7", Some("api:6")), Some("api:5".into()));
@@ -200,21 +192,21 @@ fn rollback_goes_to_the_last_verified_revision_not_revision_minus_one() {
     );
 }
 
+/// A record in which deckhand verified `revisions`, oldest first.
+fn verified(revisions: &[&str]) -> ServiceRecord {
+    revisions.iter().fold(ServiceRecord::default(), |record, td| {
+        let good = KnownGood { task_definition: td.to_string(), verified_at: NOW, execution: ME.into() };
+        release(&record, ME, td, Some(good))
+    })
+}
+
 fn first(record: &ServiceRecord, leaving: &str, completed: Option<&str>) -> Option<String> {
     rollback_candidates(record, leaving, completed).into_iter().next().map(|(td, _)| td)
 }
 
 #[test]
 fn rollback_candidates_run_from_newest_verified_to_completed_at_start_without_repeats() {
-    let mut record = ServiceRecord::default();
-    for td in ["api:3", "api:5"] {
-        record = release(
-            &record,
-            ME,
-            td,
-            Some(KnownGood { task_definition: td.into(), verified_at: NOW, execution: ME.into() }),
-        );
-    }
+    let record = verified(&["api:3", "api:5"]);
     let order: Vec<String> = rollback_candidates(&record, "api:7", Some("api:6")).into_iter().map(|c| c.0).collect();
     assert_eq!(order, ["api:5", "api:3", "api:6"]);
     let order: Vec<String> = rollback_candidates(&record, "api:7", Some("api:5")).into_iter().map(|c| c.0).collect();
