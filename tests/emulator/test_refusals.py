@@ -152,7 +152,8 @@ BAD_TAGS = {
     "value of 257 characters": {"key": "k", "value": "v" * 257},
 }
 GOOD_TAGS = [
-    {"key": "deckhand:track", "value": "web=flask-backend:main app=todo/main:prod files=todo/files:prod"},
+    # Repositories nothing else uses: the shared cloud must not gain a service tracking a sample's push.
+    {"key": "deckhand:track", "value": "web=tagcheck/web:main app=tagcheck/app:prod files=tagcheck/files:prod"},
     {"key": "deckhand:timeout", "value": "600"},
     {"key": "owner", "value": "équipe@example.com +ops_1.2"},
     {"key": "k" * 128, "value": "v" * 256},
