@@ -24,6 +24,7 @@ from typing import Any, Callable
 import pytest
 from botocore.exceptions import ClientError
 
+from executions import create_machine, run_execution
 from localcloud import lambda_runtime, sfn_quotas
 
 pytestmark = pytest.mark.timeout(180)
@@ -47,22 +48,11 @@ def calls(function: dict[str, Any]) -> int:
 
 
 def machine(cloud: Any, role_arn: str, states: dict[str, Any], start: str = "Start") -> str:
-    definition = {"StartAt": start, "States": states}
-    return cloud.client("stepfunctions").create_state_machine(
-        name=unique("quota-sm"), definition=json.dumps(definition), roleArn=role_arn
-    )["stateMachineArn"]
+    return create_machine(cloud, role_arn, {"StartAt": start, "States": states}, prefix="quota-sm")
 
 
 def run(cloud: Any, machine_arn: str, execution_input: Any, timeout: float = 60) -> dict[str, Any]:
-    sfn = cloud.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input))["executionArn"]
-    deadline = time.monotonic() + timeout
-    while True:
-        description = sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING":
-            return description
-        assert time.monotonic() < deadline, f"execution still running after {timeout}s"
-        time.sleep(0.1)
+    return run_execution(cloud, machine_arn, execution_input, timeout)
 
 
 def history(cloud: Any, execution_arn: str) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import pytest
 
+from executions import create_machine as _machine, finished_execution, run_execution as _run
 from fake_lambda import launcher
 from localcloud.stack import Deployer, StackError, apply_definition_substitutions, load_template
 
@@ -72,14 +73,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
-
-
-def finished_execution(sfn: Any, execution_arn: str, timeout: float = 30) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        description = sfn.describe_execution(executionArn=execution_arn)
-        return description if description["status"] != "RUNNING" else None
-
-    return wait_until(done, timeout, f"execution {execution_arn}")
 
 
 def read_records(path: Path) -> list[Any]:
@@ -416,18 +409,6 @@ def test_control_routes(cloud: Any) -> None:
 # ------------------------------------------------------------------------------------------
 # Step Functions: moto's interpreter running fake functions
 # ------------------------------------------------------------------------------------------
-
-
-def _machine(cloud: Any, role_arn: str, definition: dict[str, Any]) -> str:
-    return cloud.client("stepfunctions").create_state_machine(
-        name=unique("emulator-sm"), definition=json.dumps(definition), roleArn=role_arn
-    )["stateMachineArn"]
-
-
-def _run(cloud: Any, machine: str, execution_input: Any, timeout: float = 40) -> dict[str, Any]:
-    sfn = cloud.client("stepfunctions")
-    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(execution_input))["executionArn"]
-    return finished_execution(sfn, execution, timeout)
 
 
 def test_state_machine_with_wait_choice_map_retry_catch(cloud: Any, role_arn: str, make_function: Callable) -> None:
