@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Renders statemachine/deploy.asl.json (what SAM deploys) from statemachine/deploy.src.json.
+"""Renders the state machines SAM deploys (`deploy.asl.json`, the fan-out, and `service.asl.json`,
+one service's deployment) from their sources (`deploy.src.json`, `service.src.json`).
 
-ASL has no way to share a Retry or Catch list between states, so the source names them once:
-`"Retry": "@retry:NAME"` takes the list `policies.retry.NAME` (whose items may name other lists
-the same way), and a Catch entry
-`{"@catch": "NAME", "Next": ..., "ResultPath": ...}` takes the error names `policies.catch.NAME`.
-Everything else is copied as it is. `tests/test_statemachine_source.py` fails when the rendered
-file is out of date:
+ASL has no way to share a Retry or Catch list between states, so `policies.json` names them once
+for both: `"Retry": "@retry:NAME"` takes the list `retry.NAME` (whose items may name other lists
+the same way), and a Catch entry `{"@catch": "NAME", "Next": ..., "ResultPath": ...}` takes the
+error names `catch.NAME`. Everything else is copied as it is. `tests/test_statemachine_source.py`
+fails when a rendered file is out of date:
 
-    python3 statemachine/render.py           # write deploy.asl.json
-    python3 statemachine/render.py --check   # exit 1 if deploy.asl.json differs
+    python3 statemachine/render.py           # write the .asl.json files
+    python3 statemachine/render.py --check   # exit 1 if one differs
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE / "deploy.src.json"
-RENDERED = HERE / "deploy.asl.json"
+POLICIES = HERE / "policies.json"
+# source → what SAM deploys
+MACHINES = {HERE / "deploy.src.json": HERE / "deploy.asl.json", HERE / "service.src.json": HERE / "service.asl.json"}
+SOURCE, RENDERED = next(iter(MACHINES.items()))
 
 
-def render(source: dict[str, Any]) -> dict[str, Any]:
-    policies = source.get("policies", {})
+def render(source: dict[str, Any], policies: dict[str, Any] | None = None) -> dict[str, Any]:
+    if policies is None:
+        policies = source.get("policies") or json.loads(POLICIES.read_text())
     retries: dict[str, list] = policies.get("retry", {})
     catches: dict[str, list] = policies.get("catch", {})
 
@@ -68,19 +71,20 @@ def _catcher(catches: dict[str, list], catcher: dict[str, Any]) -> dict[str, Any
     return {"ErrorEquals": list(catches[name]), **rest}
 
 
-def rendered_text() -> str:
-    return json.dumps(render(json.loads(SOURCE.read_text())), indent=2, ensure_ascii=False) + "\n"
+def rendered_text(source: Path = SOURCE) -> str:
+    return json.dumps(render(json.loads(source.read_text())), indent=2, ensure_ascii=False) + "\n"
 
 
 def main(argv: list[str]) -> int:
-    text = rendered_text()
-    if "--check" in argv:
-        if RENDERED.read_text() != text:
-            print(f"{RENDERED.name} is out of date: run python3 statemachine/render.py", file=sys.stderr)
-            return 1
-        return 0
-    RENDERED.write_text(text)
-    return 0
+    stale = 0
+    for source, rendered in MACHINES.items():
+        text = rendered_text(source)
+        if "--check" not in argv:
+            rendered.write_text(text)
+        elif rendered.read_text() != text:
+            print(f"{rendered.name} is out of date: run python3 statemachine/render.py", file=sys.stderr)
+            stale = 1
+    return stale
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ def substituted(template_path: Path, logical_id: str, values: Callable[[str], st
 def fake_value(key: str) -> str:
     if key.endswith("FunctionArn"):
         return f"arn:aws:lambda:us-east-1:123456789012:function:deckhand-{key.removesuffix('FunctionArn')}"
+    if key.endswith("StateMachineArn"):
+        return f"arn:aws:states:us-east-1:123456789012:stateMachine:deckhand-{key.removesuffix('StateMachineArn')}"
     return {"PollIntervalSeconds": "5"}.get(key, f"deckhand-{key}")  # unquoted in the fixture: a number
 
 
@@ -52,22 +54,35 @@ def deploy_definition() -> dict[str, Any]:
     return json.loads(substituted(ROOT / "template.yaml", "DeployStateMachine", fake_value))
 
 
+@pytest.fixture(scope="module")
+def service_definition() -> dict[str, Any]:
+    return json.loads(substituted(ROOT / "template.yaml", "ServiceStateMachine", fake_value))
+
+
 def item_states(definition: dict[str, Any]) -> dict[str, Any]:
     return definition["States"][MAP]["ItemProcessor"]["States"]
 
 
 def lock_task(definition: dict[str, Any]) -> dict[str, Any]:
-    return item_states(definition)["Acquire service lock"]
+    """A Task with Retry and Catch lists (the Map's start of a service's execution)."""
+    return item_states(definition)["Deploy the service"]
+
+
+def leave_the_map(d: dict[str, Any]) -> None:
+    inner = item_states(d)["Child failed"]
+    inner.pop("End")
+    inner["Next"] = "Tally results"
 
 
 def rename_inner_failed(d: dict[str, Any]) -> None:
-    """The defect this issue found: a Map state named like a top-level one."""
+    """The defect the strict-cloud issue found: a Map state named like a top-level one."""
     states = item_states(d)
-    states["Deployment failed"] = states.pop("Failed")
+    states["Deployment failed"] = states.pop("Child failed")
     for state in states.values():
-        for holder in [state, *state.get("Catch", [])]:
-            if holder.get("Next") == "Failed":
-                holder["Next"] = "Deployment failed"
+        for holder in [state, *state.get("Catch", []), *state.get("Choices", [])]:
+            for key in ("Next", "Default"):
+                if holder.get(key) == "Child failed":
+                    holder[key] = "Deployment failed"
 
 
 # (id, how to break deckhand's definition, AWS code expected, text expected in the message)
@@ -91,7 +106,7 @@ EXTRA: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("unreachable cycle",
      lambda d: d["States"].update(Again={"Type": "Pass", "Next": "Once more"}, **{"Once more": {"Type": "Pass", "Next": "Again"}}),
      "MISSING_TRANSITION_TARGET", '"Again" is not reachable'),
-    ("ItemProcessor state leaves the Map", lambda d: item_states(d)["Deployed"].update(Next="Tally results"),
+    ("ItemProcessor state leaves the Map", leave_the_map,
      "MISSING_TRANSITION_TARGET", "Missing 'Next' target: Tally results"),
     ("States.ALL not alone in Retry", lambda d: lock_task(d)["Retry"].append({"ErrorEquals": ["States.ALL", "Other"]}),
      "SCHEMA_VALIDATION_FAILED", "alone"),
@@ -100,7 +115,7 @@ EXTRA: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("States.ALL not alone in Catch", lambda d: lock_task(d)["Catch"][0].update(ErrorEquals=["States.ALL", "Other"]),
      "SCHEMA_VALIDATION_FAILED", "alone"),
     ("States.ALL not in the last Catcher",
-     lambda d: lock_task(d)["Catch"].append({"ErrorEquals": ["Other"], "Next": "Failed"}),
+     lambda d: lock_task(d)["Catch"].append({"ErrorEquals": ["Other"], "Next": "Child failed"}),
      "SCHEMA_VALIDATION_FAILED", "last Catcher"),
     ("empty ErrorEquals", lambda d: lock_task(d)["Retry"][0].update(ErrorEquals=[]), "SCHEMA_VALIDATION_FAILED", "empty"),
     ("IntervalSeconds 0", lambda d: lock_task(d)["Retry"][0].update(IntervalSeconds=0), "SCHEMA_VALIDATION_FAILED", "IntervalSeconds"),
@@ -134,8 +149,10 @@ def assert_refused(diagnostics: list[Any], code: str, text: str) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def test_deckhands_definition_passes_after_substitution(deploy_definition: dict[str, Any]) -> None:
+def test_deckhands_definitions_pass_after_substitution(deploy_definition: dict[str, Any],
+                                                        service_definition: dict[str, Any]) -> None:
     assert validate_definition(json.dumps(deploy_definition)) == []
+    assert validate_definition(json.dumps(service_definition)) == []
 
 
 def test_emulator_fixture_definitions_pass() -> None:

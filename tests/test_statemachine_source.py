@@ -1,5 +1,6 @@
-"""statemachine/deploy.asl.json is rendered from statemachine/deploy.src.json, where each Retry and
-Catch policy is defined once: the rendered file must be up to date, and every Task shares them."""
+"""The state machines SAM deploys (statemachine/*.asl.json) are rendered from their sources
+(*.src.json), whose Retry and Catch policies are defined once (policies.json): the rendered files
+must be up to date, and every Task shares the policies."""
 
 from __future__ import annotations
 
@@ -15,14 +16,19 @@ render = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(render)  # type: ignore[union-attr]
 
 
-def test_the_deployed_definition_is_rendered_from_the_source() -> None:
-    assert (ROOT / "statemachine" / "deploy.asl.json").read_text() == render.rendered_text(), (
-        "statemachine/deploy.asl.json is out of date: run python3 statemachine/render.py"
+MACHINES = sorted(render.MACHINES.items())
+
+
+@pytest.mark.parametrize("source, rendered", MACHINES, ids=[s.name for s, _ in MACHINES])
+def test_the_deployed_definition_is_rendered_from_the_source(source: Path, rendered: Path) -> None:
+    assert rendered.read_text() == render.rendered_text(source), (
+        f"statemachine/{rendered.name} is out of date: run python3 statemachine/render.py"
     )
 
 
-def test_no_task_in_the_source_spells_out_a_shared_retry_policy() -> None:
-    source = json.loads((ROOT / "statemachine" / "deploy.src.json").read_text())
+@pytest.mark.parametrize("source", [s for s, _ in MACHINES], ids=[s.name for s, _ in MACHINES])
+def test_no_task_in_the_source_spells_out_a_shared_retry_policy(source: Path) -> None:
+    source = json.loads(source.read_text())
 
     def tasks(states: dict) -> list[tuple[str, dict]]:
         found = []
@@ -51,10 +57,11 @@ def test_unknown_policy_names_are_refused() -> None:
 CONTRACT_ERRORS = {"InvalidInput", "DeploymentFailed", "DeploymentRolledBack", "RollbackFailed"}
 
 
-def test_the_execution_can_only_fail_with_the_errors_of_the_contract() -> None:
+@pytest.mark.parametrize("machine", ["deploy.asl.json", "service.asl.json"])
+def test_the_execution_can_only_fail_with_the_errors_of_the_contract(machine: str) -> None:
     """An uncaught error (a plan that timed out reaches Step Functions as Lambda.Unknown) would
     end the execution with a name the README does not promise."""
-    definition = json.loads((ROOT / "statemachine" / "deploy.asl.json").read_text())
+    definition = json.loads((ROOT / "statemachine" / machine).read_text())
     for name, state in definition["States"].items():
         if state["Type"] == "Fail":
             assert state["Error"] in CONTRACT_ERRORS, name

@@ -19,8 +19,12 @@ from template_helpers import ACCOUNT, REGION, resolved_template
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = load_template(ROOT / "template.yaml")
-DEFINITION_PATH = ROOT / TEMPLATE["Resources"]["DeployStateMachine"]["Properties"]["DefinitionUri"]
-DEFINITION = json.loads(DEFINITION_PATH.read_text())
+# The fan-out (DeployStateMachine) and one service's deployment (ServiceStateMachine).
+MACHINES = ("DeployStateMachine", "ServiceStateMachine")
+DEFINITION_PATHS = {m: ROOT / TEMPLATE["Resources"][m]["Properties"]["DefinitionUri"] for m in MACHINES}
+DEFINITIONS = {m: json.loads(path.read_text()) for m, path in DEFINITION_PATHS.items()}
+DEFINITION = DEFINITIONS["DeployStateMachine"]
+SERVICE_DEFINITION = DEFINITIONS["ServiceStateMachine"]
 
 # The only AWS actions each function may call: what its adapters use, nothing more.
 EXPECTED_ACTIONS = {
@@ -28,7 +32,10 @@ EXPECTED_ACTIONS = {
     "LockFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "states:DescribeExecution", "ecs:DescribeServices"},
     "DeployFunction": {"ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource",
                        "ecs:UpdateService", "iam:PassRole", "ecr:DescribeImages"},
-    "CheckFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth"},
+    "CheckFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
+                      "dynamodb:PutItem", "dynamodb:DeleteItem", "states:SendTaskSuccess"},
+    "SignalFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
+                       "dynamodb:GetItem", "dynamodb:DeleteItem", "states:SendTaskSuccess"},
     "RollbackFunction": {"dynamodb:GetItem", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:UpdateService",
                          "iam:PassRole"},
     "NotifyFunction": {"events:PutEvents"},
@@ -70,33 +77,80 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def test_every_lambda_the_definition_calls_is_a_function_of_the_template() -> None:
-    substitutions = TEMPLATE["Resources"]["DeployStateMachine"]["Properties"]["DefinitionSubstitutions"]
+LAMBDA_INTEGRATIONS = {"arn:aws:states:::lambda:invoke", "arn:aws:states:::lambda:invoke.waitForTaskToken"}
+
+
+def called_resource(state: dict) -> str:
+    """The placeholder a Task calls: its Resource, or the FunctionName / StateMachineArn of an
+    optimised integration."""
+    if state["Resource"] in LAMBDA_INTEGRATIONS:
+        return state["Parameters"]["FunctionName"]
+    if state["Resource"].startswith("arn:aws:states:::states:startExecution"):
+        return state["Parameters"]["StateMachineArn"]
+    return state["Resource"]
+
+
+def test_every_lambda_the_definitions_call_is_a_function_of_the_template() -> None:
     called = set()
-    for name, state in states(DEFINITION):
-        if state["Type"] != "Task":
-            continue
-        match = re.fullmatch(r"\$\{(\w+)\}", state["Resource"])
-        assert match, f"state {name!r} calls {state['Resource']} instead of a template function"
-        target = substitutions[match.group(1)]
-        assert list(target) == ["Fn::GetAtt"] and target["Fn::GetAtt"][1] == "Arn", (name, target)
-        assert target["Fn::GetAtt"][0] in functions(TEMPLATE), f"{name}: {target} is not a function of the template"
-        called.add(target["Fn::GetAtt"][0])
-    assert called == set(functions(TEMPLATE)), f"functions never called: {set(functions(TEMPLATE)) - called}"
+    for machine, definition in DEFINITIONS.items():
+        substitutions = TEMPLATE["Resources"][machine]["Properties"]["DefinitionSubstitutions"]
+        for name, state in states(definition):
+            if state["Type"] != "Task":
+                continue
+            match = re.fullmatch(r"\$\{(\w+)\}", called_resource(state))
+            assert match, f"state {name!r} calls {state['Resource']} instead of a template resource"
+            target = substitutions[match.group(1)]
+            if target == {"Ref": "ServiceStateMachine"}:
+                continue
+            assert list(target) == ["Fn::GetAtt"] and target["Fn::GetAtt"][1] == "Arn", (name, target)
+            assert target["Fn::GetAtt"][0] in functions(TEMPLATE), f"{name}: {target} is not a function of the template"
+            called.add(target["Fn::GetAtt"][0])
+    # The signal function is EventBridge's target, not the state machines'.
+    never_called = set(functions(TEMPLATE)) - called - {"SignalFunction"}
+    assert not never_called, f"functions never called: {never_called}"
+
+
+def test_the_fan_out_starts_one_service_execution_per_service_and_waits_for_it() -> None:
+    item = DEFINITION["States"]["Deploy each service"]["ItemProcessor"]["States"]
+    (start,) = [s for s in item.values() if s["Type"] == "Task"]
+    assert start["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+    assert start["Parameters"]["StateMachineArn"] == "${ServiceStateMachineArn}"
+    assert "Name.$" in start["Parameters"], "a deterministic name makes a retried start idempotent"
+    assert any("States.ALL" in c["ErrorEquals"] for c in start["Catch"]), "a failed child must not fail the Map"
+
+
+def test_a_service_execution_waits_on_ecs_events_with_a_heartbeat_that_rechecks() -> None:
+    waits = {n: s for n, s in states(SERVICE_DEFINITION) if s.get("Resource", "").endswith(".waitForTaskToken")}
+    assert set(waits) == {"Wait for ECS events", "Wait for rollback events"}
+    for name, state in waits.items():
+        assert state["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token", name
+        assert state["HeartbeatSecondsPath"] == "$.target.policy.recheckSeconds", name
+        first = state["Catch"][0]
+        assert first["ErrorEquals"] == ["States.HeartbeatTimeout"], f"{name}: a silent heartbeat means: check anyway"
+        assert SERVICE_DEFINITION["States"][first["Next"]]["Resource"] == "${CheckFunctionArn}", name
+
+
+def test_the_signal_function_hears_ecs_deployments_and_stopped_service_tasks() -> None:
+    events = TEMPLATE["Resources"]["SignalFunction"]["Properties"]["Events"]
+    patterns = {name: event["Properties"]["Pattern"] for name, event in events.items()}
+    assert patterns["EcsDeployments"] == {"source": ["aws.ecs"], "detail-type": ["ECS Deployment State Change"]}
+    stopped = patterns["EcsStoppedServiceTasks"]
+    assert stopped["detail-type"] == ["ECS Task State Change"] and stopped["detail"]["lastStatus"] == ["STOPPED"]
 
 
 def test_every_definition_substitution_is_used_and_every_placeholder_defined() -> None:
-    substitutions = set(TEMPLATE["Resources"]["DeployStateMachine"]["Properties"]["DefinitionSubstitutions"])
-    placeholders = set(re.findall(r"\$\{(\w+)\}", DEFINITION_PATH.read_text()))
-    assert placeholders == substitutions
+    for machine, path in DEFINITION_PATHS.items():
+        substitutions = set(TEMPLATE["Resources"][machine]["Properties"]["DefinitionSubstitutions"])
+        placeholders = set(re.findall(r"\$\{(\w+)\}", path.read_text()))
+        assert placeholders == substitutions, machine
 
 
 def test_the_definition_uses_jsonpath_and_catches_every_service_failure() -> None:
     assert DEFINITION.get("QueryLanguage", "JSONPath") == "JSONPath"
-    item = DEFINITION["States"]["Deploy each service"]["ItemProcessor"]["States"]
-    for name, state in item.items():
+    assert SERVICE_DEFINITION.get("QueryLanguage", "JSONPath") == "JSONPath"
+    for name, state in SERVICE_DEFINITION["States"].items():
         if state["Type"] == "Task":
-            # A failed service branch must never fail the Map (it would abort the other services).
+            # Every failure of a step must end in the service's own verdict and event.
             assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), f"{name} has no catch-all"
             retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
             assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException", "AwsThrottled", "AwsTransient"} <= retried, name
@@ -184,10 +238,12 @@ def test_pass_role_only_hands_task_roles_to_ecs_tasks() -> None:
         assert statement["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/*"
 
 
-def test_the_state_machine_may_only_invoke_deckhand_functions() -> None:
+def test_the_state_machines_may_only_invoke_the_deckhand_functions_they_call() -> None:
     resources = resolved("")
-    machine = next(r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine")
-    statements = role_statements(resources, machine["Properties"]["RoleArn"])
-    invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
-    assert len(invoke) == 1
-    assert sorted(invoke[0]["Resource"]) == sorted(f"arn:aws:lambda:{REGION}:{ACCOUNT}:{f}" for f in EXPECTED_ACTIONS)
+    invoked = {"DeployStateMachine": {"PlanFunction", "RollbackFunction"},
+               "ServiceStateMachine": set(EXPECTED_ACTIONS) - {"SignalFunction"}}
+    for machine, functions_called in invoked.items():
+        statements = role_statements(resources, resources[machine]["Properties"]["RoleArn"])
+        invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
+        assert len(invoke) == 1, machine
+        assert sorted(invoke[0]["Resource"]) == sorted(f"arn:aws:lambda:{REGION}:{ACCOUNT}:{f}" for f in functions_called), machine

@@ -185,6 +185,17 @@ class Aws:
             return described if described["status"] != "RUNNING" else None
         return wait_until(f"execution {execution_arn} to end", done, timeout, interval=0.5)
 
+    def failed_services(self, execution: dict) -> list[dict]:
+        """The lines of the services a finished push execution lists as failed: its cause is a
+        bounded summary naming each failed service's own (child) execution, whose cause is the
+        service's line (the detail of its deployment event)."""
+        summary = json.loads(execution["cause"])
+        lines = []
+        for failure in summary["failures"]:
+            child = self.sfn.describe_execution(executionArn=failure["execution"])
+            lines.append(json.loads(child["cause"]))
+        return lines
+
     def history(self, execution_arn: str) -> list[dict]:
         events, token = [], None
         while True:

@@ -45,17 +45,18 @@ def api_service(aws: Aws, grace: int | None = None, circuit_breaker: dict | None
     return Api(cluster, "api", repository, group, net, good, aws.describe(cluster, "api")["taskDefinition"])
 
 
-def failed_with(execution: dict, error: str) -> list[dict]:
+def failed_with(aws: Aws, execution: dict, error: str) -> list[dict]:
+    """The failed services' lines of an execution that failed with `error`."""
     assert execution["status"] == "FAILED", execution
     assert execution.get("error") == error, execution
-    return json.loads(execution["cause"])
+    return aws.failed_services(execution)
 
 
 def test_unhealthy_image_is_rolled_back_to_the_last_known_good_revision(aws: Aws, events) -> None:
     api = api_service(aws)
     bad = aws.push(api.repository, "main", health="unhealthy")
     execution = aws.finish(aws.execution_for_push(bad))
-    results = failed_with(execution, "DeploymentRolledBack")
+    results = failed_with(aws, execution, "DeploymentRolledBack")
     assert results[0]["status"] == "ROLLED_BACK" and results[0]["taskDefinition"] == api.good_revision
     assert aws.describe(api.cluster, api.service)["taskDefinition"] == api.good_revision
     assert set(aws.target_states(api.group)) == {"healthy"}
@@ -69,7 +70,7 @@ def test_crashing_image_is_rolled_back(aws: Aws, events) -> None:
     api = api_service(aws)
     bad = aws.push(api.repository, "main", health="crash")
     execution = aws.finish(aws.execution_for_push(bad))
-    failed_with(execution, "DeploymentRolledBack")
+    failed_with(aws, execution, "DeploymentRolledBack")
     assert aws.describe(api.cluster, api.service)["taskDefinition"] == api.good_revision
     assert events.statuses(execution["executionArn"]) == ["STARTED", "ROLLED_BACK"]
 
@@ -90,7 +91,7 @@ def test_circuit_breaker_rollback_by_ecs_is_reported_as_failed_never_as_success(
     api = api_service(aws, circuit_breaker={"enable": True, "rollback": True}, tags={"deckhand:max-failed-tasks": "50"})
     bad = aws.push(api.repository, "main", health="crash")
     execution = aws.finish(aws.execution_for_push(bad))
-    results = failed_with(execution, "DeploymentRolledBack")
+    results = failed_with(aws, execution, "DeploymentRolledBack")
     assert "ECS" in results[0]["reason"], results[0]["reason"]
     assert aws.describe(api.cluster, api.service)["taskDefinition"] == api.good_revision
     statuses = events.statuses(execution["executionArn"])
@@ -176,7 +177,7 @@ def test_a_failing_rollback_ends_rollback_failed_on_a_recorded_revision_with_the
     # The dependency the known-good revision needs goes down too: its new tasks never pass.
     localcloud.sim.set_image_behaviour(api.good_digest, health="unhealthy")
     execution = aws.finish(aws.execution_for_push(bad))
-    results = failed_with(execution, "RollbackFailed")
+    results = failed_with(aws, execution, "RollbackFailed")
     assert results[0]["status"] == "ROLLBACK_FAILED"
     assert aws.describe(api.cluster, api.service)["taskDefinition"] == api.good_revision, "left on the recorded revision"
     assert events.statuses(execution["executionArn"]) == ["STARTED", "ROLLBACK_FAILED"]

@@ -108,7 +108,7 @@ def test_rollback_passes_over_a_deregistered_known_good_revision(aws: Aws, event
 
     bad = aws.push(api.repository, "main", health="unhealthy")
     execution = aws.finish(aws.execution_for_push(bad))
-    results = failed_with(execution, "DeploymentRolledBack")
+    results = failed_with(aws, execution, "DeploymentRolledBack")
     assert results[0]["taskDefinition"] == api.good_revision, results
     assert aws.describe(api.cluster, api.service)["taskDefinition"] == api.good_revision
     end = terminal_event(events, execution["executionArn"])
@@ -283,7 +283,7 @@ def test_a_lost_event_never_changes_the_outcome(aws: Aws, localcloud, events) ->
             execution = aws.finish(aws.execution_for_push(bad))
     finally:
         localcloud.sim.set_image_behaviour(api.good_digest, health="healthy")
-    results = failed_with(execution, "RollbackFailed")
+    results = failed_with(aws, execution, "RollbackFailed")
     assert results[0]["status"] == "ROLLBACK_FAILED" and results[0]["outcome"] == "rollbackFailed", results
     assert results[0]["eventLost"] is True and "lost" in results[0]["reason"], results
     assert events.for_execution(execution["executionArn"]) == [], "no event was published"
@@ -371,5 +371,5 @@ def test_a_cluster_watched_by_name_and_by_arn_deploys_each_service_once(aws: Aws
     finally:
         lam.update_function_configuration(FunctionName=plan_function, Environment={"Variables": env})
     assert execution["status"] == "SUCCEEDED", execution
-    assert len(json.loads(execution["output"])["results"]) == 1, execution["output"]
+    assert json.loads(execution["output"])["services"] == 1, execution["output"]
     assert events.statuses(execution["executionArn"]) == ["STARTED", "SUCCEEDED"]

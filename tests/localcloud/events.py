@@ -12,7 +12,13 @@ PutImage emits nothing. This module
   (asynchronous Invoke) and SQS targets, applying the target's Input, InputPath
   or InputTransformer, from a background thread: EventBridge is asynchronous,
   and a target must never run inside the PutEvents/PutImage call that caused it;
-* hands every other target type back to moto.
+* hands every other target type back to moto;
+* on demand (``POST /_localcloud/events/chaos``, :class:`DeliveryChaos`) delivers
+  matching events twice, out of order, or not at all, as EventBridge may: "EventBridge
+  delivers events at least once" and "does not guarantee the order" (Amazon EventBridge
+  User Guide, "Event delivery" / "Events"), and AWS services emit their events on a
+  best-effort basis (Amazon ECS Developer Guide, "Amazon ECS events": "Amazon ECS sends
+  events on a best effort basis"). Without a chaos setting delivery is once and in order.
 
 Deliveries go through the local cloud's own endpoint with boto3, the same path
 an AWS service-to-service call takes, so they hit the patched Lambda runtime and
@@ -99,6 +105,44 @@ def target_input(target: dict[str, Any], event: dict[str, Any], moto_event: dict
     return json.dumps(event)
 
 
+class DeliveryChaos:
+    """How delivery misbehaves while set: ``duplicate`` (each matching event is delivered
+    twice, the copy ``duplicateAfterSeconds`` later), ``reorderWithinSeconds`` (matching
+    events are held that long and delivered newest first), ``drop`` (matching events are
+    lost). Only events whose detail-type is in ``detailTypes`` (all when empty) and that
+    are bound for ``targets`` whose ARN contains one of the given strings (all when empty)."""
+
+    KEYS = {"duplicate", "duplicateAfterSeconds", "reorderWithinSeconds", "drop", "detailTypes", "targets"}
+
+    def __init__(self, settings: dict[str, Any]):
+        unknown = set(settings) - self.KEYS
+        if unknown:
+            raise ValueError(f"unknown chaos settings {sorted(unknown)} (known: {sorted(self.KEYS)})")
+        self.duplicate = bool(settings.get("duplicate", False))
+        self.duplicate_after = float(settings.get("duplicateAfterSeconds", 0.5))
+        self.reorder_within = float(settings.get("reorderWithinSeconds", 0))
+        self.drop = bool(settings.get("drop", False))
+        self.detail_types = set(settings.get("detailTypes") or [])
+        self.targets = list(settings.get("targets") or [])
+        self.duplicated = self.reordered = self.dropped = 0
+
+    def applies(self, target: dict[str, Any], body: str) -> bool:
+        if self.targets and not any(part in target.get("Arn", "") for part in self.targets):
+            return False
+        if not self.detail_types:
+            return True
+        try:
+            return json.loads(body).get("detail-type") in self.detail_types
+        except (ValueError, AttributeError):
+            return False
+
+    def describe(self) -> dict[str, Any]:
+        return {"duplicate": self.duplicate, "duplicateAfterSeconds": self.duplicate_after,
+                "reorderWithinSeconds": self.reorder_within, "drop": self.drop,
+                "detailTypes": sorted(self.detail_types), "targets": self.targets,
+                "duplicated": self.duplicated, "reordered": self.reordered, "dropped": self.dropped}
+
+
 class EventDelivery:
     """A single background worker delivering matched events to their targets, in
     the order they were matched, retrying a failed delivery a few times like
@@ -116,6 +160,9 @@ class EventDelivery:
         self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
+        self.chaos: DeliveryChaos | None = None
+        self._held: list[tuple[float, tuple[str, dict[str, Any], str]]] = []
+        self._held_lock = threading.Lock()
 
     def start(self) -> None:
         self._thread.start()
@@ -127,10 +174,68 @@ class EventDelivery:
         self._thread.join(timeout=10)
 
     def submit(self, rule_arn: str, target: dict[str, Any], body: str) -> None:
+        item = (rule_arn, copy.deepcopy(target), body)
+        chaos = self.chaos
+        if chaos is None or not chaos.applies(target, body):
+            self._enqueue(item)
+            return
+        if chaos.drop:
+            chaos.dropped += 1
+            return
+        if chaos.duplicate:
+            chaos.duplicated += 1
+            self._enqueue_later(chaos.duplicate_after, copy.deepcopy(item))
+        if chaos.reorder_within > 0:
+            self._hold(chaos, item)
+        else:
+            self._enqueue(item)
+
+    def control(self, method: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """``/_localcloud/events/chaos``: POST sets, GET shows (with counts), DELETE ends it."""
+        if method == "POST":
+            self.chaos = DeliveryChaos(body)
+            return 200, self.chaos.describe()
+        if method == "GET":
+            return 200, self.chaos.describe() if self.chaos else {}
+        if method == "DELETE":
+            previous, self.chaos = self.chaos, None
+            self._release_held()
+            return 200, previous.describe() if previous else {}
+        return 405, {"error": f"{method} not allowed"}
+
+    def _enqueue(self, item: tuple[str, dict[str, Any], str]) -> None:
         with self._lock:
             self._pending += 1
             self._idle.clear()
-        self._queue.put((rule_arn, copy.deepcopy(target), body))
+        self._queue.put(item)
+
+    def _enqueue_later(self, seconds: float, item: tuple[str, dict[str, Any], str]) -> None:
+        with self._lock:  # counted as pending at once: wait_idle must wait for the copy too
+            self._pending += 1
+            self._idle.clear()
+        timer = threading.Timer(seconds, self._queue.put, args=(item,))
+        timer.daemon = True
+        timer.start()
+
+    def _hold(self, chaos: DeliveryChaos, item: tuple[str, dict[str, Any], str]) -> None:
+        """Keeps events for ``reorderWithinSeconds``, then delivers the batch newest first."""
+        with self._lock:
+            self._pending += 1
+            self._idle.clear()
+        with self._held_lock:
+            first = not self._held
+            self._held.append((time.monotonic(), item))
+            chaos.reordered += 1
+        if first:
+            timer = threading.Timer(chaos.reorder_within, self._release_held)
+            timer.daemon = True
+            timer.start()
+
+    def _release_held(self) -> None:
+        with self._held_lock:
+            batch, self._held = self._held, []
+        for _, item in reversed(batch):
+            self._queue.put(item)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Tests: block until everything submitted so far has been handed over."""

@@ -619,6 +619,10 @@ class LocalCloud:
             return 200, self.runtime.stats()
         if route == "faults":  # POST adds, GET lists, DELETE clears (faults.py)
             return self.faults.control(method, body)
+        if route == "events/chaos":  # duplicate, reorder or drop deliveries (events.py)
+            if self.delivery is None:
+                return 404, {"error": "EventBridge delivery is not running"}
+            return self.delivery.control(method, body)
         if route.startswith("sim/"):
             if self.sim is None:
                 return 404, {"error": "the ECS simulator is not installed"}

@@ -1,9 +1,11 @@
-//! Check: judge a rollout PENDING, HEALTHY or FAILED from ECS and the load balancer.
+//! Check: judge a rollout PENDING, HEALTHY or FAILED from ECS and the load balancer. Given a
+//! `taskToken` (the `.waitForTaskToken` watch), it parks the watcher on ECS events and judges
+//! once at once; the state machine then waits until the token is completed.
 
-use deckhand_core::app::check::check;
-use deckhand_core::app::lock::LockResult;
-use deckhand_core::aws::{ecs::EcsAdapter, elb::ElbAdapter, load_config};
-use deckhand_core::domain::model::{Health, Rollout, Target};
+use deckhand_core::app::check::{check, CheckRequest};
+use deckhand_core::app::settings::state_table;
+use deckhand_core::app::watch::{park, Woken};
+use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, elb::ElbAdapter, load_config, sfn::SfnAdapter};
 use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Deserialize;
@@ -12,16 +14,10 @@ use serde_json::Value;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Request {
-    target: Target,
-    rollout: Rollout,
+    #[serde(flatten)]
+    check: CheckRequest,
     #[serde(default)]
-    health: Health,
-    #[serde(default, deserialize_with = "runtime::absent_or_parse")]
-    lock: Option<LockResult>,
-    /// The check that ends a bake: if it is not HEALTHY the rollout goes back to waiting, and
-    /// from then on its deadline includes the bake.
-    #[serde(default)]
-    after_bake: bool,
+    task_token: Option<String>,
 }
 
 #[tokio::main]
@@ -29,22 +25,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_logging();
     let config = load_config().await;
     let (ecs, elb) = (EcsAdapter::new(&config), ElbAdapter::new(&config));
+    let (waiters, tokens) = (DynamoLedger::new(&config, state_table()?), SfnAdapter::new(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (ecs, elb) = (&ecs, &elb);
+        let (ecs, elb, waiters, tokens) = (&ecs, &elb, &waiters, &tokens);
         async move {
-            let mut request: Request = runtime::input(event.payload)?;
-            request.health.baked |= request.after_bake;
-            let health = check(
-                ecs,
-                elb,
-                &request.target,
-                &request.rollout,
-                &request.health,
-                request.lock.as_ref(),
-                runtime::now(),
-            )
-            .await?;
-            runtime::output(health)
+            let request: Request = runtime::input(event.payload)?;
+            match request.task_token {
+                None => runtime::output(check(ecs, elb, &request.check, runtime::now()).await?),
+                Some(token) => {
+                    let woken = park(waiters, tokens, ecs, elb, &request.check, &token, runtime::now()).await?;
+                    let parked = matches!(woken, Woken::StillWaiting(_));
+                    runtime::output(serde_json::json!({ "parked": parked }))
+                }
+            }
         }
     }))
     .await

@@ -4,6 +4,7 @@
 use crate::domain::events::DeploymentEvent;
 use crate::domain::ledger::{HolderStatus, ServiceRecord};
 use crate::domain::snapshot::{ImageDetail, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
+use crate::domain::wake::Waiter;
 use crate::error::Result;
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
 use std::future::Future;
@@ -78,4 +79,25 @@ pub trait Executions: Send + Sync {
 
 pub trait EventSink: Send + Sync {
     fn publish(&self, event: &DeploymentEvent) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Parked rollout watchers (one per service), next to the ledger in the state table.
+pub trait Waiters: Send + Sync {
+    fn park(&self, key: &str, waiter: &Waiter) -> impl Future<Output = Result<()>> + Send;
+    fn find(&self, key: &str) -> impl Future<Output = Result<Option<Waiter>>> + Send;
+    /// Removes the waiter only if it still holds `token` (a newer one parked since stays).
+    fn clear(&self, key: &str, token: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Whether a task token was completed by this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenOutcome {
+    Completed,
+    /// The task already ended (completed by a duplicate event, timed out, execution stopped):
+    /// nothing to do, which is what makes duplicate and late events harmless.
+    AlreadyClosed,
+}
+
+pub trait TaskTokens: Send + Sync {
+    fn complete(&self, token: &str, output: &serde_json::Value) -> impl Future<Output = Result<TokenOutcome>> + Send;
 }

@@ -3,8 +3,12 @@
 use crate::domain::events::DeploymentEvent;
 use crate::domain::ledger::{HolderStatus, ServiceRecord};
 use crate::domain::snapshot::{DeploymentSnapshot, ImageDetail, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
+use crate::domain::wake::Waiter;
 use crate::error::{DeckhandError, Result};
-use crate::ports::{Ecs, EventSink, Executions, ImageSelector, Ledger, LoadBalancer, Registry, Version};
+use crate::ports::{
+    Ecs, EventSink, Executions, ImageSelector, Ledger, LoadBalancer, Registry, TaskTokens, TokenOutcome, Version,
+    Waiters,
+};
 use aws_sdk_ecs::types::{ContainerDefinition, Tag, TaskDefinition};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -34,6 +38,9 @@ pub struct State {
     /// Every call made, as "Operation target", to assert what changed (or did not).
     pub calls: Vec<String>,
     pub next_deployment: u32,
+    pub waiters: BTreeMap<String, Waiter>,
+    /// Task tokens completed, with their output; a token completed twice is closed.
+    pub completed_tokens: Vec<(String, serde_json::Value)>,
 }
 
 #[derive(Default)]
@@ -261,5 +268,37 @@ impl EventSink for FakeCloud {
     async fn publish(&self, event: &DeploymentEvent) -> Result<()> {
         self.with(|s| s.events.push(event.clone()));
         Ok(())
+    }
+}
+
+impl Waiters for FakeCloud {
+    async fn park(&self, key: &str, waiter: &Waiter) -> Result<()> {
+        self.with(|s| s.waiters.insert(key.to_string(), waiter.clone()));
+        Ok(())
+    }
+
+    async fn find(&self, key: &str) -> Result<Option<Waiter>> {
+        Ok(self.with(|s| s.waiters.get(key).cloned()))
+    }
+
+    async fn clear(&self, key: &str, token: &str) -> Result<()> {
+        self.with(|s| {
+            if s.waiters.get(key).is_some_and(|w| w.token == token) {
+                s.waiters.remove(key);
+            }
+        });
+        Ok(())
+    }
+}
+
+impl TaskTokens for FakeCloud {
+    async fn complete(&self, token: &str, output: &serde_json::Value) -> Result<TokenOutcome> {
+        Ok(self.with(|s| {
+            if s.completed_tokens.iter().any(|(t, _)| t == token) {
+                return TokenOutcome::AlreadyClosed;
+            }
+            s.completed_tokens.push((token.to_string(), output.clone()));
+            TokenOutcome::Completed
+        }))
     }
 }

@@ -1,6 +1,7 @@
-//! Plan: normalise the request and list the services to deploy. Reads ECS and ECR only.
+//! Plan: normalise the request and list the services to deploy (the fan-out), or plan one
+//! service's target again (that service's own execution). Reads ECS and ECR only.
 
-use deckhand_core::app::plan::{plan, unwrap_invocation};
+use deckhand_core::app::plan::{plan, plan_service, unwrap_invocation, Invocation};
 use deckhand_core::app::settings::PlanSettings;
 use deckhand_core::aws::{ecr::EcrAdapter, ecs::EcsAdapter, load_config};
 use deckhand_core::runtime;
@@ -16,9 +17,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (settings, ecs, ecr) = (&settings, &ecs, &ecr);
         async move {
-            let (request, execution) = unwrap_invocation(event.payload, &event.context.request_id, runtime::now());
-            let plan = plan(ecs, ecr, settings, &request, &execution).await?;
-            runtime::output(plan)
+            match unwrap_invocation(event.payload, &event.context.request_id, runtime::now()) {
+                Invocation::Fan { request, execution } => {
+                    runtime::output(plan(ecs, ecr, settings, &request, &execution).await?.for_fan_out())
+                }
+                Invocation::Service { request, part } => {
+                    runtime::output(plan_service(ecs, ecr, settings, &request, &part).await?)
+                }
+            }
         }
     }))
     .await

@@ -7,6 +7,9 @@ pub mod notify;
 pub mod plan;
 pub mod rollback;
 pub mod settings;
+pub mod watch;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod watch_tests;

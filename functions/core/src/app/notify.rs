@@ -15,7 +15,12 @@ use serde_json::Value;
 #[serde(rename_all = "camelCase")]
 pub struct Branch {
     pub target: Target,
+    /// The execution deploying this service (the lock holder).
     pub execution_arn: String,
+    /// The execution the push or the user started, which fanned out to this one: the
+    /// event's `executionArn`, so that one push's events share it.
+    #[serde(default)]
+    pub parent_execution_arn: Option<String>,
     #[serde(default, deserialize_with = "absent_or_parse")]
     pub lock: Option<LockResult>,
     #[serde(default, deserialize_with = "absent_or_parse")]
@@ -167,7 +172,8 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
         reason,
         task_definition,
         previous_task_definition: previous,
-        execution_arn: branch.execution_arn.clone(),
+        execution_arn: branch.parent_execution_arn.clone().unwrap_or_else(|| branch.execution_arn.clone()),
+        service_execution_arn: Some(branch.execution_arn.clone()),
     }
 }
 

@@ -44,14 +44,7 @@ pub async fn plan(
 }
 
 fn nothing(settings: &PlanSettings, reason: String) -> Plan {
-    Plan {
-        action: PlanAction::Nothing,
-        dry_run: false,
-        reason,
-        targets: vec![],
-        max_concurrency: settings.max_concurrency,
-        warnings: vec![],
-    }
+    Plan { reason, ..Plan::empty(settings.max_concurrency) }
 }
 
 async fn plan_push(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSettings, push: &Push) -> Result<Plan> {
@@ -79,38 +72,22 @@ async fn plan_push(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSett
         let arns: Vec<String> = arns.into_iter().filter(|arn| seen.insert(arn.clone())).collect();
         for batch in arns.chunks(10) {
             for service in ecs.describe_services(cluster, batch).await? {
-                let Some(tag) = service.tags.get(TRACK_TAG) else { continue };
-                let tracked = match parse_track(tag) {
-                    Ok(tracked) => tracked,
-                    Err(why) => {
-                        warnings.push(format!("service {} ignored: {TRACK_TAG} {why}", service.name));
-                        continue;
+                match push_target(&service, settings, push, &image) {
+                    Ok(Some((target, policy_warnings))) => {
+                        warnings.extend(policy_warnings);
+                        targets.push(target);
                     }
-                };
-                let containers: Vec<ContainerChange> = tracked
-                    .iter()
-                    .filter(|t| t.repository == push.repository && t.tag == push.tag)
-                    .map(|t| ContainerChange { name: t.container.clone(), image: image.clone() })
-                    .collect();
-                if containers.is_empty() || !service.is_active() {
-                    continue;
+                    Ok(None) => {}
+                    Err(why) => warnings.push(why),
                 }
-                let (mut target, policy_warnings) = target_for(&service, settings, Mode::Deploy, containers);
-                warnings.extend(policy_warnings);
-                target.request_id = push.event_id.clone();
-                target.skip_reason = unverifiable(&service);
-                target.pushed_tag = Some(PushedTag {
-                    repository: push.repository.clone(),
-                    tag: push.tag.clone(),
-                    digest: push.digest.clone(),
-                });
-                targets.push(target);
             }
         }
     }
+    let mut pushed_at = None;
     if !targets.is_empty() {
-        let pushed_at = push_time(registry, push).await?;
-        targets.iter_mut().for_each(|t| t.pushed_at = pushed_at);
+        let at = push_time(registry, push).await?;
+        targets.iter_mut().for_each(|t| t.pushed_at = at);
+        pushed_at = Some(at);
     }
     let skipped = targets.iter().filter(|t| t.skip_reason.is_some()).count();
     let reason = if targets.is_empty() {
@@ -127,7 +104,90 @@ async fn plan_push(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSett
         )
     };
     let action = if targets.is_empty() { PlanAction::Nothing } else { PlanAction::Deploy };
-    Ok(Plan { action, dry_run: false, reason, targets, max_concurrency: settings.max_concurrency, warnings })
+    Ok(Plan { action, reason, targets, pushed_at, ..Plan::empty(settings.max_concurrency) }.with_warnings(warnings))
+}
+
+/// The target of `service` for `push`, if it tracks the pushed repository and tag; a malformed
+/// track tag is the warning returned as the error.
+fn push_target(
+    service: &ServiceSnapshot,
+    settings: &PlanSettings,
+    push: &Push,
+    image: &str,
+) -> std::result::Result<Option<(Target, Vec<String>)>, String> {
+    let Some(tag) = service.tags.get(TRACK_TAG) else { return Ok(None) };
+    let tracked = parse_track(tag).map_err(|why| format!("service {} ignored: {TRACK_TAG} {why}", service.name))?;
+    let containers: Vec<ContainerChange> = tracked
+        .iter()
+        .filter(|t| t.repository == push.repository && t.tag == push.tag)
+        .map(|t| ContainerChange { name: t.container.clone(), image: image.to_string() })
+        .collect();
+    if containers.is_empty() || !service.is_active() {
+        return Ok(None);
+    }
+    let (mut target, warnings) = target_for(service, settings, Mode::Deploy, containers);
+    target.request_id = push.event_id.clone();
+    target.skip_reason = unverifiable(service);
+    target.pushed_tag =
+        Some(PushedTag { repository: push.repository.clone(), tag: push.tag.clone(), digest: push.digest.clone() });
+    Ok(Some((target, warnings)))
+}
+
+/// One service's share of a plan, made again by that service's own deployment (a child
+/// execution): the fan-out carries service ARNs only, so that its payload stays small.
+pub async fn plan_service(
+    ecs: &impl Ecs,
+    registry: &impl Registry,
+    settings: &PlanSettings,
+    input: &Value,
+    part: &ServicePart,
+) -> Result<Plan> {
+    match parse_request(input)? {
+        Request::Ignored { reason } => Ok(nothing(settings, reason)),
+        Request::Push(push) => {
+            let cluster = cluster_of_service_arn(&part.service)?;
+            let image = ImageRef::pinned(&settings.registry.account_registry, &push.repository, &push.digest);
+            let found = ecs.describe_services(&cluster, std::slice::from_ref(&part.service)).await?;
+            let planned = match found.first() {
+                Some(service) => push_target(service, settings, &push, &image)
+                    .map_err(|why| DeckhandError::invalid("service", why))?,
+                None => None,
+            };
+            let Some((mut target, warnings)) = planned else {
+                return Ok(nothing(
+                    settings,
+                    format!("{} no longer tracks {}:{}", part.service, push.repository, push.tag),
+                ));
+            };
+            target.pushed_at = part.pushed_at.unwrap_or(push.time);
+            let reason = format!("{}:{} pushed as {} to {}", push.repository, push.tag, push.digest, target.service);
+            Ok(Plan { action: PlanAction::Deploy, reason, targets: vec![target], ..Plan::empty(1) }
+                .with_warnings(warnings))
+        }
+        Request::Deploy(deploy) => plan_manual_deploy(ecs, registry, settings, &deploy, &part.execution).await,
+        Request::Rollback(rollback) => plan_manual_rollback(ecs, settings, &rollback, &part.execution).await,
+    }
+}
+
+/// What a child execution is given besides the request: its service and the parent's facts.
+#[derive(Debug, Clone)]
+pub struct ServicePart {
+    pub service: String,
+    /// The execution that planned the fan-out (manual requests are identified by it).
+    pub execution: Execution,
+    pub pushed_at: Option<f64>,
+}
+
+fn cluster_of_service_arn(arn: &str) -> Result<String> {
+    // arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME (the long ARN format, the only one since 2021)
+    let (prefix, path) = arn
+        .split_once(":service/")
+        .ok_or_else(|| DeckhandError::invalid("service", format!("{arn:?} is not a service ARN")))?;
+    let cluster = path
+        .split_once('/')
+        .map(|(cluster, _)| cluster)
+        .ok_or_else(|| DeckhandError::invalid("service", format!("{arn:?} has no cluster (old ARN format)")))?;
+    Ok(format!("{prefix}:cluster/{cluster}"))
 }
 
 async fn plan_manual_deploy(
@@ -157,14 +217,8 @@ async fn plan_manual_deploy(
     target.request_id = execution.arn.clone();
     target.force_new_deployment = request.force_new_deployment;
     let reason = format!("manual deploy of {} to {}", target.image, service.name);
-    Ok(Plan {
-        action: PlanAction::Deploy,
-        dry_run: request.dry_run,
-        reason,
-        targets: vec![target],
-        max_concurrency: 1,
-        warnings,
-    })
+    Ok(Plan { action: PlanAction::Deploy, dry_run: request.dry_run, reason, targets: vec![target], ..Plan::empty(1) }
+        .with_warnings(warnings))
 }
 
 async fn plan_manual_rollback(
@@ -178,14 +232,8 @@ async fn plan_manual_rollback(
     target.pushed_at = execution.started_at;
     target.request_id = execution.arn.clone();
     let reason = format!("manual rollback of {} to its last known-good revision", service.name);
-    Ok(Plan {
-        action: PlanAction::Rollback,
-        dry_run: request.dry_run,
-        reason,
-        targets: vec![target],
-        max_concurrency: 1,
-        warnings,
-    })
+    Ok(Plan { action: PlanAction::Rollback, dry_run: request.dry_run, reason, targets: vec![target], ..Plan::empty(1) }
+        .with_warnings(warnings))
 }
 
 /// When the push happened, as ECR recorded it (the event's `time` has one-second resolution, so
@@ -336,24 +384,46 @@ fn target_for(
     (target, warnings)
 }
 
-/// The state machine wraps the request with its execution (`{"request": …, "execution": {…}}`);
-/// invoked directly (`cargo lambda invoke`), the event is the request itself.
-pub fn unwrap_invocation(event: Value, invocation_id: &str, now: f64) -> (Value, Execution) {
-    if let Value::Object(mut map) = event {
-        if map.len() == 2 && map.contains_key("request") {
-            if let Some(Value::Object(execution)) = map.remove("execution") {
-                let arn = execution.get("arn").and_then(Value::as_str).unwrap_or(invocation_id).to_string();
-                let started_at = execution
-                    .get("startTime")
-                    .and_then(Value::as_str)
-                    .and_then(crate::domain::request::parse_time)
-                    .unwrap_or(now);
-                return (map.remove("request").unwrap_or(Value::Null), Execution { arn, started_at });
-            }
-            // Not our wrapper after all: leave the request as it was.
-            return (Value::Object(map), Execution { arn: invocation_id.to_string(), started_at: now });
-        }
-        return (Value::Object(map), Execution { arn: invocation_id.to_string(), started_at: now });
+/// How the plan function was invoked.
+#[derive(Debug, Clone)]
+pub enum Invocation {
+    /// The fan-out's plan: every service the request concerns.
+    Fan { request: Value, execution: Execution },
+    /// One service's deployment planning its own target again.
+    Service { request: Value, part: ServicePart },
+}
+
+/// The state machines wrap the request with its execution (`{"request": …, "execution": {…}}`,
+/// plus `"service"` and `"pushedAt"` from a service's own execution); invoked directly (`cargo
+/// lambda invoke`), the event is the request itself.
+pub fn unwrap_invocation(event: Value, invocation_id: &str, now: f64) -> Invocation {
+    let direct = |request: Value| Invocation::Fan {
+        request,
+        execution: Execution { arn: invocation_id.to_string(), started_at: now },
+    };
+    let Value::Object(mut map) = event else { return direct(event) };
+    let wrapper_keys = ["request", "execution", "service", "pushedAt"];
+    let is_wrapper = map.contains_key("request")
+        && matches!(map.get("execution"), Some(Value::Object(_)))
+        && map.keys().all(|k| wrapper_keys.contains(&k.as_str()));
+    if !is_wrapper {
+        return direct(Value::Object(map));
     }
-    (event, Execution { arn: invocation_id.to_string(), started_at: now })
+    let execution = map.remove("execution").unwrap_or_default();
+    let execution = Execution {
+        arn: execution.get("arn").and_then(Value::as_str).unwrap_or(invocation_id).to_string(),
+        started_at: execution
+            .get("startTime")
+            .and_then(Value::as_str)
+            .and_then(crate::domain::request::parse_time)
+            .unwrap_or(now),
+    };
+    let request = map.remove("request").unwrap_or(Value::Null);
+    match map.remove("service") {
+        Some(Value::String(service)) => {
+            let pushed_at = map.get("pushedAt").and_then(Value::as_f64);
+            Invocation::Service { request, part: ServicePart { service, execution, pushed_at } }
+        }
+        _ => Invocation::Fan { request, execution },
+    }
 }

@@ -3,7 +3,7 @@
 use super::deploy::deploy;
 use super::lock::{acquire, release, LockDecision};
 use super::notify::{notify, Branch, Outcome};
-use super::plan::{plan, unwrap_invocation, Execution};
+use super::plan::{plan, plan_service, unwrap_invocation, Execution, Invocation, ServicePart};
 use super::rollback::{rollback, Undo};
 use super::settings::PlanSettings;
 use crate::domain::events::Status;
@@ -14,7 +14,7 @@ use crate::error::DeckhandError;
 use crate::testing::*;
 use serde_json::{json, Value};
 
-fn settings() -> PlanSettings {
+pub(super) fn settings() -> PlanSettings {
     PlanSettings {
         clusters: vec![],
         registry: RegistryPolicy { account_registry: REGISTRY.into(), allowed: vec!["public.ecr.aws".into()] },
@@ -22,6 +22,7 @@ fn settings() -> PlanSettings {
         region: "us-east-1".into(),
         defaults: Policy {
             poll_seconds: 5,
+            recheck_seconds: 60,
             timeout_seconds: 600,
             bake_seconds: 0,
             max_failed_tasks: 2,
@@ -38,7 +39,7 @@ fn execution() -> Execution {
     }
 }
 
-fn push(repository: &str, tag: &str, digest: &str) -> Value {
+pub(super) fn push(repository: &str, tag: &str, digest: &str) -> Value {
     json!({"version":"0","id":format!("event-{repository}-{digest}"),"detail-type":"ECR Image Action","source":"aws.ecr",
         "account":ACCOUNT,"time":"2026-11-23T10:00:00Z","region":"us-east-1","resources":[],
         "detail":{"result":"SUCCESS","repository-name":repository,"image-digest":digest,"action-type":"PUSH","image-tag":tag}})
@@ -46,7 +47,7 @@ fn push(repository: &str, tag: &str, digest: &str) -> Value {
 
 /// Two clusters: a Flask API and a React front end in prod, a two-container todo service, an
 /// untracked service and a staging API tracking another tag.
-fn seeded() -> FakeCloud {
+pub(super) fn seeded() -> FakeCloud {
     let cloud = FakeCloud::default();
     let api = cloud.add_task_definition("api", 1, &[("web", "flask-backend:old")]);
     let front = cloud.add_task_definition("front", 1, &[("ui", "react-front:old")]);
@@ -83,7 +84,7 @@ async fn a_push_targets_exactly_the_services_tracking_that_repository_and_tag() 
     assert_eq!(staging.targets[0].policy.timeout_seconds, 120, "policy tags apply");
 }
 
-async fn plan_for(cloud: &FakeCloud, input: Value) -> crate::domain::model::Plan {
+pub(super) async fn plan_for(cloud: &FakeCloud, input: Value) -> crate::domain::model::Plan {
     plan(cloud, cloud, &settings(), &input, &execution()).await.unwrap()
 }
 
@@ -212,15 +213,57 @@ async fn dry_run_shows_the_diff_and_changes_nothing() {
 fn the_state_machine_wrapper_is_unwrapped_and_raw_events_pass_through() {
     let wrapped =
         json!({"request": {"cluster":"prod"}, "execution": {"arn": "arn:x", "startTime": "2026-11-23T10:00:00.123Z"}});
-    let (request, execution) = unwrap_invocation(wrapped, "req-1", 1.0);
+    let Invocation::Fan { request, execution } = unwrap_invocation(wrapped, "req-1", 1.0) else { panic!("fan") };
     assert_eq!(request, json!({"cluster":"prod"}));
     assert_eq!(execution.arn, "arn:x");
     assert!((execution.started_at - 1_795_428_000.123).abs() < 1e-3);
-    let (raw, execution) = unwrap_invocation(json!({"cluster":"prod"}), "req-1", 1.0);
-    assert_eq!((raw, execution.arn.as_str()), (json!({"cluster":"prod"}), "req-1"));
+    let Invocation::Fan { request, execution } = unwrap_invocation(json!({"cluster":"prod"}), "req-1", 1.0) else {
+        panic!("fan")
+    };
+    assert_eq!((request, execution.arn.as_str()), (json!({"cluster":"prod"}), "req-1"));
+    let child = json!({"request": {"cluster":"prod"}, "execution": {"arn": "arn:parent"}, "service": "arn:svc", "pushedAt": 5.5});
+    let Invocation::Service { part, .. } = unwrap_invocation(child, "req-1", 1.0) else { panic!("service") };
+    assert_eq!(
+        (part.service.as_str(), part.execution.arn.as_str(), part.pushed_at),
+        ("arn:svc", "arn:parent", Some(5.5))
+    );
 }
 
-async fn deploy_target(cloud: &FakeCloud, n: u8) -> Target {
+#[tokio::test]
+async fn the_fan_out_carries_service_arns_and_each_service_plans_its_own_target_again() {
+    let cloud = seeded();
+    let fan = plan_for(&cloud, push("todo/files", "prod", &digest(7))).await;
+    let whole = fan.targets.clone();
+    let fan = fan.for_fan_out();
+    assert!(fan.targets.is_empty(), "the fan-out's payload must not grow with whole targets");
+    assert_eq!(fan.services, whole.iter().map(|t| t.service_arn.clone()).collect::<Vec<_>>());
+    for (service, planned) in fan.services.iter().zip(&whole) {
+        let part = ServicePart {
+            service: service.clone(),
+            execution: Execution { arn: "arn:parent".into(), started_at: 1.0 },
+            pushed_at: fan.pushed_at,
+        };
+        let again =
+            plan_service(&cloud, &cloud, &settings(), &push("todo/files", "prod", &digest(7)), &part).await.unwrap();
+        assert_eq!(again.targets, vec![planned.clone()], "the child's target is the one the fan-out planned");
+    }
+}
+
+#[tokio::test]
+async fn a_service_that_stopped_tracking_the_push_is_nothing_to_its_own_execution() {
+    let cloud = seeded();
+    let fan = plan_for(&cloud, push("todo/files", "prod", &digest(7))).await.for_fan_out();
+    let part = ServicePart {
+        service: fan.services[0].clone(),
+        execution: Execution { arn: "arn:parent".into(), started_at: 1.0 },
+        pushed_at: fan.pushed_at,
+    };
+    let again =
+        plan_service(&cloud, &cloud, &settings(), &push("todo/files", "other", &digest(7)), &part).await.unwrap();
+    assert!(again.targets.is_empty() && again.reason.contains("no longer tracks"), "{}", again.reason);
+}
+
+pub(super) async fn deploy_target(cloud: &FakeCloud, n: u8) -> Target {
     let mut plan = plan_for(cloud, push("todo/files", "prod", &digest(n))).await;
     plan.targets.remove(0)
 }

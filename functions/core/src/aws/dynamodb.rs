@@ -3,8 +3,10 @@
 
 use super::classify;
 use crate::domain::ledger::ServiceRecord;
+use crate::domain::wake::Waiter;
 use crate::error::{DeckhandError, Result};
-use crate::ports::{Ledger, Version};
+use crate::ports::{Ledger, Version, Waiters};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -82,6 +84,70 @@ impl Ledger for DynamoLedger {
                 Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
                 _ => Err(classify("PutItem", error)),
             },
+        }
+    }
+}
+
+/// A parked watcher outlives its rollout only by accident (an execution stopped while parked):
+/// such items expire with the longest rollout a deployment could still be in.
+const WAITER_RETENTION_SECONDS: u64 = 2 * 24 * 3600;
+
+impl Waiters for DynamoLedger {
+    async fn park(&self, key: &str, waiter: &Waiter) -> Result<()> {
+        let json = serde_json::to_string(waiter).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key.to_string()))
+            .item("waiter", AttributeValue::S(json))
+            .item("token", AttributeValue::S(waiter.token.clone()))
+            .item("expiresAt", AttributeValue::N((now + WAITER_RETENTION_SECONDS).to_string()))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn find(&self, key: &str) -> Result<Option<Waiter>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        let Some(json) = output.item.as_ref().and_then(|item| item.get("waiter")) else { return Ok(None) };
+        let json = json
+            .as_s()
+            .map_err(|_| DeckhandError::AwsRequestFailed(format!("waiter {key} is not a string: {json:?}")))?;
+        serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| DeckhandError::AwsRequestFailed(format!("waiter {key} is unreadable: {e}")))
+    }
+
+    async fn clear(&self, key: &str, token: &str) -> Result<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_string()))
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", AttributeValue::S(token.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A newer watcher parked since: it is not ours to remove.
+            Err(error)
+                if matches!(error.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(classify("DeleteItem", error)),
         }
     }
 }

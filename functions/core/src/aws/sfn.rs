@@ -1,12 +1,15 @@
-//! Step Functions adapter: is a lock holder's execution still running?
+//! Step Functions adapter: is a lock holder's execution still running? And completing the task
+//! token a rollout watcher waits on.
 
 use super::classify;
 use crate::domain::ledger::HolderStatus;
-use crate::error::Result;
-use crate::ports::Executions;
+use crate::error::{DeckhandError, Result};
+use crate::ports::{Executions, TaskTokens, TokenOutcome};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sfn::Client;
+use serde_json::Value;
 
 pub struct SfnAdapter {
     client: Client,
@@ -30,6 +33,26 @@ impl Executions for SfnAdapter {
                 Ok(HolderStatus::Gone)
             }
             Err(error) => Err(classify("DescribeExecution", error)),
+        }
+    }
+}
+
+impl TaskTokens for SfnAdapter {
+    async fn complete(&self, token: &str, output: &Value) -> Result<TokenOutcome> {
+        let output = serde_json::to_string(output).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))?;
+        match self.client.send_task_success().task_token(token).output(output).send().await {
+            Ok(_) => Ok(TokenOutcome::Completed),
+            // SendTaskSuccess answers TaskTimedOut for a task that already ended and
+            // TaskDoesNotExist for an unknown one (API reference, SendTaskSuccess "Errors").
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(SendTaskSuccessError::TaskTimedOut(_) | SendTaskSuccessError::TaskDoesNotExist(_))
+                ) =>
+            {
+                Ok(TokenOutcome::AlreadyClosed)
+            }
+            Err(error) => Err(classify("SendTaskSuccess", error)),
         }
     }
 }

@@ -37,4 +37,7 @@ pub struct DeploymentEvent {
     #[serde(default)]
     pub previous_task_definition: Option<String>,
     pub execution_arn: String,
+    /// The service's own (child) execution, where its steps can be followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_execution_arn: Option<String>,
 }

@@ -33,6 +33,7 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
         checks,
         baked: previous.baked,
         renew_lease: false,
+        needs_poll: false,
     };
     let service = &observation.service;
     let deployment = match our_deployment(service, rollout) {
@@ -74,7 +75,12 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
         return health((Verdict::Healthy, reason), 0);
     }
     let progress = progress(service, deployment, running.len(), container_unhealthy, &targets);
-    health(deadline(rollout, policy, service, previous, progress, now), strikes)
+    let mut pending = health(deadline(rollout, policy, service, previous, progress, now), strikes);
+    // ECS announces its deployment's progress and failed tasks; it says nothing more once it
+    // calls the deployment COMPLETED, and load balancers publish no health events at all.
+    pending.needs_poll = pending.verdict == Verdict::Pending
+        && (service.is_settled(deployment) || strikes > 0 || container_unhealthy > 0);
+    pending
 }
 
 /// Step 1: the deployment this rollout started must still be there, PRIMARY and not FAILED.

@@ -9,7 +9,14 @@ const TG_ADMIN: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/adm
 const START: f64 = 1_000.0;
 
 fn policy() -> Policy {
-    Policy { poll_seconds: 5, timeout_seconds: 300, bake_seconds: 0, max_failed_tasks: 2, unhealthy_checks: 3 }
+    Policy {
+        poll_seconds: 5,
+        recheck_seconds: 60,
+        timeout_seconds: 300,
+        bake_seconds: 0,
+        max_failed_tasks: 2,
+        unhealthy_checks: 3,
+    }
 }
 
 fn rollout() -> Rollout {

@@ -21,6 +21,7 @@ fn target(image: &str, pushed_at: f64, request: &str) -> Target {
         force_new_deployment: false,
         policy: Policy {
             poll_seconds: 5,
+            recheck_seconds: 60,
             timeout_seconds: 300,
             bake_seconds: 0,
             max_failed_tasks: 2,

@@ -10,3 +10,4 @@ pub mod snapshot;
 pub mod status;
 pub mod taskdef;
 pub mod track;
+pub mod wake;

@@ -6,8 +6,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Policy {
-    /// Seconds between two health checks of a rollout.
+    /// Seconds between two health checks while a rollout is in a phase ECS announces nothing
+    /// about (ECS says COMPLETED but targets are still `initial`, or targets are failing).
     pub poll_seconds: u64,
+    /// Longest wait on ECS events before the rollout is checked anyway (a lost event, or a
+    /// deadline that passes while nothing happens); the task token's heartbeat.
+    #[serde(default = "default_recheck_seconds")]
+    pub recheck_seconds: u64,
     /// Time allowed for the rollout to become healthy, on top of the health-check grace period.
     pub timeout_seconds: u64,
     /// Time to keep watching a healthy deployment before it counts as known-good.
@@ -16,6 +21,10 @@ pub struct Policy {
     pub max_failed_tasks: u64,
     /// Consecutive checks a new target may be `unhealthy` (after the grace period) before failing.
     pub unhealthy_checks: u64,
+}
+
+fn default_recheck_seconds() -> u64 {
+    60
 }
 
 impl Policy {
@@ -113,6 +122,53 @@ pub struct Plan {
     pub max_concurrency: u64,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The ARNs of the targets' services: what the fan-out hands each service's own execution
+    /// (see [`Plan::for_fan_out`]).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// When the push happened (ECR's `imagePushedAt`), found once for every service.
+    /// Always present (null for manual requests): the fan-out passes it on by path.
+    #[serde(default)]
+    pub pushed_at: Option<f64>,
+}
+
+/// Warnings kept in a plan: one per misconfigured service could otherwise grow the payload
+/// without bound (Step Functions refuses state payloads over 256 KiB).
+pub const MAX_PLAN_WARNINGS: usize = 20;
+
+impl Plan {
+    pub fn empty(max_concurrency: u64) -> Self {
+        Plan {
+            action: PlanAction::Nothing,
+            dry_run: false,
+            reason: String::new(),
+            targets: vec![],
+            max_concurrency,
+            warnings: vec![],
+            services: vec![],
+            pushed_at: None,
+        }
+    }
+
+    pub fn with_warnings(mut self, mut warnings: Vec<String>) -> Self {
+        if warnings.len() > MAX_PLAN_WARNINGS {
+            let more = warnings.len() - MAX_PLAN_WARNINGS + 1;
+            warnings.truncate(MAX_PLAN_WARNINGS - 1);
+            warnings.push(format!("… and {more} more warnings"));
+        }
+        self.warnings = warnings;
+        self
+    }
+
+    /// The plan as the fan-out carries it: service ARNs instead of whole targets (each service's
+    /// execution plans its own target again), except in a dry run, whose targets are the answer.
+    pub fn for_fan_out(mut self) -> Self {
+        self.services = self.targets.iter().map(|t| t.service_arn.clone()).collect();
+        if !self.dry_run {
+            self.targets.clear();
+        }
+        self
+    }
 }
 
 /// What the deploy (or rollback) step started, as the health checks need it.
@@ -178,6 +234,18 @@ pub struct Health {
     /// The service lock's lease is past half its length: renew it before waiting again.
     #[serde(default)]
     pub renew_lease: bool,
+    /// Still pending, in a phase that produces no ECS event (ECS COMPLETED while targets are
+    /// `initial`, targets or containers failing checks): poll instead of waiting on events.
+    #[serde(default)]
+    pub needs_poll: bool,
+}
+
+impl Health {
+    /// Whether a watcher parked on ECS events should be woken with this observation: anything
+    /// the state machine acts on (a verdict, a lease to renew, a phase that needs polling).
+    pub fn wakes_the_watcher(&self) -> bool {
+        self.verdict != Verdict::Pending || self.renew_lease || self.needs_poll
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +256,7 @@ mod tests {
     fn the_deadline_counts_timeout_grace_and_bake_in_whole_utc_seconds() {
         let policy = Policy {
             poll_seconds: 5,
+            recheck_seconds: 60,
             timeout_seconds: 600,
             bake_seconds: 120,
             max_failed_tasks: 2,

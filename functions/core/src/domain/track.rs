@@ -92,8 +92,14 @@ mod tests {
 
     #[test]
     fn policy_tags_override_defaults_and_report_bad_values() {
-        let defaults =
-            Policy { poll_seconds: 5, timeout_seconds: 600, bake_seconds: 0, max_failed_tasks: 2, unhealthy_checks: 3 };
+        let defaults = Policy {
+            poll_seconds: 5,
+            recheck_seconds: 60,
+            timeout_seconds: 600,
+            bake_seconds: 0,
+            max_failed_tasks: 2,
+            unhealthy_checks: 3,
+        };
         let tags: BTreeMap<String, String> = [
             (TIMEOUT_TAG.to_string(), "900".to_string()),
             (BAKE_TAG.to_string(), "soon".to_string()),

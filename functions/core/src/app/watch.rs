@@ -1,0 +1,96 @@
+//! Watching a rollout on ECS events: the check function parks the watcher on a task token and
+//! judges once right away (an event may have come before the token was stored); the signal
+//! function judges again whenever ECS says something about the service. Either completes the
+//! token when the judgement is one the state machine acts on ([`Health::wakes_the_watcher`]).
+
+use super::check::{check, CheckRequest};
+use crate::domain::model::Health;
+use crate::domain::wake::{parse_ecs_event, waiter_key, Waiter};
+use crate::error::Result;
+use crate::ports::{Ecs, LoadBalancer, TaskTokens, TokenOutcome, Waiters};
+use serde_json::Value;
+
+/// What became of a watcher after a judgement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Woken {
+    /// The token was completed with this health.
+    Woke(Health),
+    /// Still pending in a way ECS will announce: the watcher stays parked.
+    StillWaiting(Health),
+    /// The event was not about a parked watcher (or the task had already ended).
+    Ignored(String),
+}
+
+/// Parks the watcher of `request` on `token`, then judges the rollout once.
+pub async fn park(
+    waiters: &impl Waiters,
+    tokens: &impl TaskTokens,
+    ecs: &impl Ecs,
+    elb: &impl LoadBalancer,
+    request: &CheckRequest,
+    token: &str,
+    now: f64,
+) -> Result<Woken> {
+    let key = waiter_key(request.target.service_key());
+    let waiter = Waiter {
+        token: token.to_string(),
+        deployment_id: request.rollout.deployment_id.clone(),
+        check: serde_json::to_value(request)
+            .map_err(|e| crate::error::DeckhandError::invalid("input", e.to_string()))?,
+        parked_at: now,
+    };
+    // Stored before the first look: an event after this point finds the waiter, and one
+    // before it changed what this look sees. Nothing falls between the two.
+    waiters.park(&key, &waiter).await?;
+    judge(waiters, tokens, ecs, elb, &key, &waiter, request, now).await
+}
+
+/// Routes an ECS event to the watcher parked on its service, if any.
+pub async fn signal(
+    waiters: &impl Waiters,
+    tokens: &impl TaskTokens,
+    ecs: &impl Ecs,
+    elb: &impl LoadBalancer,
+    event: &Value,
+    now: f64,
+) -> Result<Woken> {
+    let signal = match parse_ecs_event(event) {
+        Ok(signal) => signal,
+        Err(ignored) => return Ok(Woken::Ignored(ignored.0)),
+    };
+    let key = waiter_key(signal.service_arn());
+    let Some(waiter) = waiters.find(&key).await? else {
+        return Ok(Woken::Ignored(format!("no rollout of {} is waiting", signal.service_arn())));
+    };
+    if !signal.concerns(&waiter) {
+        return Ok(Woken::Ignored(format!("{signal:?} is not about the watched deployment")));
+    }
+    let request: CheckRequest = serde_json::from_value(waiter.check.clone())
+        .map_err(|e| crate::error::DeckhandError::AwsRequestFailed(format!("waiter {key} is unreadable: {e}")))?;
+    judge(waiters, tokens, ecs, elb, &key, &waiter, &request, now).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn judge(
+    waiters: &impl Waiters,
+    tokens: &impl TaskTokens,
+    ecs: &impl Ecs,
+    elb: &impl LoadBalancer,
+    key: &str,
+    waiter: &Waiter,
+    request: &CheckRequest,
+    now: f64,
+) -> Result<Woken> {
+    let health = check(ecs, elb, request, now).await?;
+    if !health.wakes_the_watcher() {
+        return Ok(Woken::StillWaiting(health));
+    }
+    let output =
+        serde_json::to_value(&health).map_err(|e| crate::error::DeckhandError::AwsRequestFailed(e.to_string()))?;
+    let outcome = tokens.complete(&waiter.token, &output).await?;
+    waiters.clear(key, &waiter.token).await?;
+    Ok(match outcome {
+        TokenOutcome::Completed => Woken::Woke(health),
+        TokenOutcome::AlreadyClosed => Woken::Ignored("the watcher's task had already ended".into()),
+    })
+}

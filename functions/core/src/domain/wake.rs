@@ -1,0 +1,159 @@
+//! Waiting on ECS events instead of a clock: a rollout's watcher parks on a Step Functions task
+//! token (stored as a [`Waiter`]); ECS events about the service wake it. Pure: which events
+//! concern a waiter, and the waiter's key in the state table.
+//!
+//! EventBridge delivers at least once and in no guaranteed order, so nothing here trusts an
+//! event's content beyond "something may have changed on this service": the watcher always
+//! judges the live state, which makes duplicates and stale events harmless by construction.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A parked watcher: the token to complete and the check request it was parked with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Waiter {
+    pub token: String,
+    /// The ECS deployment being watched (`ecs-svc/…`), when Deploy or Rollback knew it.
+    #[serde(default)]
+    pub deployment_id: Option<String>,
+    /// The check function's input (target, rollout, health, lock), replayed by the signal.
+    pub check: Value,
+    pub parked_at: f64,
+}
+
+/// The state table key of a service's waiter (next to its ledger record, `service_key`).
+pub fn waiter_key(service_key: &str) -> String {
+    format!("waiter#{service_key}")
+}
+
+/// What an ECS event says about which service, stripped to what routing needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EcsSignal {
+    /// `ECS Deployment State Change` (IN_PROGRESS, COMPLETED, FAILED) of a service.
+    Deployment { service_arn: String, deployment_id: String, event_name: String },
+    /// `ECS Task State Change` of a service's task that stopped.
+    TaskStopped { service_arn: String, started_by: Option<String>, task_arn: String },
+}
+
+impl EcsSignal {
+    pub fn service_arn(&self) -> &str {
+        match self {
+            Self::Deployment { service_arn, .. } | Self::TaskStopped { service_arn, .. } => service_arn,
+        }
+    }
+
+    /// Could this event change the verdict of `waiter`? A deployment event always may (another
+    /// deployment starting means someone else updated the service). A stopped task matters only
+    /// when it belongs to the watched deployment: older tasks stopping is what a rollout does.
+    pub fn concerns(&self, waiter: &Waiter) -> bool {
+        match self {
+            Self::Deployment { .. } => true,
+            Self::TaskStopped { started_by, .. } => match (&waiter.deployment_id, started_by) {
+                (Some(watched), Some(started_by)) => watched == started_by,
+                // Without both ids nothing proves it stale: let the live check decide.
+                _ => true,
+            },
+        }
+    }
+}
+
+/// Why an event was not routed (logged, never an error: EventBridge would retry it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored(pub String);
+
+/// Reads an EventBridge event from `aws.ecs`. Events of other kinds, of tasks that are not a
+/// service's or have not stopped, are ignored with the reason.
+pub fn parse_ecs_event(event: &Value) -> Result<EcsSignal, Ignored> {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+    let kind = text(event, "detail-type").unwrap_or_default();
+    let detail = event.get("detail").cloned().unwrap_or(Value::Null);
+    match kind.as_str() {
+        "ECS Deployment State Change" => {
+            let service_arn = event
+                .get("resources")
+                .and_then(Value::as_array)
+                .and_then(|r| r.iter().filter_map(Value::as_str).find(|arn| arn.contains(":service/")))
+                .map(str::to_string)
+                .ok_or_else(|| Ignored("deployment event names no service".into()))?;
+            Ok(EcsSignal::Deployment {
+                service_arn,
+                deployment_id: text(&detail, "deploymentId").unwrap_or_default(),
+                event_name: text(&detail, "eventName").unwrap_or_default(),
+            })
+        }
+        "ECS Task State Change" => {
+            if text(&detail, "lastStatus").as_deref() != Some("STOPPED") {
+                return Err(Ignored("task has not stopped".into()));
+            }
+            let group = text(&detail, "group").unwrap_or_default();
+            let Some(service) = group.strip_prefix("service:") else {
+                return Err(Ignored(format!("task group {group:?} is not a service")));
+            };
+            let cluster_arn = text(&detail, "clusterArn").unwrap_or_default();
+            let Some((prefix, cluster)) = cluster_arn.split_once(":cluster/") else {
+                return Err(Ignored(format!("task event has no cluster ARN ({cluster_arn:?})")));
+            };
+            Ok(EcsSignal::TaskStopped {
+                service_arn: format!("{prefix}:service/{cluster}/{service}"),
+                started_by: text(&detail, "startedBy"),
+                task_arn: text(&detail, "taskArn").unwrap_or_default(),
+            })
+        }
+        other => Err(Ignored(format!("not an ECS deployment or task event ({other:?})"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SERVICE: &str = "arn:aws:ecs:us-east-1:123456789012:service/prod/api";
+
+    fn waiter(deployment: Option<&str>) -> Waiter {
+        Waiter { token: "t".into(), deployment_id: deployment.map(str::to_string), check: json!({}), parked_at: 0.0 }
+    }
+
+    fn task_event(last_status: &str, started_by: &str) -> Value {
+        json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
+               "resources": ["arn:aws:ecs:us-east-1:123456789012:task/prod/abc"],
+               "detail": {"clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod", "group": "service:api",
+                          "lastStatus": last_status, "startedBy": started_by,
+                          "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/prod/abc"}})
+    }
+
+    #[test]
+    fn a_deployment_event_names_its_service_and_deployment() {
+        let event = json!({"detail-type": "ECS Deployment State Change", "source": "aws.ecs", "resources": [SERVICE],
+                           "detail": {"eventName": "SERVICE_DEPLOYMENT_COMPLETED", "deploymentId": "ecs-svc/1"}});
+        let signal = parse_ecs_event(&event).unwrap();
+        assert_eq!(signal.service_arn(), SERVICE);
+        assert!(signal.concerns(&waiter(Some("ecs-svc/2"))), "another deployment may mean SUPERSEDED");
+    }
+
+    #[test]
+    fn a_stopped_task_is_routed_to_its_service() {
+        let signal = parse_ecs_event(&task_event("STOPPED", "ecs-svc/1")).unwrap();
+        assert_eq!(signal.service_arn(), SERVICE);
+        assert!(signal.concerns(&waiter(Some("ecs-svc/1"))));
+        assert!(signal.concerns(&waiter(None)), "no id to compare: the live check decides");
+    }
+
+    #[test]
+    fn a_task_of_an_older_deployment_stopping_is_stale() {
+        let signal = parse_ecs_event(&task_event("STOPPED", "ecs-svc/old")).unwrap();
+        assert!(!signal.concerns(&waiter(Some("ecs-svc/new"))));
+    }
+
+    #[test]
+    fn running_tasks_standalone_tasks_and_other_events_are_ignored() {
+        assert!(parse_ecs_event(&task_event("RUNNING", "ecs-svc/1")).is_err());
+        let mut standalone = task_event("STOPPED", "me");
+        standalone["detail"]["group"] = json!("family:batch");
+        assert!(parse_ecs_event(&standalone).is_err());
+        assert!(parse_ecs_event(&json!({"detail-type": "ECR Image Action"})).is_err());
+        let no_service = json!({"detail-type": "ECS Deployment State Change", "resources": [], "detail": {}});
+        assert!(parse_ecs_event(&no_service).is_err());
+    }
+}
