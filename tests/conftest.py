@@ -35,6 +35,8 @@ RUN_DIR = ROOT / ".localcloud" / "pytest"
 # Short waits for tests; applied only to parameters the template declares.
 TEST_PARAMETERS = {
     "PollIntervalSeconds": "1",
+    # A rollout parked on ECS events is checked anyway after this long (lost events, deadlines).
+    "RecheckSeconds": "5",
     "DeploymentTimeoutSeconds": "60",
     # Locally every function runs as the x86_64 build whatever the template says;
     # keep the deployed configuration consistent with that.

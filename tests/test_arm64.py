@@ -62,6 +62,7 @@ BAD_INPUT = {
     "check": ("bad-not-an-object.json", "input"),
     "rollback": ("bad-not-an-object.json", "input"),
     "notify": ("bad-not-an-object.json", "input"),
+    "signal": ("bad-not-an-object.json", "input"),
 }
 
 pytestmark = pytest.mark.timeout(600)

@@ -71,7 +71,7 @@ def lock_task(definition: dict[str, Any]) -> dict[str, Any]:
 def leave_the_map(d: dict[str, Any]) -> None:
     inner = item_states(d)["Child failed"]
     inner.pop("End")
-    inner["Next"] = "Tally results"
+    inner["Next"] = "Sum up the services"
 
 
 def rename_inner_failed(d: dict[str, Any]) -> None:
@@ -88,7 +88,7 @@ def rename_inner_failed(d: dict[str, Any]) -> None:
 # (id, how to break deckhand's definition, AWS code expected, text expected in the message)
 BROKEN: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("duplicate name across Map and top level", rename_inner_failed, "DUPLICATE_STATE_NAME", "Deployment failed"),
-    ("Next names no state", lambda d: d["States"]["Collect outcomes"].update(Next="Tally"), "MISSING_TRANSITION_TARGET", "Tally"),
+    ("Next names no state", lambda d: d["States"]["Sum up the services"].update(Next="Tally"), "MISSING_TRANSITION_TARGET", "Tally"),
     ("Catch Next names no state", lambda d: lock_task(d)["Catch"][0].update(Next="Cleanup"), "MISSING_TRANSITION_TARGET", "Cleanup"),
     ("unreachable state", lambda d: d["States"].update(Orphan={"Type": "Succeed"}), "MISSING_TRANSITION_TARGET", "Orphan"),
     ("state name over 80 characters",
@@ -107,7 +107,7 @@ EXTRA: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
      lambda d: d["States"].update(Again={"Type": "Pass", "Next": "Once more"}, **{"Once more": {"Type": "Pass", "Next": "Again"}}),
      "MISSING_TRANSITION_TARGET", '"Again" is not reachable'),
     ("ItemProcessor state leaves the Map", leave_the_map,
-     "MISSING_TRANSITION_TARGET", "Missing 'Next' target: Tally results"),
+     "MISSING_TRANSITION_TARGET", "Missing 'Next' target: Sum up the services"),
     ("States.ALL not alone in Retry", lambda d: lock_task(d)["Retry"].append({"ErrorEquals": ["States.ALL", "Other"]}),
      "SCHEMA_VALIDATION_FAILED", "alone"),
     ("States.ALL not in the last Retrier", lambda d: lock_task(d)["Retry"].insert(0, {"ErrorEquals": ["States.ALL"]}),

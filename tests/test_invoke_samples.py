@@ -35,7 +35,12 @@ EXPECTED = {
     "bad-foreign-registry.json": ("error", "InvalidInput"),
     "bad-image-and-rollback.json": ("error", "InvalidInput"),
     "bad-not-an-object.json": ("error", "InvalidInput"),
+    # ECS events are the signal function's input; to the plan they are no request.
+    "ecs-deployment-completed.json": ("error", "InvalidInput"),
+    "ecs-task-stopped.json": ("error", "InvalidInput"),
 }
+# The signal function's samples: no rollout of that service is parked in the fresh cloud.
+SIGNAL_SAMPLES = ("ecs-deployment-completed.json", "ecs-task-stopped.json")
 
 
 def free_port() -> int:
@@ -99,3 +104,10 @@ def test_plan_answers_each_sample(watch: int, sample: str) -> None:
         assert answer.get("output", {}).get("action") == expected, answer
     else:
         assert expected in answer.get("failure", ""), answer
+
+
+@pytest.mark.parametrize("sample", SIGNAL_SAMPLES)
+def test_signal_answers_each_ecs_event_sample(watch: int, sample: str) -> None:
+    answer = invoke(watch, "signal", EVENTS / sample)
+    output = answer.get("output", {})
+    assert output.get("woke") is False and "no rollout" in output.get("ignored", ""), answer

@@ -18,10 +18,15 @@ tracking ``web=<repository>:main``), one after the other:
 
 Definitions (also printed under the table):
 
-* state transitions: ``*StateEntered`` events in the execution history (every state entered,
-  inside Map iterations too: what Step Functions Standard bills); retries (a Task scheduled
-  again without a new StateEntered) are billed too and reported separately;
-* Lambda invocations: ``LambdaFunctionScheduled`` events, per function;
+* state transitions: ``*StateEntered`` events in the push's execution history and in those of
+  the service executions it started (every state entered, inside Map iterations too: what Step
+  Functions Standard bills); retries (a Task scheduled again without a new StateEntered) are
+  billed too and reported separately;
+* Lambda invocations: ``LambdaFunctionScheduled`` and Lambda ``TaskScheduled`` events, per
+  function, plus the signal function's invocations by EventBridge (ECS events), counted by the
+  Lambda runtime;
+* history events and payloads: the longest single execution history (quota 25,000 events) and
+  the largest input, output or parameters of any state (quota 256 KiB);
 * push → UpdateService: from PutImage returning to the harness to the deploy function's
   UpdateService request reaching the cloud;
 * failure signal: the moment the failure became observable in ECS data: the ``stoppingAt``
@@ -56,6 +61,7 @@ PARAMETERS = {
     "Architecture": "x86_64",
 }
 FAILED_STOP_CODES = ("TaskFailedToStart", "EssentialContainerExited")
+ALB_RULES_PER_BALANCER = 100
 EXTERNAL_STOP_CODES = ("UserInitiated", "ServiceSchedulerInitiated", "SpotInterruption", "TerminationNotice")
 
 
@@ -105,7 +111,8 @@ class Deployment:
     error: str | None = None
     output: Any = None
     ended_at: float | None = None
-    history: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # the push's and its service executions'
+    histories: dict[str, list[dict]] = field(default_factory=dict)  # execution ARN → its own history
     api_calls: list[Any] = field(default_factory=list)  # deckhand's (caller == function)
     cloud_calls: list[Any] = field(default_factory=list)  # the cloud's own (Lambda Invoke, StartExecution)
     invocations: list[Any] = field(default_factory=list)  # runtime side
@@ -130,8 +137,29 @@ class Deployment:
         scheduled = sum(1 for e in self.history if e["type"] in ("LambdaFunctionScheduled", "TaskScheduled"))
         return max(0, scheduled - self.state_entered.get("TaskStateEntered", 0))
 
+    @property
+    def service_histories(self) -> list[list[dict]]:
+        return [h for arn, h in self.histories.items() if arn != self.execution_arn]
+
+    @property
+    def largest_history(self) -> int:
+        """Events in the longest single execution history (the 25,000-event quota is per execution)."""
+        return max((len(h) for h in self.histories.values()), default=0)
+
+    @property
+    def largest_payload(self) -> int:
+        """Bytes (UTF-8) of the largest input, output or parameters any state saw."""
+        largest = 0
+        for event in self.history:
+            for key, details in event.items():
+                if key.endswith("EventDetails") and isinstance(details, dict):
+                    for part in ("input", "output", "parameters"):
+                        if isinstance(details.get(part), str):
+                            largest = max(largest, len(details[part].encode()))
+        return largest
+
     def lambda_invocations(self) -> Counter:
-        found: Counter = Counter()
+        found: Counter = self._invoked_by_events()
         for event in self.history:
             if event["type"] == "LambdaFunctionScheduled":
                 resource = event.get("lambdaFunctionScheduledEventDetails", {}).get("resource", "")
@@ -145,6 +173,21 @@ class Deployment:
             name = resource.split(":function:", 1)[-1].split(":", 1)[0]
             found[self.binaries.get(name, name)] += 1
         return found
+
+    def _invoked_by_events(self) -> Counter:
+        """Invocations no state machine scheduled (EventBridge → the signal function)."""
+        return Counter(b for b in (self.binaries.get(i.function, i.function) for i in self.invocations) if b == "signal")
+
+    def lambda_gb_seconds(self, memory_mb: dict[str, int]) -> float:
+        """Billed Lambda GB-seconds: each invocation's handler time rounded up to the
+        millisecond, times its function's memory."""
+        total = 0.0
+        for invocation in self.invocations:
+            if invocation.handler_ms is None:
+                continue
+            binary = self.binaries.get(invocation.function, invocation.function)
+            total += (-(-invocation.handler_ms // 1)) / 1000 * memory_mb.get(binary, 128) / 1024
+        return total
 
     def state_outputs(self, state: str) -> list[Any]:
         """Outputs of the Task state named `state`, in order."""
@@ -345,9 +388,13 @@ class DeploymentBench:
             first = aws.push(repository, "main")
         definition = aws.task_definition(f"fleet-{uuid.uuid4().hex[:6]}", [("app", aws.pinned(repository, first), 8080)])
         groups = [aws.target_group(f"fleet-{i}-{uuid.uuid4().hex[:4]}", net, 8080) for i in range(count)]
-        balancer = aws.load_balancer(net, {80: groups[0]})
-        for i, group in enumerate(groups[1:], start=1):
-            aws.path_rule(balancer.listeners[80], [f"/svc{i}/*"], group, i)
+        # An ALB takes at most 100 target groups and 100 listener rules (Elastic Load Balancing
+        # quotas, "Application Load Balancer"): one balancer per 100 services.
+        for first in range(0, count, ALB_RULES_PER_BALANCER):
+            share = groups[first:first + ALB_RULES_PER_BALANCER]
+            balancer = aws.load_balancer(net, {80: share[0]})
+            for i, group in enumerate(share[1:], start=1):
+                aws.path_rule(balancer.listeners[80], [f"/svc{first + i}/*"], group, i)
         names = [f"svc-{i:03d}" for i in range(count)]
         for name, group in zip(names, groups):
             aws.ecs.create_service(
@@ -441,7 +488,10 @@ class DeploymentBench:
             result.output = json.loads(described.get("output") or described.get("cause") or "null")
         except ValueError:
             result.output = described.get("output") or described.get("cause")
-        result.history = aws.history(result.execution_arn)
+        result.histories = {result.execution_arn: aws.own_history(result.execution_arn)}
+        for child in aws.service_executions(result.execution_arn):
+            result.histories[child] = aws.own_history(child)
+        result.history = [e for h in result.histories.values() for e in h]
         self._collect(result)
         if result.calls("rollback", "UpdateService"):
             self._find_signal(result)
@@ -464,10 +514,10 @@ class DeploymentBench:
         deploys = [o for o in result.state_outputs("Register revision and update service") if isinstance(o, dict)]
         rollout = (deploys[0] or {}).get("rollout", {}) if deploys else {}
         deployment_id = rollout.get("deploymentId")
-        targets = [o for o in result.state_outputs("Plan deployment") if isinstance(o, dict)]
+        plans = [o.get("plan") for o in result.state_outputs("Plan service") if isinstance(o, dict)]
         policy = {}
-        if targets and targets[0].get("targets"):
-            policy = targets[0]["targets"][0].get("policy", {})
+        if plans and isinstance(plans[0], dict) and plans[0].get("targets"):
+            policy = plans[0]["targets"][0].get("policy", {})
         threshold = int(policy.get("maxFailedTasks", 2))
         ecs = self.aws.ecs
         arns: list[str] = []

@@ -32,7 +32,14 @@ from bench.table import Section, Table, at_most, fmt, median  # noqa: E402
 BOOTSTRAP_LIMIT_MB = 8.0
 INIT_LIMIT_MS = 20.0
 PUSH_TO_UPDATE_LIMIT_S = 2.0
-SFN_PRICE_PER_TRANSITION = 0.025 / 1000  # Step Functions Standard, USD
+# List prices, US East (N. Virginia), USD. AWS Step Functions pricing: Standard workflows
+# $0.025 per 1,000 state transitions. AWS Lambda pricing: $0.20 per 1M requests, Arm (the
+# template's default architecture) $0.0000133334 per GB-second of billed duration (1 ms units).
+SFN_PRICE_PER_TRANSITION = 0.025 / 1000
+LAMBDA_PRICE_PER_REQUEST = 0.20 / 1_000_000
+LAMBDA_PRICE_PER_GB_SECOND_ARM = 0.0000133334
+HISTORY_QUOTA = 25_000  # events in one execution's history
+PAYLOAD_QUOTA = 256 * 1024  # bytes of a state's input or output
 
 
 def log(message: str) -> None:
@@ -46,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="smoke run: 3 cold starts, scale 5, a shorter slow rollout")
     parser.add_argument("--scale", type=int, default=None, help="services for the fan-out (default 100, quick 5)")
     parser.add_argument("--cold-starts", type=int, default=None, help="cold starts per function (default 20, quick 3)")
-    parser.add_argument("--slow-ready", type=float, default=None,
-                        help="ready-seconds of the slow healthy rollout (default 10, quick 5)")
+    parser.add_argument("--lengths", default=None,
+                        help="ready-seconds of the rollouts compared for length, comma-separated "
+                             "(default 5,60,600: a 5 s, a 1-minute and a 10-minute rollout; quick 2,8)")
     parser.add_argument("--profiles", action="store_true",
                         help="also rebuild plan and notify with release-profile variants (long: 4-7 min of build per variant the first time)")
     parser.add_argument("--profile-binaries", default=",".join(profiles.DEFAULT_BINARIES),
@@ -144,7 +152,7 @@ def size_and_init(table: Table, specs: list, runs: int, handler: dict[str, dict[
 
 
 def _invocations_text(counter) -> str:
-    order = ("plan", "lock", "notify", "deploy", "check", "rollback")
+    order = ("plan", "lock", "notify", "deploy", "check", "signal", "rollback")
     parts = [f"{k} {counter[k]}" for k in order if counter.get(k)]
     parts += [f"{k} {v}" for k, v in counter.items() if k not in order]
     return ", ".join(parts)
@@ -152,6 +160,18 @@ def _invocations_text(counter) -> str:
 
 def _services_text(counter) -> str:
     return ", ".join(f"{k} {v}" for k, v in counter.most_common())
+
+
+def cost_usd(d: Deployment, memory_mb: dict[str, int]) -> float:
+    """What the deployment costs at list prices: transitions (retries too) and Lambda requests
+    and GB-seconds."""
+    requests = sum(d.lambda_invocations().values())
+    return ((d.transitions + d.retries) * SFN_PRICE_PER_TRANSITION + requests * LAMBDA_PRICE_PER_REQUEST
+            + d.lambda_gb_seconds(memory_mb) * LAMBDA_PRICE_PER_GB_SECOND_ARM)
+
+
+def memory_by_binary() -> dict[str, int]:
+    return {spec.binary: spec.memory_mb for spec in functions()}
 
 
 def deployment_rows(section: Section, key: str, d: Deployment, poll: float, detailed: bool = True) -> None:
@@ -165,6 +185,10 @@ def deployment_rows(section: Section, key: str, d: Deployment, poll: float, deta
                 note=_invocations_text(d.lambda_invocations()))
     section.add(f"{key}.api_calls", "AWS API calls by deckhand", len(d.api_calls), "",
                 note="by service: " + _services_text(d.calls_by_service()))
+    section.add(f"{key}.history", "history events: push execution + service execution",
+                " + ".join(str(len(h)) for h in d.histories.values()), "")
+    section.add(f"{key}.cost", "cost per deployment (list prices)", cost_usd(d, memory_by_binary()) * 1e6, "µUSD",
+                note="Step Functions transitions + Lambda requests and Arm GB-seconds")
     if detailed:
         check_calls = d.calls("check")
         if d.checks:
@@ -195,29 +219,28 @@ def rollback_rows(section: Section, key: str, d: Deployment, poll: float) -> Non
                 note=f"signal: {d.signal_what}; after it: " + ", ".join(f"{k} {v:+.2f}" for k, v in detection.items()))
 
 
-GRACE_SECONDS = 20  # the rollout-length service's healthCheckGracePeriodSeconds
-
-
-def deployments_section(table: Table, bench: DeploymentBench, slow_ready: float) -> dict[str, Deployment]:
+def deployments_section(table: Table, bench: DeploymentBench, lengths: list[float]) -> dict[str, Deployment]:
     poll = bench.poll_seconds
     # Service A: no grace period (a failing task is failed at once). Service B: a grace period
-    # longer than the slow image takes to get ready: a task that is not ready yet is unhealthy
+    # longer than the slowest image takes to get ready: a task that is not ready yet is unhealthy
     # behind the ALB, and without grace ECS (and deckhand) would rightly treat it as failed.
+    grace = int(max(lengths)) + 20
     service_a = bench.api_service()
-    service_b = bench.api_service(grace=GRACE_SECONDS)
+    service_b = bench.api_service(grace=grace)
     runs: dict[str, Deployment] = {}
     plan = [
         ("cold", service_a, "healthy, first push (every function cold)", "healthy", 2.0),
         ("healthy", service_a, "healthy (warm functions), ready-seconds 2", "healthy", 2.0),
         ("unhealthy", service_a, "rolled back: unhealthy image (targets never pass)", "unhealthy", 2.0),
         ("crash", service_a, "rolled back: crashing image (exit 1 after 1 s)", "crash", 2.0),
-        ("short", service_b, f"healthy, grace {GRACE_SECONDS} s, ready-seconds 2", "healthy", 2.0),
-        ("slow", service_b, f"healthy, grace {GRACE_SECONDS} s, ready-seconds {slow_ready:g}", "healthy", slow_ready),
-    ]
+    ] + [(f"length{i}", service_b, f"healthy, grace {grace} s, ready-seconds {ready:g}", "healthy", ready)
+         for i, ready in enumerate(lengths)]
     for key, (repository, cluster, service), title, health, ready in plan:
         log(f"deployments: {title}")
-        runs[key] = bench.deploy(title, repository, cluster, service, health=health, ready_seconds=ready)
+        runs[key] = bench.deploy(title, repository, cluster, service, health=health, ready_seconds=ready,
+                                 timeout=max(600.0, ready * 2 + 120))
     note = (f"1 service, 2 tasks behind an ALB target group; PollIntervalSeconds={poll:g}, "
+            f"RecheckSeconds={bench.params.get('RecheckSeconds', 'default')}, "
             f"UnhealthyChecks/MaxFailedTasks template defaults, no grace period")
     section = table.section("deployment: healthy", note)
     deployment_rows(section, "healthy", runs["healthy"], poll)
@@ -232,22 +255,26 @@ def deployments_section(table: Table, bench: DeploymentBench, slow_ready: float)
     section.add("healthy.sfn_cost", "Step Functions cost per 1,000 healthy deployments",
                 (healthy.transitions + healthy.retries) * SFN_PRICE_PER_TRANSITION * 1000, "USD")
 
-    short, slow = runs["short"], runs["slow"]
-    section = table.section("deployment: rollout length", f"another service (grace period {GRACE_SECONDS} s), "
-                            f"tasks ready after 2 s vs {slow_ready:g} s")
-    section.add("length.outcome", "outcome", f"{short.status} vs {slow.status}")
-    section.add("length.duration", "push -> execution end", f"{fmt(short.duration_s or 0)} vs {fmt(slow.duration_s or 0)}", "s")
-    section.add("length.checks", "health checks", f"{short.checks} vs {slow.checks}")
-    section.add("length.invocations", "Lambda invocations", f"{sum(short.lambda_invocations().values())} vs "
-                f"{sum(slow.lambda_invocations().values())}")
-    section.add("length.api_calls", "AWS API calls by deckhand", f"{len(short.api_calls)} vs {len(slow.api_calls)}")
-    delta_t = (slow.duration_s or 0) - (short.duration_s or 0)
-    delta_n = slow.transitions - short.transitions
-    independent = delta_n == 0
-    section.add("length.transitions", "state transitions", f"{short.transitions} vs {slow.transitions}", "",
-                "independent of rollout length", "ok" if independent else "over",
-                note=(f"+{delta_n} for +{delta_t:.1f} s of rollout = {delta_n / delta_t:.1f} per extra second "
-                      f"(Wait + Check + Choice per poll)") if delta_t > 0 and not independent else "")
+    measured = [runs[f"length{i}"] for i in range(len(lengths))]
+    versus = " vs ".join
+    section = table.section("deployment: rollout length", f"another service (grace period {grace} s), tasks ready "
+                            f"after {versus(f'{r:g} s' for r in lengths)}; simulated rollouts take their real time")
+    section.add("length.outcome", "outcome", versus(d.status for d in measured))
+    section.add("length.duration", "push -> execution end", versus(fmt(d.duration_s or 0) for d in measured), "s")
+    section.add("length.checks", "health checks", versus(str(d.checks) for d in measured))
+    section.add("length.invocations", "Lambda invocations", versus(str(sum(d.lambda_invocations().values()))
+                                                                   for d in measured))
+    section.add("length.api_calls", "AWS API calls by deckhand", versus(str(len(d.api_calls)) for d in measured))
+    section.add("length.history", "history events of the service execution",
+                versus(str(max((len(h) for h in d.service_histories), default=0)) for d in measured))
+    section.add("length.cost", "cost per deployment (list prices)",
+                versus(f"{cost_usd(d, memory_by_binary()) * 1e6:.0f}" for d in measured), "µUSD")
+    spread = max(d.transitions for d in measured) - min(d.transitions for d in measured)
+    nearly = spread <= 6  # two heartbeat re-checks (Wait, Check, Choice each)
+    section.add("length.transitions", "state transitions", versus(str(d.transitions) for d in measured), "",
+                "independent of rollout length (within 2 re-checks)", "ok" if nearly else "over",
+                note="a rollout parks on a task token until ECS says something; a re-check every "
+                     "RecheckSeconds guards against lost events")
 
     for key, title in (("unhealthy", "deployment: rolled back, unhealthy image"),
                        ("crash", "deployment: rolled back, crashing image")):
@@ -273,6 +300,13 @@ def scale_section(table: Table, bench: DeploymentBench, count: int) -> None:
     section.add("scale.failed", "services not SUCCEEDED", result.failed, "", "0", "ok" if result.failed == 0 else "over")
     section.add("scale.on_new_digest", "services running the pushed digest (ECS)", result.on_new_digest, "",
                 f"{count}", "ok" if result.on_new_digest == count else "over")
+    section.add("scale.history", "longest execution history", d.largest_history, "events",
+                f"< {HISTORY_QUOTA:,} (quota)", "ok" if d.largest_history < HISTORY_QUOTA else "over",
+                note=f"the push's own: {len(d.histories.get(d.execution_arn, []))}; "
+                     f"{len(d.service_histories)} service executions")
+    section.add("scale.payload", "largest state input/output", d.largest_payload / 1024, "KiB",
+                f"< {PAYLOAD_QUOTA // 1024} KiB (quota)", "ok" if d.largest_payload < PAYLOAD_QUOTA else "over")
+    section.add("scale.cost", "cost per service (list prices)", cost_usd(d, memory_by_binary()) / count * 1e6, "µUSD")
     section.add("scale.transitions", "state transitions", d.transitions, "",
                 note=f"{d.transitions / count:.1f} per service" + (f"; + {d.retries} retries" if d.retries else ""))
     section.add("scale.invocations", "Lambda invocations", sum(d.lambda_invocations().values()), "",
@@ -335,8 +369,8 @@ def profiles_section(table: Table, specs: list, binaries: tuple[str, ...], runs:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cold_runs = args.cold_starts or (3 if args.quick else 20)
-    scale = args.scale if args.scale is not None else (5 if args.quick else 100)
-    slow_ready = args.slow_ready or (5.0 if args.quick else 10.0)
+    scale = args.scale if args.scale is not None else (5 if args.quick else 1000)
+    lengths = [float(x) for x in (args.lengths or ("2,8" if args.quick else "5,60,600")).split(",") if x.strip()]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     specs = functions()
     missing = [str(s.bootstrap()) for s in specs if not s.bootstrap().exists()]
@@ -361,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"local cloud: ready in {bench.started_in_s:.1f} s on {bench.cloud.endpoint}")
             scratch = Table("")
             if "deployments" not in skip:
-                runs = deployments_section(scratch, bench, slow_ready)
+                runs = deployments_section(scratch, bench, lengths)
             # Handler times of one deployment at a time (the fan-out's are under 10-way load).
             handler = bench.handler_times()
             if "scale" not in skip and scale > 0:
@@ -382,9 +416,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 NOTES = [
-    "state transitions = *StateEntered events of the execution history (Map iterations included), "
-    "what Step Functions Standard bills ($0.025 per 1,000); retries are billed too, shown when any",
-    "Lambda invocations = LambdaFunctionScheduled events; AWS API calls = requests from deckhand's functions "
+    "state transitions = *StateEntered events of the push's execution history and of its service executions "
+    "(Map iterations included), what Step Functions Standard bills ($0.025 per 1,000); retries are billed too, "
+    "shown when any",
+    "cost = transitions x $0.000025 + Lambda requests x $0.0000002 + billed GB-seconds x $0.0000133334 (Arm), "
+    "AWS list prices in us-east-1; a task waiting on a task token costs nothing while it waits",
+    "Lambda invocations = Lambda tasks scheduled by the state machines + the signal function's invocations "
+    "by EventBridge (ECS events); AWS API calls = requests from deckhand's functions "
     "(User-Agent aws-sdk-rust, function from its app id), not the harness's nor the cloud's own (Step Functions -> "
     "Lambda, EventBridge -> Step Functions)",
     "push -> UpdateService = PutImage returned to the harness -> the deploy function's UpdateService reached the cloud",

@@ -1,6 +1,6 @@
 """One push fanned out to N services of one cluster (the state machine's Map, bounded by
-MaxConcurrency): wall time, API calls, and whether every service ended SUCCEEDED on the new
-digest."""
+MaxConcurrency, starting one service execution each): wall time, API calls, the largest history
+and payload against the quotas, and whether every service ended SUCCEEDED on the new digest."""
 
 from __future__ import annotations
 
@@ -17,23 +17,17 @@ class ScaleResult:
     setup_s: float
     deployment: Deployment
     max_concurrency: int | None
-    statuses: dict[str, str] = field(default_factory=dict)  # service → status in the execution result
+    counts: dict[str, int] = field(default_factory=dict)  # the push's summary: services per outcome
     on_new_digest: int = 0  # services whose task definition runs the pushed digest afterwards
     peak_concurrent_iterations: int = 0  # Map iterations running at once (from the history)
 
     @property
     def succeeded(self) -> int:
-        return sum(1 for s in self.statuses.values() if s == "SUCCEEDED")
+        return int(self.counts.get("SUCCEEDED", 0))
 
     @property
     def failed(self) -> int:
         return self.services - self.succeeded
-
-
-def _results(output: Any) -> list[dict]:
-    if isinstance(output, dict):
-        output = output.get("results", [])
-    return [r for r in output or [] if isinstance(r, dict)]
 
 
 def _peak_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -53,8 +47,8 @@ def run_scale(bench: DeploymentBench, count: int, timeout: float = 1800) -> Scal
     plans = [o for o in deployment.state_outputs("Plan deployment") if isinstance(o, dict)]
     max_concurrency = plans[0].get("maxConcurrency") if plans else None
     result = ScaleResult(count, setup_s, deployment, max_concurrency)
-    for entry in _results(deployment.output):
-        result.statuses[str(entry.get("service"))] = str(entry.get("status"))
+    if isinstance(deployment.output, dict):
+        result.counts = dict(deployment.output.get("counts") or {})
     # What ECS says afterwards, independently of the execution's own report.
     ecs, pinned = bench.aws.ecs, f"@{deployment.digest}"
     images: dict[str, bool] = {}

@@ -20,19 +20,19 @@ SCALE = 5
 
 pytestmark = pytest.mark.timeout(300)
 
-FUNCTIONS = ("plan", "lock", "deploy", "check", "rollback", "notify")
+FUNCTIONS = ("plan", "lock", "deploy", "check", "rollback", "notify", "signal")
 DEPLOYMENT_KEYS = ("outcome", "duration", "transitions", "checks", "invocations", "api_calls", "calls_per_check",
-                   "calls_other", "push_to_update")
+                   "calls_other", "push_to_update", "history", "cost")
 EXPECTED_KEYS = (
     [f"{f}.{what}" for f in FUNCTIONS for what in ("size", "init", "handler")]
     + ["init.floor", "init.trust_store", "init.in_cloud"]
     + [f"healthy.{k}" for k in DEPLOYMENT_KEYS]
     + ["cold.push_to_update", "healthy.sfn_cost"]
     + ["length.outcome", "length.duration", "length.checks", "length.invocations", "length.api_calls",
-       "length.transitions"]
+       "length.transitions", "length.history", "length.cost"]
     + [f"{s}.{k}" for s in ("unhealthy", "crash") for k in (*DEPLOYMENT_KEYS, "signal_to_rollback")]
     + [f"scale.{k}" for k in ("outcome", "wall", "per_service", "concurrency", "push_to_first_update", "succeeded",
-                              "failed", "on_new_digest", "transitions", "invocations", "api_calls", "plan_calls",
+                              "failed", "on_new_digest", "history", "payload", "cost", "transitions", "invocations", "api_calls", "plan_calls",
                               "check_handler", "lock_handler", "errors")]
 )
 
@@ -94,8 +94,9 @@ def test_values_are_sane(bench: tuple[dict, str]) -> None:
             assert rows[f"{scenario}.{key}"]["value"] > 0, f"{scenario}.{key}"
         assert rows[f"{scenario}.push_to_update"]["value"] > 0
         assert rows[f"{scenario}.calls_per_check"]["value"] >= 1
-    # Every deployment invokes plan once, and a healthy one never invokes rollback.
-    assert "plan 1" in rows["healthy.invocations"]["note"] and "rollback" not in rows["healthy.invocations"]["note"]
+    # Every deployment plans twice (the fan-out, then the service's own execution), and a healthy
+    # one never invokes rollback.
+    assert "plan 2" in rows["healthy.invocations"]["note"] and "rollback" not in rows["healthy.invocations"]["note"]
     assert "rollback 1" in rows["unhealthy.invocations"]["note"]
     assert rows["length.outcome"]["value"] == "SUCCEEDED vs SUCCEEDED"
     assert rows["scale.outcome"]["value"] == "SUCCEEDED"

@@ -196,7 +196,7 @@ class Aws:
             lines.append(json.loads(child["cause"]))
         return lines
 
-    def history(self, execution_arn: str) -> list[dict]:
+    def own_history(self, execution_arn: str) -> list[dict]:
         events, token = [], None
         while True:
             page = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {}))
@@ -204,6 +204,26 @@ class Aws:
             token = page.get("nextToken")
             if not token:
                 return events
+
+    def service_executions(self, execution_arn: str) -> list[str]:
+        """The service executions a push execution started (startExecution.sync:2 answers each
+        start with the child's ExecutionArn, in the TaskSubmitted event)."""
+        children = []
+        for event in self.own_history(execution_arn):
+            submitted = event.get("taskSubmittedEventDetails")
+            if submitted and submitted.get("output"):
+                arn = json.loads(submitted["output"]).get("ExecutionArn")
+                if arn and arn not in children:
+                    children.append(arn)
+        return children
+
+    def history(self, execution_arn: str) -> list[dict]:
+        """The execution's history, then those of the service executions it started: what one
+        deployment did, wherever it happened."""
+        events = self.own_history(execution_arn)
+        for child in self.service_executions(execution_arn):
+            events += self.own_history(child)
+        return events
 
     def event_queue(self) -> "EventQueue":
         return EventQueue(self)

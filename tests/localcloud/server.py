@@ -57,6 +57,7 @@ from .asl_validation import sfn_definition_validation_patches
 from .lambda_runtime import LambdaRuntime, RequestTooLarge, version_of
 from . import sfn_rules
 from . import sfn_quotas
+from . import sfn_integrations
 from .stack import DeployedStack, build_functions, deploy_template, load_template, template_has_rust_functions
 
 LOG = logging.getLogger("localcloud")
@@ -359,6 +360,7 @@ def _sfn_patches() -> list[Patch]:
         *_sfn_runtime_error_patches(),
         *sfn_definition_validation_patches(),  # InvalidDefinition as AWS: asl_validation.py
         *sfn_quotas.patches(),  # history, payload, Fail cause, Lambda.Unknown (sfn_quotas.py)
+        *sfn_integrations.patches(),  # startExecution.sync:2, heartbeats (sfn_integrations.py)
     ]
 
 

@@ -1,7 +1,9 @@
-//! Notify: publish a service's deployment event and return its result.
+//! Notify: publish a service's deployment event and return its result; or, at the end of a
+//! push's fan-out, sum up what became of its services.
 
 use deckhand_core::app::notify::{notify, Branch};
 use deckhand_core::app::settings::event_bus;
+use deckhand_core::app::summary::{summarize, ServiceOutcome};
 use deckhand_core::aws::{eventbridge::EventBridgeAdapter, load_config};
 use deckhand_core::domain::events::Status;
 use deckhand_core::runtime;
@@ -10,9 +12,16 @@ use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Deserialize)]
-struct Request {
-    status: Status,
-    branch: Branch,
+#[serde(untagged, deny_unknown_fields)]
+enum Request {
+    Event { status: Status, branch: Branch },
+    Summary { summary: FanOut },
+}
+
+#[derive(Deserialize)]
+struct FanOut {
+    reason: String,
+    results: Vec<ServiceOutcome>,
 }
 
 #[tokio::main]
@@ -23,9 +32,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let sink = &sink;
         async move {
-            let request: Request = runtime::input(event.payload)?;
-            let result = notify(sink, request.status, &request.branch).await?;
-            runtime::output(result)
+            match runtime::input(event.payload)? {
+                Request::Event { status, branch } => runtime::output(notify(sink, status, &branch).await?),
+                Request::Summary { summary } => runtime::output(summarize(summary.reason, &summary.results)),
+            }
         }
     }))
     .await

@@ -5,6 +5,7 @@
 use deckhand_core::app::settings::state_table;
 use deckhand_core::app::watch::{signal, Woken};
 use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, elb::ElbAdapter, load_config, sfn::SfnAdapter};
+use deckhand_core::error::DeckhandError;
 use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
@@ -18,6 +19,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (ecs, elb, waiters, tokens) = (&ecs, &elb, &waiters, &tokens);
         async move {
+            if !event.payload.is_object() {
+                return Err(DeckhandError::invalid("input", "expected an EventBridge event (a JSON object)"));
+            }
             let woken = signal(waiters, tokens, ecs, elb, &event.payload, runtime::now()).await?;
             let answer = match woken {
                 Woken::Woke(health) => json!({"woke": true, "verdict": health.verdict, "reason": health.reason}),

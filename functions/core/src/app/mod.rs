@@ -7,6 +7,7 @@ pub mod notify;
 pub mod plan;
 pub mod rollback;
 pub mod settings;
+pub mod summary;
 pub mod watch;
 
 #[cfg(test)]

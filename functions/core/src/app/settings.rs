@@ -51,7 +51,7 @@ impl PlanSettings {
             max_concurrency: number("DECKHAND_MAX_CONCURRENCY", 10)?.max(1),
             defaults: Policy {
                 poll_seconds: number("DECKHAND_POLL_INTERVAL_SECONDS", 15)?.max(1),
-                recheck_seconds: number("DECKHAND_RECHECK_SECONDS", 60)?.max(1),
+                recheck_seconds: number("DECKHAND_RECHECK_SECONDS", 300)?.max(1),
                 timeout_seconds: number("DECKHAND_DEPLOYMENT_TIMEOUT_SECONDS", 900)?,
                 bake_seconds: number("DECKHAND_BAKE_SECONDS", 0)?,
                 max_failed_tasks: number("DECKHAND_MAX_FAILED_TASKS", 2)?.max(1),

@@ -34,6 +34,7 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
         baked: previous.baked,
         renew_lease: false,
         needs_poll: false,
+        recheck_seconds: policy.recheck_seconds.max(1),
     };
     let service = &observation.service;
     let deployment = match our_deployment(service, rollout) {
@@ -80,6 +81,9 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
     // calls the deployment COMPLETED, and load balancers publish no health events at all.
     pending.needs_poll = pending.verdict == Verdict::Pending
         && (service.is_settled(deployment) || strikes > 0 || container_unhealthy > 0);
+    // The next wait on events ends at the deadline at the latest (its heartbeat).
+    let left = seconds_left(rollout, policy, service, previous, now).ceil().max(1.0) as u64;
+    pending.recheck_seconds = policy.recheck_seconds.min(left).max(1);
     pending
 }
 
@@ -227,9 +231,8 @@ fn deadline(
     now: f64,
 ) -> Settled {
     let grace = service.health_check_grace_period_seconds as f64;
-    let baking = if previous.baked { policy.bake_seconds as f64 } else { 0.0 };
     let elapsed = now - rollout.started_at;
-    if elapsed >= policy.timeout_seconds as f64 + grace + baking {
+    if seconds_left(rollout, policy, service, previous, now) <= 0.0 {
         let bake_note = if previous.baked { format!(" + bake {}s", policy.bake_seconds) } else { String::new() };
         let reason = format!(
             "timed out after {elapsed:.0}s (timeout {}s + grace period {grace}s{bake_note}): {status}",
@@ -238,6 +241,13 @@ fn deadline(
         return (Verdict::Failed, reason);
     }
     (Verdict::Pending, status)
+}
+
+/// Seconds until the rollout is out of time (timeout + grace + a bake that sent it back).
+fn seconds_left(rollout: &Rollout, policy: &Policy, service: &ServiceSnapshot, previous: &Health, now: f64) -> f64 {
+    let grace = service.health_check_grace_period_seconds as f64;
+    let baking = if previous.baked { policy.bake_seconds as f64 } else { 0.0 };
+    rollout.started_at + policy.timeout_seconds as f64 + grace + baking - now
 }
 
 fn progress(

@@ -24,7 +24,7 @@ pub struct Policy {
 }
 
 fn default_recheck_seconds() -> u64 {
-    60
+    300
 }
 
 impl Policy {
@@ -238,6 +238,10 @@ pub struct Health {
     /// `initial`, targets or containers failing checks): poll instead of waiting on events.
     #[serde(default)]
     pub needs_poll: bool,
+    /// The longest the next wait on ECS events may last: the heartbeat that re-checks, never
+    /// past the rollout's deadline.
+    #[serde(default = "default_recheck_seconds")]
+    pub recheck_seconds: u64,
 }
 
 impl Health {

@@ -1,0 +1,126 @@
+"""Step Functions service integrations as AWS runs them, where moto's interpreter differs.
+
+deckhand's fan-out starts one execution per service with ``states:startExecution.sync:2`` and
+each service execution waits on ``lambda:invoke.waitForTaskToken`` with a heartbeat. moto's
+interpreter (LocalStack's) has both patterns, with these differences from AWS, fixed here:
+
+* **Parameters of the Step Functions integration** are passed to boto3 as written in the
+  definition (``StateMachineArn``, ``Name``, ``Input``), which boto3 refuses (its members are
+  ``stateMachineArn``, ...): every ``startExecution`` Task failed with States.Runtime. AWS maps
+  the integration's PascalCase parameters onto the API ("Call Step Functions with Step
+  Functions", Step Functions Developer Guide: the Task's Parameters are StartExecution's
+  request fields).
+* **Its responses** come back in boto3's camelCase with ``datetime`` values; AWS returns the
+  API response with PascalCase keys and epoch-millisecond timestamps (the same guide's
+  ``startExecution.sync:2`` output example: ``"ExecutionArn"``, ``"StartDate": 1601929009806``,
+  ``"Output"`` as JSON). A failed child fails the Task with ``States.TaskFailed`` whose cause is
+  that same document as a string (moto's resolver already does this, once the keys are right).
+* **A heartbeat without TimeoutSeconds** made moto time the task out after 60 s (the States
+  Language specification's default). AWS's default TimeoutSeconds is 99999999 ("Task workflow
+  state", Step Functions Developer Guide), so a task that heartbeats (or, here, is re-checked on
+  ``States.HeartbeatTimeout``) is never cut at one minute.
+* **A heartbeat that runs out** failed the task with ``States.Timeout``, which a Catch on
+  ``States.HeartbeatTimeout`` never matches. AWS fails it with ``States.HeartbeatTimeout`` in a
+  TaskTimedOut event ("Error names", Step Functions Developer Guide: "a Task state failed to
+  send a heartbeat for a period longer than the HeartbeatSeconds value").
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+Patch = tuple[Any, str, Any]
+
+# AWS's default TimeoutSeconds for a Task state.
+DEFAULT_TASK_TIMEOUT_SECONDS = 99_999_999
+
+
+# The execution's own documents: data, whose keys are the user's.
+USER_DATA = {"Input", "Output"}
+
+
+def _pascal(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp() * 1000)
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, inner in value.items():
+        key = key[:1].upper() + key[1:] if isinstance(key, str) else key
+        out[key] = inner if key in USER_DATA else _pascal(inner)
+    return out
+
+
+def _camel(key: str) -> str:
+    return key[:1].lower() + key[1:]
+
+
+def patches() -> list[Patch]:
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    original_normalise = StateTaskServiceSfn._normalise_parameters
+    original_eval_task = StateTaskServiceSfn._eval_service_task
+    original_from_props = ExecutionState.from_state_props
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original_from_error = StateTaskServiceCallback._from_error
+
+    def from_error(self: StateTaskServiceCallback, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, HeartbeatTimeoutError):
+            return original_from_error(self, env, ex)
+        name = StatesErrorNameType.StatesHeartbeatTimeout
+        return FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=name),
+            event_type=HistoryEventType.TaskTimedOut,
+            event_details=EventDetails(taskTimedOutEventDetails=TaskTimedOutEventDetails(
+                resourceType=self._get_sfn_resource_type(), resource=self._get_sfn_resource(), error=name.to_name())),
+        )
+
+    def normalise_parameters(self: StateTaskServiceSfn, parameters: dict, boto_service_name: Any = None,
+                             service_action_name: Any = None) -> None:
+        original_normalise(self, parameters, boto_service_name, service_action_name)
+        if service_action_name is None:  # the Task's own call (the resolvers pass their action)
+            for key in [k for k in parameters if k[:1].isupper()]:
+                parameters[_camel(key)] = parameters.pop(key)
+
+    def normalise_response(self: StateTaskServiceSfn, response: Any, boto_service_name: Any = None,
+                           service_action_name: Any = None) -> None:
+        if isinstance(response, dict):
+            converted = _pascal(response)
+            response.clear()
+            response.update(converted)
+
+    def eval_service_task(self: StateTaskServiceSfn, env: Any, resource_runtime_part: Any,
+                          normalised_parameters: dict, state_credentials: Any) -> None:
+        original_eval_task(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        normalise_response(self, env.stack[-1])
+
+    def from_state_props(self: ExecutionState, state_props: Any) -> None:
+        original_from_props(self, state_props)
+        timeout = getattr(self, "timeout", None)
+        if isinstance(timeout, TimeoutSeconds) and timeout.is_default and timeout.timeout_seconds == 60:
+            self.timeout = TimeoutSeconds(timeout_seconds=DEFAULT_TASK_TIMEOUT_SECONDS, is_default=True)
+
+    return [
+        (StateTaskServiceSfn, "_normalise_parameters", normalise_parameters),
+        (StateTaskServiceSfn, "_normalise_response", normalise_response),
+        (StateTaskServiceSfn, "_eval_service_task", eval_service_task),
+        (ExecutionState, "from_state_props", from_state_props),
+        (StateTaskServiceCallback, "_from_error", from_error),
+    ]
