@@ -205,10 +205,14 @@ def test_a_lock_left_by_a_dead_execution_is_recovered(aws: Aws, localcloud, even
         item = dynamodb.get_item(TableName=table, Key={"pk": {"S": service_arn}}).get("Item", {})
         return item.get("lockOwner", {}).get("S")
 
-    wait_until("the first execution to hold the lock", lambda: lock_owner() == stuck)
+    # The lock is held by the service's own execution, which the push's execution started.
+    holder = wait_until("the service execution", lambda: aws.service_executions(stuck))[0]
+    wait_until("the service execution to hold the lock", lambda: lock_owner() == holder)
     aws.sfn.stop_execution(executionArn=stuck, error="Operator", cause="killed mid-deployment")
-    # The holder is dead but its lock is still there: the next push must not wait for the TTL.
-    assert lock_owner() == stuck
+    # Stopping the push's execution stops the service's (a .sync:2 child); the holder is dead but
+    # its lock is still there: the next push must not wait for the TTL.
+    wait_until("the service execution to stop", lambda: aws.sfn.describe_execution(executionArn=holder)["status"] == "ABORTED")
+    assert lock_owner() == holder
     fixed = aws.push(api.repository, "main")
     execution = aws.finish(aws.execution_for_push(fixed), timeout=120)
     assert execution["status"] == "SUCCEEDED", execution

@@ -47,8 +47,10 @@ def test_a_holder_past_its_lease_that_still_runs_keeps_the_lock(aws: Aws, localc
     api = api_service(aws, grace=20)
     slow = aws.push(api.repository, "main", ready_seconds=6)
     first = aws.execution_for_push(slow)
+    # The lock is held by the service's own execution, which the push's execution started.
+    holder = wait_until("the service execution", lambda: aws.service_executions(first))[0]
     wait_until("the first execution to hold the lock",
-               lambda: lock_item(localcloud, aws, api.cluster, api.service).get("lockOwner", {}).get("S") == first)
+               lambda: lock_item(localcloud, aws, api.cluster, api.service).get("lockOwner", {}).get("S") == holder)
     # The lease runs out while the rollout is still watched (rollouts may legally outlast it).
     table = localcloud.stack_outputs["StateTableName"]
     item = lock_item(localcloud, aws, api.cluster, api.service)
@@ -223,7 +225,7 @@ def test_a_task_replaced_during_the_bake_sends_the_rollout_back_to_waiting(aws: 
     assert execution["status"] == "SUCCEEDED", execution
     states = entered_states(aws, arn)
     after_bake = states[states.index("Still healthy after bake?") + 1]
-    assert after_bake in ("Wait for rollout", "Record known-good and release lock"), states
+    assert after_bake in ("Wait for ECS events", "Record known-good and release lock"), states
     if after_bake == "Wait for rollout":  # the replacement was still initial: waited, not rolled back
         assert "Roll back to last known-good" not in states, states
     assert terminal_event(events, arn)["status"] == "SUCCEEDED"

@@ -23,6 +23,24 @@ interpreter (LocalStack's) has both patterns, with these differences from AWS, f
   ``States.HeartbeatTimeout`` never matches. AWS fails it with ``States.HeartbeatTimeout`` in a
   TaskTimedOut event ("Error names", Step Functions Developer Guide: "a Task state failed to
   send a heartbeat for a period longer than the HeartbeatSeconds value").
+* **Stopping the parent** left a child started with ``.sync:2`` running (and holding what it
+  holds, a service lock here). AWS stops the job a ``.sync`` Task started when the Task is
+  stopped ("Run a Job (.sync)", Step Functions Developer Guide: "If the task is stopped, Step
+  Functions makes a best-effort attempt to stop the job"; it is why the integration's IAM
+  policy includes ``states:StopExecution``).
+* **A token whose task has ended** (completed already, timed out, its execution stopped) was
+  answered ``InvalidToken`` by SendTaskSuccess/Failure/Heartbeat, the answer for a token that
+  never existed. AWS answers ``TaskTimedOut`` ("The task token has either expired or the task
+  associated with the token has already been closed", SendTaskSuccess API reference, Errors),
+  which is how a late or duplicate completion is told apart from a bug.
+* **A stopped execution** became FAILED (or TIMED_OUT) when the state it was in ended after the
+  stop (a task token's heartbeat running out, a child's failure), overwriting the stop. AWS
+  keeps it ABORTED: StopExecution ends the execution there and then (StopExecution API
+  reference).
+* **Stopping an execution inside a Map iteration** crashed moto's Map state (an aborted
+  iteration's details are a string where it expects a dict), so the stopped execution ended
+  FAILED with States.Runtime instead of ABORTED (StopExecution: "Stops an execution", status
+  ABORTED).
 """
 
 from __future__ import annotations
@@ -56,6 +74,72 @@ def _camel(key: str) -> str:
     return key[:1].lower() + key[1:]
 
 
+# Every task token the interpreter handed out (tokens are opaque; only these are valid).
+_issued_tokens: set[str] = set()
+
+
+def _aborted_iteration_patch() -> list[Patch]:
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    def unless_stopped(original: Any) -> Any:
+        def call(self: Environment, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(self._program_state, ProgramStopped):
+                return None
+            return original(self, *args, **kwargs)
+
+        return call
+
+    original = ExecutionState._construct_error_output_value
+
+    def construct(failure_event: Any) -> Any:
+        details = list(failure_event.event_details.values())
+        if details and not isinstance(details[0], dict):
+            return {"Error": "", "Cause": ""}
+        return original(failure_event)
+
+    return [
+        (ExecutionState, "_construct_error_output_value", staticmethod(construct)),
+        (Environment, "set_error", unless_stopped(Environment.set_error)),
+        (Environment, "set_timed_out", unless_stopped(Environment.set_timed_out)),
+    ]
+
+
+def _token_patches() -> list[Patch]:
+    from moto.stepfunctions.parser.api import InvalidToken, TaskTimedOut
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original_add = CallbackPoolManager.add
+
+    def add(self: CallbackPoolManager, callback_id: str) -> Any:
+        _issued_tokens.add(callback_id)
+        return original_add(self, callback_id)
+
+    def timed_out() -> Exception:
+        # moto's own TaskTimedOut() cannot be constructed (AWSError needs its message): build it whole.
+        return TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'", "TaskTimedOut", 400)
+
+    def closed_is_timed_out(original: Any) -> Any:
+        def call(self: StepFunctionsParserBackend, task_token: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, task_token, *args, **kwargs)
+            except InvalidToken:
+                if task_token in _issued_tokens:
+                    raise timed_out() from None
+                raise
+            except TypeError:  # moto raising its TaskTimedOut()/TaskDoesNotExist() for a closed task
+                raise timed_out() from None
+
+        return call
+
+    return [(CallbackPoolManager, "add", add), *_aborted_iteration_patch()] + [
+        (StepFunctionsParserBackend, name, closed_is_timed_out(getattr(StepFunctionsParserBackend, name)))
+        for name in ("send_task_success", "send_task_failure", "send_task_heartbeat")
+    ]
+
+
 def patches() -> list[Patch]:
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
@@ -79,6 +163,35 @@ def patches() -> list[Patch]:
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
     original_from_error = StateTaskServiceCallback._from_error
+    original_sync2 = StateTaskServiceSfn._build_sync2_resolver
+    original_eval_sync = StateTaskServiceCallback._eval_sync
+
+    def build_sync2_resolver(self: StateTaskServiceSfn, env: Any, resource_runtime_part: Any,
+                             normalised_parameters: dict, state_credentials: Any) -> Any:
+        child = (env.stack[-1] or {}).get("ExecutionArn") if isinstance(env.stack[-1], dict) else None
+        resolver = original_sync2(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+        def stop_child() -> None:
+            from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+            client = boto_client_for(region=resource_runtime_part.region, service="stepfunctions",
+                                     state_credentials=state_credentials)
+            try:
+                client.stop_execution(executionArn=child, error="States.Aborted",
+                                      cause="the parent execution was stopped")
+            except Exception:  # noqa: BLE001 - best effort, as in AWS
+                pass
+
+        resolver.stop_child = stop_child if child else None  # type: ignore[attr-defined]
+        return resolver
+
+    def eval_sync(self: StateTaskServiceCallback, env: Any, sync_resolver: Any, timeout_seconds: Any,
+                  callback_endpoint: Any, heartbeat_endpoint: Any) -> Any:
+        result = original_eval_sync(self, env, sync_resolver, timeout_seconds, callback_endpoint, heartbeat_endpoint)
+        stop_child = getattr(sync_resolver, "stop_child", None)
+        if not env.is_running() and stop_child is not None:
+            stop_child()
+        return result
 
     def from_error(self: StateTaskServiceCallback, env: Any, ex: Exception) -> Any:
         if not isinstance(ex, HeartbeatTimeoutError):
@@ -123,4 +236,7 @@ def patches() -> list[Patch]:
         (StateTaskServiceSfn, "_eval_service_task", eval_service_task),
         (ExecutionState, "from_state_props", from_state_props),
         (StateTaskServiceCallback, "_from_error", from_error),
+        (StateTaskServiceSfn, "_build_sync2_resolver", build_sync2_resolver),
+        (StateTaskServiceCallback, "_eval_sync", eval_sync),
+        *_token_patches(),
     ]
