@@ -190,6 +190,7 @@ def api(aws: Aws) -> Api:
 
 def test_deploy_then_roll_back_step_by_step(sam_local: SamLocal, aws: Aws, events: EventQueue, api: Api) -> None:
     cluster, name, repository = api.cluster, api.service, api.repository
+    sam_local.cloud.iam.denials.clear()  # earlier tests' refusals (the cloud is shared) are not ours
 
     # A healthy image: plan, lock, announce, deploy, check until healthy, record known-good, publish.
     v2 = aws.push(repository, "v2")
@@ -228,6 +229,7 @@ def test_deploy_then_roll_back_step_by_step(sam_local: SamLocal, aws: Aws, event
 def test_functions_calls_are_evaluated_against_their_own_role(sam_local: SamLocal, api: Api) -> None:
     # Plan's role may not register task definitions: Deploy run with Plan's credentials is refused,
     # so the credentials in env.json are what the local cloud's IAM evaluates.
+    sam_local.cloud.iam.denials.clear()
     env = json.loads(sam_local.env_vars.read_text())
     env["DeployFunction"].update({k: v for k, v in env["PlanFunction"].items() if k.startswith("AWS_")})
     as_plan = sam_local.workdir / "env-deploy-as-plan.json"
