@@ -7,46 +7,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from polling import free_port, wait_for_port
+from samples import EVENTS, EXPECTED, SIGNAL_SAMPLES
+
 ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
 
 pytestmark = pytest.mark.timeout(600)
-
-# Sample → what the plan function must answer: a plan action, or an error name.
-EXPECTED = {
-    "ecr-push.json": ("action", "nothing"),  # nothing in the fresh cloud tracks flask-backend:main
-    "ecr-push-untagged.json": ("action", "nothing"),
-    "ecr-delete.json": ("action", "nothing"),
-    "manual-deploy.json": ("error", "InvalidInput"),  # cluster "prod" does not exist here
-    "manual-deploy-digest.json": ("error", "InvalidInput"),
-    "manual-rollback.json": ("error", "InvalidInput"),
-    "manual-dry-run.json": ("error", "InvalidInput"),
-    "manual-rollback-dry-run.json": ("error", "InvalidInput"),
-    "bad-typo-field.json": ("error", "InvalidInput"),
-    "bad-missing-image.json": ("error", "InvalidInput"),
-    "bad-foreign-registry.json": ("error", "InvalidInput"),
-    "bad-image-and-rollback.json": ("error", "InvalidInput"),
-    "bad-not-an-object.json": ("error", "InvalidInput"),
-    # ECS events are the signal function's input; to the plan they are no request.
-    "ecs-deployment-completed.json": ("error", "InvalidInput"),
-    "ecs-task-stopped.json": ("error", "InvalidInput"),
-}
-# The signal function's samples: no rollout of that service is parked in the fresh cloud.
-SIGNAL_SAMPLES = ("ecs-deployment-completed.json", "ecs-task-stopped.json")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +39,7 @@ def watch(localcloud: Any) -> Iterator[int]:
     log = open(ROOT / ".localcloud" / "cargo-lambda-watch.log", "w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        else:
-            pytest.fail("cargo lambda watch did not start")
+        wait_for_port("cargo lambda watch", port, alive=lambda: process.poll() is None)
         yield port
     finally:
         os.killpg(process.pid, 15)

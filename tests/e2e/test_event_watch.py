@@ -10,7 +10,8 @@ from typing import Any, Iterator
 import pytest
 
 from .aws import Aws, unique
-from .test_failures import api_service, failed_with
+from .aws import api_service
+from .test_failures import failed_with
 from .test_misbehaviour import control
 
 pytestmark = pytest.mark.timeout(300)

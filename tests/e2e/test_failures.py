@@ -5,44 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 
 import pytest
 
-from .aws import Aws, Network, unique, wait_until
+from .aws import Aws, api_service, unique, wait_until
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@dataclass
-class Api:
-    """A Flask API service tracking `repository:main`, deployed once by deckhand (so it has a
-    verified known-good revision)."""
-    cluster: str
-    service: str
-    repository: str
-    group: str
-    network: Network
-    good_digest: str
-    good_revision: str
-
-
-def api_service(aws: Aws, grace: int | None = None, circuit_breaker: dict | None = None, tags: dict | None = None,
-                verified: bool = True) -> Api:
-    net = aws.network()
-    repository = aws.repository(unique("flask"))
-    group = aws.target_group(unique("api"), net, 5000)
-    aws.load_balancer(net, {80: group})
-    cluster = aws.cluster()
-    initial = aws.push(repository, "main")
-    td = aws.task_definition(unique("api"), [("web", aws.pinned(repository, initial), 5000)])
-    aws.service(cluster, "api", td, net, [(group, "web", 5000)], track=f"web={repository}:main", desired=2, grace=grace,
-                circuit_breaker=circuit_breaker, extra_tags=tags)
-    good = initial
-    if verified:
-        good = aws.push(repository, "main")
-        assert aws.finish(aws.execution_for_push(good))["status"] == "SUCCEEDED"
-    return Api(cluster, "api", repository, group, net, good, aws.describe(cluster, "api")["taskDefinition"])
 
 
 def failed_with(aws: Aws, execution: dict, error: str) -> list[dict]:

@@ -16,7 +16,9 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from .sam_local import Forwarder, write_sam_local_files
 from .server import DEFAULT_RUN_DIR, DEFAULT_TEMPLATE, start_local_cloud
 
 
@@ -43,6 +45,20 @@ def _parser() -> argparse.ArgumentParser:
                     help="function logs and unpacked code (default: %(default)s)")
     up.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return parser
+
+
+def _sam_local_files(cloud: Any, args: argparse.Namespace) -> Forwarder | None:
+    """Files for `sam local` against this cloud, when a container engine answers (tests/localcloud/sam_local.py)."""
+    log = logging.getLogger("localcloud")
+    try:
+        forwarder = Forwarder(cloud.port)
+    except Exception as exc:  # noqa: BLE001 - sam local is optional here
+        log.info("no files for sam local: no container engine answers (%s)", exc.__class__.__name__)
+        return None
+    template, env = write_sam_local_files(cloud, forwarder.endpoint, args.template,
+                                          args.template.parent / ".aws-sam" / "build", args.run_dir / "sam-local")
+    log.info("sam local invoke/start-lambda: --template %s --env-vars %s --skip-pull-image", template, env)
+    return forwarder
 
 
 class _Interrupted(BaseException):
@@ -73,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     cloud = None
+    forwarder = None
     try:
         cloud = start_local_cloud(
             port=args.port,
@@ -84,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for key, value in cloud.stack_outputs.items():
             logging.getLogger("localcloud").info("output %s = %s", key, value)
+        if cloud.stack is not None:
+            forwarder = _sam_local_files(cloud, args)
         print(f"localcloud ready on {cloud.endpoint}", flush=True)
         while not stop.is_set():
             time.sleep(1)
@@ -94,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         stop.set()  # a signal now is ignored: we are stopping anyway
+        if forwarder is not None:
+            forwarder.close()
         if cloud is not None:
             log = logging.getLogger("localcloud")
             log.info("stopping")
