@@ -72,9 +72,10 @@ def timestamp(event: dict) -> float:
 
 
 def follow(aws: Aws, execution_arn: str, timeline: Timeline, queue) -> dict:
-    """Prints the execution's steps as they complete, then the deployment events."""
-    printed = 0
-    state = ""
+    """Prints the steps of the push's execution and of the service executions it starts as they
+    complete, then the deployment events."""
+    printed: dict[str, int] = {}
+    states: dict[str, str] = {}
     shown_events = 0
 
     def show_events() -> None:
@@ -87,20 +88,21 @@ def follow(aws: Aws, execution_arn: str, timeline: Timeline, queue) -> dict:
         shown_events = len(mine)
 
     while True:
-        history = aws.history(execution_arn)
-        for event in history[printed:]:
-            kind = event["type"]
-            if kind.endswith("StateEntered"):
-                state = event["stateEnteredEventDetails"]["name"]
-                if state in ("Wait for rollout", "Wait for rollback"):
-                    continue
-            result = output_of(event) if kind in ("TaskSucceeded", "LambdaFunctionSucceeded") else None
-            if result is not None:
-                describe(state, result, timestamp(event), timeline)
-            if kind in ("TaskFailed", "LambdaFunctionFailed"):
-                details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-                timeline.line(timestamp(event), "error", f"{state}: {details.get('error')}", RED)
-        printed = len(history)
+        for arn in [execution_arn, *aws.service_executions(execution_arn)]:
+            history = aws.own_history(arn)
+            for event in history[printed.get(arn, 0):]:
+                kind = event["type"]
+                if kind.endswith("StateEntered"):
+                    states[arn] = event["stateEnteredEventDetails"]["name"]
+                state = states.get(arn, "")
+                result = output_of(event) if kind in ("TaskSucceeded", "LambdaFunctionSucceeded") else None
+                if result is not None:
+                    describe(state, result, timestamp(event), timeline)
+                if kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"):
+                    details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+                    timeline.line(timestamp(event), "wake" if kind == "TaskTimedOut" else "error",
+                                  f"{state}: {details.get('error')}", YELLOW if kind == "TaskTimedOut" else RED)
+            printed[arn] = len(history)
         show_events()
         described = aws.sfn.describe_execution(executionArn=execution_arn)
         if described["status"] != "RUNNING":
@@ -117,8 +119,14 @@ def follow(aws: Aws, execution_arn: str, timeline: Timeline, queue) -> dict:
 
 def describe(state: str, result: Any, at: float, timeline: Timeline) -> None:
     if state == "Plan deployment":
-        services = ", ".join(f"{t['cluster']}/{t['service']}" for t in result.get("targets", []))
+        services = ", ".join(arn.rsplit(":service/", 1)[-1] for arn in result.get("services", []))
         timeline.line(at, "plan", f"{result.get('reason')}{': ' + services if services else ''}")
+    elif state == "Deploy the service":
+        timeline.line(at, "service", f"service execution ended {result.get('Status')}: {short(result.get('ExecutionArn'))}")
+    elif state in ("Wait for ECS events", "Wait for rollback events"):
+        verdict = result.get("verdict", "?")
+        colour = {"HEALTHY": GREEN, "FAILED": RED}.get(verdict, YELLOW)
+        timeline.line(at, "ecs event", f"watcher woken: {colour}{verdict:<8}{RESET} {result.get('reason', '')}")
     elif state == "Acquire service lock":
         timeline.line(at, "lock", result.get("reason", ""))
     elif state == "Register revision and update service":
@@ -134,8 +142,8 @@ def describe(state: str, result: Any, at: float, timeline: Timeline) -> None:
         timeline.line(at, "recorded", "revision verified healthy: recorded as the service's known-good; lock released", GREEN)
     elif state.startswith("Release lock"):
         timeline.line(at, "unlock", "lock released")
-    elif state == "Publish deployment event":
-        pass  # printed from the event bus afterwards
+    elif state in ("Publish deployment event", "Plan service", "Sum up the services"):
+        pass  # the events are printed from the event bus; the plan and summary add nothing new
 
 
 def main() -> int:

@@ -29,7 +29,7 @@ import pytest
 from localcloud.sam_local import Forwarder, function_names, write_sam_local_files
 from localcloud.stack import load_template
 from polling import free_port, wait_for_port
-from samples import EVENTS, EXPECTED
+from samples import EVENTS, EXPECTED, SIGNAL_SAMPLES
 
 from .aws import ACCOUNT, REGION, Api, Aws, EventQueue, api_service, unique, wait_until
 
@@ -133,6 +133,12 @@ def test_plan_answers_each_sample(sam_local: SamLocal, sample: str) -> None:
         assert answer.get("errorType") == expected, answer
 
 
+@pytest.mark.parametrize("sample", SIGNAL_SAMPLES)
+def test_signal_answers_each_ecs_event_sample(sam_local: SamLocal, sample: str) -> None:
+    answer = sam_local.invoke("SignalFunction", event_file=EVENTS / sample)
+    assert answer.get("woke") is False and "no rollout" in answer.get("ignored", ""), answer
+
+
 # ------------------------------------------------------------------------------------ step by step
 
 
@@ -144,13 +150,22 @@ class Execution:
     def __init__(self, sam: SamLocal, request: dict):
         self.sam = sam
         self.arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:deckhand-deploy:{unique('sam-local')}"
+        # The service's own execution (started by the fan-out's Map): it holds the lock.
+        self.service_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:deckhand-service:{unique('sam-local')}"
         started = datetime.datetime.now(datetime.timezone.utc).isoformat()
-        self.plan = sam.invoke("PlanFunction", {"request": request, "execution": {"arn": self.arn, "startTime": started}})
-        assert self.plan.get("action") in ("deploy", "rollback"), self.plan
+        execution = {"arn": self.arn, "startTime": started}
+        fan = sam.invoke("PlanFunction", {"request": request, "execution": execution})
+        assert fan.get("action") in ("deploy", "rollback") and len(fan["services"]) == 1, fan
+        # "Plan service": the service execution plans its own target again.
+        self.plan = sam.invoke("PlanFunction", {"request": request, "execution": execution,
+                                                "service": fan["services"][0], "pushedAt": fan["pushedAt"]})
         assert len(self.plan["targets"]) == 1, self.plan
-        # The Map state's ItemSelector.
-        self.branch: dict[str, Any] = {"target": self.plan["targets"][0], "executionArn": self.arn, "rollout": {}, "health": {},
-                                       "failure": {}, "rollback": {}, "rollbackHealth": {}, "rollbackFailure": {}, "lock": {}}
+        target = self.plan["targets"][0]
+        recheck = {"recheckSeconds": target["policy"]["recheckSeconds"]}
+        # The "Start watching" state.
+        self.branch: dict[str, Any] = {"target": target, "executionArn": self.service_arn, "parentExecutionArn": self.arn,
+                                       "rollout": {}, "health": recheck, "failure": {}, "rollback": {},
+                                       "rollbackHealth": dict(recheck), "rollbackFailure": {}, "lock": {}}
 
     def step(self, function: str, parameters: dict, result_path: str | None) -> dict:
         answer = self.sam.invoke(function, parameters)
@@ -160,14 +175,15 @@ class Execution:
         return answer
 
     def lock(self, action: str, **extra: Any) -> dict:
-        return self.step("LockFunction", {"action": action, "target": self.branch["target"], "executionArn": self.arn, **extra},
+        return self.step("LockFunction", {"action": action, "target": self.branch["target"], "executionArn": self.service_arn, **extra},
                          "lock" if action == "acquire" else None)
 
     def notify(self, status: str) -> dict:
         return self.step("NotifyFunction", {"status": status, "branch": self.branch}, None)
 
     def until_verdict(self, rollout: str, health: str, timeout: float = 120) -> str:
-        """Check rollout health (or rollback health) until it is conclusive, as the Wait/Check loop does."""
+        """Check rollout health (or rollback health) until it is conclusive, as the state machine's
+        re-checks do (its waits on ECS events are the signal function's, tested end to end)."""
         def conclusive() -> str | None:
             parameters = {"target": self.branch["target"], "rollout": self.branch[rollout], "health": self.branch[health]}
             if health == "health":

@@ -14,7 +14,7 @@ use serde_json::Value;
 #[derive(Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
 enum Request {
-    Event { status: Status, branch: Branch },
+    Event { status: Status, branch: Box<Branch> },
     Summary { summary: FanOut },
 }
 
