@@ -88,21 +88,26 @@ def follow(aws: Aws, execution_arn: str, timeline: Timeline, queue) -> dict:
         shown_events = len(mine)
 
     while True:
+        fresh = []  # this round's new events of every execution, printed in time order
         for arn in [execution_arn, *aws.service_executions(execution_arn)]:
             history = aws.own_history(arn)
-            for event in history[printed.get(arn, 0):]:
-                kind = event["type"]
-                if kind.endswith("StateEntered"):
-                    states[arn] = event["stateEnteredEventDetails"]["name"]
-                state = states.get(arn, "")
-                result = output_of(event) if kind in ("TaskSucceeded", "LambdaFunctionSucceeded") else None
-                if result is not None:
-                    describe(state, result, timestamp(event), timeline)
-                if kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"):
-                    details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-                    timeline.line(timestamp(event), "wake" if kind == "TaskTimedOut" else "error",
-                                  f"{state}: {details.get('error')}", YELLOW if kind == "TaskTimedOut" else RED)
+            fresh += [(timestamp(event), arn, event) for event in history[printed.get(arn, 0):]]
             printed[arn] = len(history)
+        for at, arn, event in sorted(fresh, key=lambda item: item[0]):
+            kind = event["type"]
+            if kind.endswith("StateEntered"):
+                states[arn] = event["stateEnteredEventDetails"]["name"]
+            state = states.get(arn, "")
+            result = output_of(event) if kind in ("TaskSucceeded", "LambdaFunctionSucceeded") else None
+            if result is not None:
+                describe(state, result, at, timeline)
+            if kind == "TaskFailed" and state == "Deploy the service":
+                cause = json.loads(event["taskFailedEventDetails"].get("cause") or "{}")
+                timeline.line(at, "service", f"service execution ended {cause.get('Status')} ({cause.get('Error')})", RED)
+            elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"):
+                details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+                timeline.line(at, "wake" if kind == "TaskTimedOut" else "error",
+                              f"{state}: {details.get('error')}", YELLOW if kind == "TaskTimedOut" else RED)
         show_events()
         described = aws.sfn.describe_execution(executionArn=execution_arn)
         if described["status"] != "RUNNING":
