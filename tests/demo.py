@@ -87,7 +87,7 @@ def follow(aws: Aws, execution_arn: str, timeline: Timeline, queue) -> dict:
             timeline.line(event["delivered"], "event", f"{detail['status']:<12} {detail['service']}: {detail['reason']}", colour)
         shown_events = len(mine)
 
-    while True:
+    def print_new() -> None:
         fresh = []  # this round's new events of every execution, printed in time order
         for arn in [execution_arn, *aws.service_executions(execution_arn)]:
             history = aws.own_history(arn)
@@ -108,11 +108,15 @@ def follow(aws: Aws, execution_arn: str, timeline: Timeline, queue) -> dict:
                 details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
                 timeline.line(at, "wake" if kind == "TaskTimedOut" else "error",
                               f"{state}: {details.get('error')}", YELLOW if kind == "TaskTimedOut" else RED)
+
+    while True:
+        print_new()
         show_events()
         described = aws.sfn.describe_execution(executionArn=execution_arn)
         if described["status"] != "RUNNING":
             break
         time.sleep(0.5)
+    print_new()  # what the last round raced with
     aws.cloud.wait_for_deliveries()
     show_events()
     end = described.get("stopDate")
