@@ -177,3 +177,20 @@ def test_chaos_refuses_settings_it_does_not_know(cloud: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         control(cloud, "POST", "events/chaos", {"dupliacte": True})
     assert refused.value.code == 400
+
+
+def test_a_task_completed_while_its_invocation_still_runs_ends_at_once(cloud: Any, role_arn: str,
+                                                                        make_function: Any) -> None:
+    """The invoked function completes its own token before it returns (deckhand's check does when
+    the rollout is already conclusive): the task ends then, not when the heartbeat runs out."""
+    function = make_function()
+    machine = create_machine(cloud, role_arn, {"StartAt": "Park", "States": {"Park": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken", "HeartbeatSeconds": 30,
+        "Parameters": {"FunctionName": function["FunctionArn"],
+                       "Payload": {"fake": {"completeToken.$": "$$.Task.Token", "output": {"verdict": "HEALTHY"}}}},
+        "End": True}}})
+    began = time.monotonic()
+    done = run_execution(cloud, machine, {}, timeout=25)
+    assert done["status"] == "SUCCEEDED", done
+    assert time.monotonic() - began < 25, "ended by the completion, not the 30 s heartbeat"
+    assert json.loads(done["output"]) == {"verdict": "HEALTHY"}

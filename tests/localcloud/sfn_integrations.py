@@ -19,6 +19,12 @@ interpreter (LocalStack's) has both patterns, with these differences from AWS, f
   Language specification's default). AWS's default TimeoutSeconds is 99999999 ("Task workflow
   state", Step Functions Developer Guide), so a task that heartbeats (or, here, is re-checked on
   ``States.HeartbeatTimeout``) is never cut at one minute.
+* **A task completed before its wait began** (SendTaskSuccess called by the very Lambda the
+  task invoked, while the invocation is still running) was not seen until the heartbeat ran
+  out, and then taken for a missed heartbeat. In AWS the token is valid from the moment the task
+  starts and the task ends when it is completed ("Wait for a Callback with Task Token", Step
+  Functions Developer Guide): deckhand's check function completes it itself when the rollout is
+  already conclusive.
 * **A heartbeat that runs out** failed the task with ``States.Timeout``, which a Catch on
   ``States.HeartbeatTimeout`` never matches. AWS fails it with ``States.HeartbeatTimeout`` in a
   TaskTimedOut event ("Error names", Step Functions Developer Guide: "a Task state failed to
@@ -117,6 +123,19 @@ def _token_patches() -> list[Patch]:
         _issued_tokens.add(callback_id)
         return original_add(self, callback_id)
 
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimedOut
+
+    def wait_for_token_with_heartbeat(self: Any, env: Any, callback_endpoint: Any, heartbeat_endpoint: Any) -> Any:
+        while env.is_running():
+            if callback_endpoint.get_outcome() is not None:  # completed already, or meanwhile
+                return callback_endpoint.get_outcome()
+            received = heartbeat_endpoint.clear_and_wait()
+            if callback_endpoint.get_outcome() is not None:
+                return callback_endpoint.get_outcome()
+            if not received and env.is_running():
+                return HeartbeatTimedOut()
+        return None
+
     def timed_out() -> Exception:
         # moto's own TaskTimedOut() cannot be constructed (AWSError needs its message): build it whole.
         return TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'", "TaskTimedOut", 400)
@@ -134,7 +153,12 @@ def _token_patches() -> list[Patch]:
 
         return call
 
-    return [(CallbackPoolManager, "add", add), *_aborted_iteration_patch()] + [
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    return [(CallbackPoolManager, "add", add), *_aborted_iteration_patch(),
+            (StateTaskServiceCallback, "_wait_for_task_token_heartbeat", wait_for_token_with_heartbeat)] + [
         (StepFunctionsParserBackend, name, closed_is_timed_out(getattr(StepFunctionsParserBackend, name)))
         for name in ("send_task_success", "send_task_failure", "send_task_heartbeat")
     ]
