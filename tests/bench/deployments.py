@@ -407,7 +407,7 @@ class DeploymentBench:
                                          "deploymentCircuitBreaker": {"enable": False, "rollback": False}},
                 tags=[{"key": "deckhand:track", "value": f"app={repository}:main"}],
             )
-        self.wait_steady(cluster, names)
+        self.wait_steady(cluster, names, timeout=max(300.0, 2.0 * count))
         self._remember_executions()
         return repository, cluster, names
 
