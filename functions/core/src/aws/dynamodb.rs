@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Records of services nobody deploys any more expire (DynamoDB TTL) after this long.
@@ -24,10 +25,9 @@ impl DynamoLedger {
     pub fn new(config: &aws_config::SdkConfig, table: String) -> Self {
         Self { client: Client::new(config), table }
     }
-}
 
-impl Ledger for DynamoLedger {
-    async fn load(&self, key: &str) -> Result<(ServiceRecord, Option<Version>)> {
+    /// The item under `key`, read consistently (a lock decision must see the last write).
+    async fn item(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
         let output = self
             .client
             .get_item()
@@ -37,7 +37,13 @@ impl Ledger for DynamoLedger {
             .send()
             .await
             .map_err(|e| classify("GetItem", e))?;
-        let Some(item) = output.item else { return Ok((ServiceRecord::default(), None)) };
+        Ok(output.item)
+    }
+}
+
+impl Ledger for DynamoLedger {
+    async fn load(&self, key: &str) -> Result<(ServiceRecord, Option<Version>)> {
+        let Some(item) = self.item(key).await? else { return Ok((ServiceRecord::default(), None)) };
         let version = match item.get("version") {
             None => None,
             Some(value) => Some(value.as_n().ok().and_then(|n| n.parse().ok()).ok_or_else(|| {
@@ -110,16 +116,8 @@ impl Waiters for DynamoLedger {
     }
 
     async fn find(&self, key: &str) -> Result<Option<Waiter>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", e))?;
-        let Some(json) = output.item.as_ref().and_then(|item| item.get("waiter")) else { return Ok(None) };
+        let item = self.item(key).await?;
+        let Some(json) = item.as_ref().and_then(|item| item.get("waiter")) else { return Ok(None) };
         let json = json
             .as_s()
             .map_err(|_| DeckhandError::AwsRequestFailed(format!("waiter {key} is not a string: {json:?}")))?;
