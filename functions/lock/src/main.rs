@@ -4,6 +4,7 @@
 use deckhand_core::app::lock::{acquire, release, renew};
 use deckhand_core::app::settings::{lock_ttl_seconds, state_table};
 use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, load_config, sfn::SfnAdapter};
+use deckhand_core::domain::events::Status;
 use deckhand_core::domain::model::Target;
 use deckhand_core::{runtime, DeckhandError};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -24,6 +25,9 @@ enum Request {
         execution_arn: String,
         #[serde(default)]
         verified_task_definition: Option<String>,
+        /// How the deployment ended (an event status), for the service's history.
+        #[serde(default)]
+        outcome: Option<Status>,
     },
 }
 
@@ -48,9 +52,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     // A bare number: the state machine writes it over the lock's `expiresAt`.
                     Ok::<Value, DeckhandError>(json!(expires_at))
                 }
-                Request::Release { target, execution_arn, verified_task_definition } => {
-                    release(ledger, &target, &execution_arn, verified_task_definition.as_deref(), runtime::now())
-                        .await?;
+                Request::Release { target, execution_arn, verified_task_definition, outcome } => {
+                    let verified = verified_task_definition.as_deref();
+                    release(ledger, &target, &execution_arn, verified, outcome, runtime::now()).await?;
                     Ok(json!({"released": true}))
                 }
             }

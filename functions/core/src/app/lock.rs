@@ -1,8 +1,10 @@
 //! Serialising deployments per service: acquire and release the service lock.
 
 use super::deploy::describe_one;
+use crate::domain::events::Status;
 use crate::domain::ledger::{
-    decide_acquire, other_holder, release as release_record, renew as renew_record, Acquire, HolderStatus, KnownGood,
+    decide_acquire, other_holder, release as release_record, renew as renew_record, Acquire, Ending, HolderStatus,
+    KnownGood,
 };
 use crate::domain::model::{Mode, Target};
 use crate::error::{DeckhandError, Result};
@@ -132,14 +134,17 @@ pub async fn renew(ledger: &impl Ledger, target: &Target, owner: &str, now: f64,
     Err(DeckhandError::AwsTransient(format!("state of {} kept changing under concurrent writers", target.service_arn)))
 }
 
-/// Releases `owner`'s lock; with `verified`, records that revision as known-good.
+/// Releases `owner`'s lock; with `verified`, records that revision as known-good; with
+/// `outcome`, records how the deployment ended in the service's history.
 pub async fn release(
     ledger: &impl Ledger,
     target: &Target,
     owner: &str,
     verified: Option<&str>,
+    outcome: Option<Status>,
     now: f64,
 ) -> Result<()> {
+    let ending = outcome.map(|status| Ending { status, now });
     let verified = verified.map(|td| KnownGood {
         task_definition: td.to_string(),
         verified_at: now,
@@ -147,7 +152,7 @@ pub async fn release(
     });
     for _ in 0..WRITE_ATTEMPTS {
         let (record, version) = ledger.load(target.service_key()).await?;
-        let next = release_record(&record, owner, &target.request_id, verified.clone());
+        let next = release_record(&record, owner, &target.request_id, verified.clone(), ending);
         if next == record || ledger.save(target.service_key(), &next, version).await? {
             tracing::info!(service = %target.service_arn, known_good = verified.is_some(), "lock released");
             return Ok(());

@@ -314,7 +314,7 @@ async fn rollback_goes_to_the_verified_revision() {
     let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
     let good = deploy_target(&cloud, 7).await;
     let good_rollout = deploy(&cloud, &cloud, &good, None, 100.0).await.unwrap();
-    release(&cloud, &good, owner, Some(&good_rollout.task_definition), 150.0).await.unwrap();
+    release(&cloud, &good, owner, Some(&good_rollout.task_definition), Some(Status::Succeeded), 150.0).await.unwrap();
     // An unverified revision 3 got deployed out of band, then revision 4 fails.
     let bad = deploy_target(&cloud, 8).await;
     let _unverified = deploy(&cloud, &cloud, &bad, None, 200.0).await.unwrap();
@@ -384,10 +384,10 @@ async fn manual_rollback_dry_run_names_the_target_and_changes_nothing() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
     let rollout = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
-    release(&cloud, &target, "e1", Some(&rollout.task_definition), 150.0).await.unwrap();
+    release(&cloud, &target, "e1", Some(&rollout.task_definition), Some(Status::Succeeded), 150.0).await.unwrap();
     let newer = deploy_target(&cloud, 8).await;
     let newer_rollout = deploy(&cloud, &cloud, &newer, None, 200.0).await.unwrap();
-    release(&cloud, &newer, "e2", Some(&newer_rollout.task_definition), 250.0).await.unwrap();
+    release(&cloud, &newer, "e2", Some(&newer_rollout.task_definition), Some(Status::Succeeded), 250.0).await.unwrap();
     let mut manual = newer.clone();
     manual.mode = Mode::Rollback;
     manual.containers.clear();
@@ -603,7 +603,7 @@ async fn rollback_passes_over_a_deregistered_known_good_revision() {
     for n in [7, 8] {
         let good = deploy_target(&cloud, n).await;
         let rollout = deploy(&cloud, &cloud, &good, None, 100.0 * f64::from(n)).await.unwrap();
-        release(&cloud, &good, owner, Some(&rollout.task_definition), 100.0 * f64::from(n) + 50.0).await.unwrap();
+        release(&cloud, &good, owner, Some(&rollout.task_definition), Some(Status::Succeeded), 100.0 * f64::from(n) + 50.0).await.unwrap();
     }
     let bad = deploy_target(&cloud, 9).await;
     let failed = deploy(&cloud, &cloud, &bad, None, 1000.0).await.unwrap();

@@ -1,12 +1,15 @@
 //! Per-service durable state (the lock, the newest push seen, the known-good history) and the
 //! decisions made on it. Pure: the storage adapter only loads and conditionally saves it.
 
+use super::events::Status;
 use super::model::{ContainerChange, Mode, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// How many verified revisions are remembered per service.
 pub const KNOWN_GOOD_HISTORY: usize = 5;
+/// How many finished deployments are remembered per service (`deckhand history`); a few KiB.
+pub const DEPLOYMENT_HISTORY: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -22,6 +25,28 @@ pub struct ServiceRecord {
     /// Request ids (ECR event ids) whose handling finished, newest first, to drop duplicates.
     #[serde(default)]
     pub finished_requests: Vec<String>,
+    /// Deployments and rollbacks that held the lock, newest first, as they ended.
+    #[serde(default)]
+    pub deployments: Vec<FinishedDeployment>,
+}
+
+/// One deployment (or rollback) of a service, as it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinishedDeployment {
+    /// The service's execution that held the lock.
+    pub execution: String,
+    pub request_id: String,
+    pub mode: Mode,
+    pub containers: Vec<ContainerChange>,
+    pub status: Status,
+    pub started_at: f64,
+    pub finished_at: f64,
+    /// The revision the service was left running (verified ones only), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_task_definition: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,12 +200,42 @@ pub fn renew(record: &ServiceRecord, owner: &str, now: f64, ttl_seconds: f64) ->
     Some(next)
 }
 
-/// Releases `owner`'s lock, recording `verified` as known-good and the request as finished.
-/// Releasing a lock one does not hold changes nothing but the history (idempotent retries).
-pub fn release(record: &ServiceRecord, owner: &str, request_id: &str, verified: Option<KnownGood>) -> ServiceRecord {
+/// How a lock holder ended, for the deployment history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ending {
+    pub status: Status,
+    pub now: f64,
+}
+
+/// Releases `owner`'s lock, recording `verified` as known-good, the request as finished and,
+/// with `ending`, the deployment in the history. Releasing a lock one does not hold changes
+/// nothing but the request list (idempotent retries: a retried release records no second entry).
+pub fn release(
+    record: &ServiceRecord,
+    owner: &str,
+    request_id: &str,
+    verified: Option<KnownGood>,
+    ending: Option<Ending>,
+) -> ServiceRecord {
     let mut next = record.clone();
-    if next.lock.as_ref().is_some_and(|hold| hold.owner == owner) {
-        next.lock = None;
+    if let Some(hold) = next.lock.take_if(|hold| hold.owner == owner) {
+        if let Some(ending) = ending {
+            next.deployments.insert(
+                0,
+                FinishedDeployment {
+                    execution: hold.owner,
+                    request_id: hold.request_id,
+                    mode: hold.mode,
+                    containers: hold.containers,
+                    status: ending.status,
+                    started_at: hold.acquired_at,
+                    finished_at: ending.now,
+                    task_definition: verified.as_ref().map(|good| good.task_definition.clone()),
+                    previous_task_definition: hold.previous_task_definition,
+                },
+            );
+            next.deployments.truncate(DEPLOYMENT_HISTORY);
+        }
     }
     if let Some(good) = verified {
         next.known_good.retain(|k| k.task_definition != good.task_definition);

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::model::Policy;
+use crate::domain::events::Status;
 
 const ME: &str = "arn:aws:states:us-east-1:1:execution:deckhand-deploy:me";
 const OTHER: &str = "arn:aws:states:us-east-1:1:execution:deckhand-deploy:other";
@@ -82,7 +83,7 @@ fn a_duplicate_delivery_is_skipped_while_the_first_runs_and_after_it_finished() 
     let (decision, _) = decide_acquire(&record, &first, ME, Some(HolderStatus::Running), NOW, TTL);
     assert!(matches!(decision, Acquire::Skip(ref why) if why.contains("duplicate")), "{decision:?}");
 
-    let finished = release(&record, OTHER, "e1", None);
+    let finished = release(&record, OTHER, "e1", None, None);
     let (decision, _) = decide_acquire(&finished, &first, ME, None, NOW, TTL);
     assert!(matches!(decision, Acquire::Skip(ref why) if why.contains("already handled")), "{decision:?}");
 }
@@ -97,6 +98,7 @@ fn an_older_push_arriving_after_a_newer_one_is_never_deployed() {
         OTHER,
         "e2",
         Some(KnownGood { task_definition: "td:2".into(), verified_at: NOW, execution: OTHER.into() }),
+        None,
     );
     let (decision, _) = decide_acquire(&record, &older, ME, None, NOW + 5.0, TTL);
     assert!(matches!(decision, Acquire::Skip(ref why) if why.contains("superseded")), "{decision:?}");
@@ -165,7 +167,7 @@ fn manual_rollbacks_wait_for_a_running_deployment() {
 fn release_only_frees_our_own_lock_and_keeps_a_bounded_history() {
     let t = target("r/api@sha256:a", 100.0, "e1");
     let record = held_by(OTHER, &t, NOW + 100.0);
-    assert!(release(&record, ME, "x", None).lock.is_some(), "not ours to release");
+    assert!(release(&record, ME, "x", None, None).lock.is_some(), "not ours to release");
     let mut record = held_by(ME, &t, NOW + 100.0);
     for i in 0..8 {
         record = release(
@@ -173,6 +175,7 @@ fn release_only_frees_our_own_lock_and_keeps_a_bounded_history() {
             ME,
             &format!("e{i}"),
             Some(KnownGood { task_definition: format!("td:{i}"), verified_at: NOW, execution: ME.into() }),
+            None,
         );
     }
     assert!(record.lock.is_none());
@@ -197,7 +200,7 @@ fn rollback_goes_to_the_last_verified_revision_not_revision_minus_one() {
 fn verified(revisions: &[&str]) -> ServiceRecord {
     revisions.iter().fold(ServiceRecord::default(), |record, td| {
         let good = KnownGood { task_definition: td.to_string(), verified_at: NOW, execution: ME.into() };
-        release(&record, ME, td, Some(good))
+        release(&record, ME, td, Some(good), None)
     })
 }
 
@@ -220,4 +223,26 @@ fn a_first_deployment_rolls_back_to_what_was_completed_when_it_started() {
     assert_eq!(first(&record, "api:9", Some("api:4")), Some("api:4".into()));
     assert!(first(&record, "api:9", None).is_none());
     assert!(first(&record, "api:9", Some("api:9")).is_none());
+}
+
+#[test]
+fn a_release_records_the_deployment_once_newest_first_and_keeps_the_last_twenty() {
+    let t = target("img:1", NOW, "r1");
+    let ending = |status| Some(Ending { status, now: NOW + 60.0 });
+    let mut record = release(&held_by(ME, &t, NOW + 100.0), ME, "r1", None, ending(Status::RolledBack));
+    assert_eq!(record.deployments.len(), 1);
+    let entry = &record.deployments[0];
+    assert_eq!((entry.status, entry.execution.as_str(), entry.finished_at), (Status::RolledBack, ME, NOW + 60.0));
+    assert_eq!((entry.started_at, &entry.containers), (NOW - 10.0, &t.containers));
+    // A retried release (the lock is already gone) adds no second entry.
+    assert_eq!(release(&record, ME, "r1", None, ending(Status::RolledBack)).deployments.len(), 1);
+    for i in 0..30 {
+        let owner = format!("e{i}");
+        record.lock = held_by(&owner, &t, NOW + 100.0).lock;
+        let good = KnownGood { task_definition: format!("td:{i}"), verified_at: NOW, execution: owner.clone() };
+        record = release(&record, &owner, "r1", Some(good), ending(Status::Succeeded));
+    }
+    assert_eq!(record.deployments.len(), DEPLOYMENT_HISTORY);
+    assert_eq!(record.deployments[0].execution, "e29");
+    assert_eq!(record.deployments[0].task_definition.as_deref(), Some("td:29"));
 }
