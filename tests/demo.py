@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -155,6 +157,27 @@ def describe(state: str, result: Any, at: float, timeline: Timeline) -> None:
         pass  # the events are printed from the event bus; the plan and summary add nothing new
 
 
+def show_the_command(aws: Aws, cluster: str, repository: str) -> bool:
+    """The same service through the `deckhand` command: a manual deploy of a fixed image (tag v2)
+    followed live, then what status and history say. True when each exits as expected."""
+    cloud = aws.cloud
+    print(f"{BOLD}The deckhand command: push {repository}:v2 (healthy) and deploy it by hand{RESET}", flush=True)
+    aws.push(repository, "v2", ready_seconds=2)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=cloud.endpoint, AWS_REGION=cloud.region, AWS_ACCESS_KEY_ID="localcloud",
+               AWS_SECRET_ACCESS_KEY="localcloud", AWS_EC2_METADATA_DISABLED="true")
+    binary = ROOT / "target" / "debug" / "deckhand"
+    results = []
+    for args, expected in ((["deploy", cluster, "api", f"{repository}:v2"], 0), (["status", cluster], 0),
+                           (["history", cluster, "api"], 0)):
+        print(f"{BOLD}$ deckhand {' '.join(args)}{RESET}", flush=True)
+        done = subprocess.run([str(binary), *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        print(done.stdout.rstrip(), flush=True)
+        print(f"{DIM}(exit {done.returncode}){RESET}\n", flush=True)
+        results.append(done.returncode == expected)
+    return all(results)
+
+
 def main() -> int:
     # Request logs and the interpreter's own error traces would drown the timeline.
     for noisy in ("werkzeug", "moto", "localcloud"):
@@ -196,6 +219,7 @@ def main() -> int:
             outcomes.append(outcome["status"])
             print(flush=True)
         ok = outcomes == ["SUCCEEDED", "FAILED"]
+        ok = show_the_command(aws, cluster, flask) and ok
         verdict = f"{GREEN}deployed, then rolled back as expected{RESET}" if ok else f"{RED}unexpected outcomes {outcomes}{RESET}"
         print(f"{BOLD}Result:{RESET} {verdict}", flush=True)
         return 0 if ok else 1

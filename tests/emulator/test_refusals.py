@@ -363,3 +363,44 @@ def test_execution_names_longer_than_80_characters_are_refused(localcloud_server
     with pytest.raises(ClientError) as again:
         sfn.start_execution(stateMachineArn=pass_machine, name="n" * 80, input='{"other": 1}')
     assert error_of(again)[0] == "ExecutionAlreadyExists"
+
+
+def test_execution_history_pages_as_aws_does(localcloud_server, role_arn):
+    """GetExecutionHistory: 100 events per page by default, at most 1000, nextToken to go on,
+    reverseOrder newest first, and a token of another listing refused (sfn_rules.py)."""
+    sfn = localcloud_server.client("stepfunctions")
+    steps = {f"Step{i}": {"Type": "Pass", "Next": f"Step{i + 1}"} for i in range(60)}
+    steps["Step60"] = {"Type": "Succeed"}
+    machine = sfn.create_state_machine(name=unique("history"), roleArn=role_arn,
+                                       definition=json.dumps({"StartAt": "Step0", "States": steps}))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    wait_until_done(sfn, execution)
+    first = sfn.get_execution_history(executionArn=execution)
+    assert len(first["events"]) == 100 and "nextToken" in first, "not the whole history in one answer"
+    everything, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=execution, maxResults=50, **({"nextToken": token} if token else {}))
+        everything += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            break
+    ids = [event["id"] for event in everything]
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) > 120
+    newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=3)["events"]
+    assert [event["id"] for event in newest] == ids[-1:-4:-1]
+    with pytest.raises(ClientError) as refused:
+        sfn.get_execution_history(executionArn=execution, reverseOrder=True, nextToken=first["nextToken"])
+    assert error_of(refused)[0] == "InvalidToken"
+    with pytest.raises(ClientError) as too_many:
+        sfn.get_execution_history(executionArn=execution, maxResults=1001)
+    assert error_of(too_many)[0] == "ValidationException"
+
+
+def wait_until_done(sfn: Any, execution: str) -> None:
+    import time
+
+    for _ in range(200):
+        if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{execution} did not end")

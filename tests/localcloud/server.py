@@ -36,6 +36,7 @@ import sys
 import threading
 import types
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -57,6 +58,10 @@ from .asl_validation import sfn_definition_validation_patches
 from .lambda_runtime import LambdaRuntime, RequestTooLarge, version_of
 from . import sfn_rules
 from . import sfn_quotas
+
+# moto parses the stand-in resource of a published stack (LocalCloud._publish_stack) and warns
+# that it cannot create it; it need not.
+warnings.filterwarnings("ignore", message=".*WaitConditionHandle.*")
 from . import sfn_integrations
 from .stack import DeployedStack, build_functions, deploy_template, load_template, template_has_rust_functions
 
@@ -464,9 +469,22 @@ class LocalCloud:
             on_function=self.runtime.set_logging_config,
         )
         self.stacks[stack_name] = deployed
+        self._publish_stack(deployed)
         if main:
             self.stack = deployed
         return deployed
+
+    def _publish_stack(self, deployed: DeployedStack) -> None:
+        """Make the stack and its outputs answer ``DescribeStacks`` (moto's CloudFormation), as
+        `sam deploy` leaves them: the deckhand command finds its state machine and table there.
+        Our own engine created the resources; moto only holds a stand-in resource and the outputs."""
+        body = {
+            "Resources": {"Deployed": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {key: {"Value": str(value)} for key, value in deployed.outputs.items()},
+        }
+        cloudformation = self.client("cloudformation")
+        cloudformation.delete_stack(StackName=deployed.name)  # a redeploy replaces it
+        cloudformation.create_stack(StackName=deployed.name, TemplateBody=json.dumps(body))
 
     def emit_event(self, entry: dict[str, Any]) -> None:
         """Put an AWS service's event (a PutEvents entry) on the default bus."""

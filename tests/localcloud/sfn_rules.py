@@ -8,18 +8,25 @@
   backend (DescribeResourcePolicies shows it) and the refusal is made.
 * Execution names: moto's Step Functions backend validates them, but the
   interpreter backend the local cloud runs (executions on) skips it.
+* GetExecutionHistory pages: moto returns the whole history, oldest first, whatever
+  ``maxResults``, ``nextToken`` and ``reverseOrder`` say; a client that forgets to page (or
+  pages wrongly) would pass here and miss events on AWS.
 
 ``patches()`` gives ``(owner, attribute, replacement)`` triples for server.py.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
-from moto.core.exceptions import AWSError
+from moto.core.exceptions import AWSError, JsonRESTError
 from moto.logs.models import logs_backends
+from moto.stepfunctions.exceptions import InvalidToken
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import StepFunctionResponse
+from moto.core.responses import ActionResult
 
 # Avoiding Amazon CloudWatch Logs resource policy size restrictions - AWS Step Functions:
 # https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html
@@ -158,5 +165,52 @@ def _execution_name_patch() -> list[tuple[Any, str, Any]]:
     return [(StepFunctionsParserBackend, "start_execution", start_execution)]
 
 
+# GetExecutionHistory - AWS Step Functions (API Reference):
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html
+# maxResults: "The maximum number of results that are returned per call. ... The default is 100
+# and the maximum allowed page size is 1000. A value of 0 uses the default." (Valid Range: 0-1000.)
+# nextToken: "If nextToken is returned, there are more results available. ... Using an expired
+# pagination token will return an HTTP 400 InvalidToken error."
+# reverseOrder: "Lists events in descending order of their timeStamp."
+HISTORY_DEFAULT_PAGE = 100
+HISTORY_MAX_PAGE = 1000
+
+
+def _history_token(execution_arn: str, reverse: bool, offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([execution_arn, reverse, offset]).encode()).decode()
+
+
+def _history_offset(token: str, execution_arn: str, reverse: bool) -> int:
+    """The offset a token continues from; a token of another listing is refused as AWS does."""
+    try:
+        arn, was_reverse, offset = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        raise InvalidToken("Invalid Token: 'Invalid token'") from None
+    if arn != execution_arn or was_reverse != reverse or not isinstance(offset, int) or offset < 0:
+        raise InvalidToken("Invalid Token: 'Invalid token'")
+    return offset
+
+
+def _history_paging_patch() -> list[tuple[Any, str, Any]]:
+    def get_execution_history(self: StepFunctionResponse) -> ActionResult:
+        execution_arn = self._get_param("executionArn")
+        page = self._get_param("maxResults") or HISTORY_DEFAULT_PAGE
+        if not isinstance(page, int) or not 0 < page <= HISTORY_MAX_PAGE:
+            raise JsonRESTError("ValidationException", f"1 validation error detected: Value '{page}' at 'maxResults' "
+                                "failed to satisfy constraint: Member must have value less than or equal to 1000")
+        reverse = bool(self._get_param("reverseOrder"))
+        events = list(self.stepfunction_backend.get_execution_history(execution_arn)["events"])
+        if reverse:
+            events.reverse()
+        token = self._get_param("nextToken")
+        start = _history_offset(token, execution_arn, reverse) if token else 0
+        result: dict[str, Any] = {"events": events[start : start + page]}
+        if start + page < len(events):
+            result["nextToken"] = _history_token(execution_arn, reverse, start + page)
+        return ActionResult(result)
+
+    return [(StepFunctionResponse, "get_execution_history", get_execution_history)]
+
+
 def patches() -> list[tuple[Any, str, Any]]:
-    return [*_log_policy_patches(), *_execution_name_patch()]
+    return [*_log_policy_patches(), *_execution_name_patch(), *_history_paging_patch()]

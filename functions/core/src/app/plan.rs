@@ -291,6 +291,17 @@ async fn opted_in_service(
         }
         other => other,
     })?;
+    check_opted_in(found, cluster, service)
+}
+
+/// Whether a manually named service (as DescribeServices `found` it) may be deployed: it is
+/// active, opted in with a well-formed `deckhand:track` tag, and deckhand can verify its
+/// rollouts. Returns it and what it tracks. The `deckhand` command checks the same way.
+pub fn check_opted_in(
+    found: Vec<ServiceSnapshot>,
+    cluster: &str,
+    service: &str,
+) -> Result<(ServiceSnapshot, Vec<Tracked>)> {
     let Some(snapshot) = found.into_iter().find(ServiceSnapshot::is_active) else {
         return Err(DeckhandError::invalid("service", format!("no active service {service:?} in cluster {cluster:?}")));
     };
@@ -308,7 +319,8 @@ async fn opted_in_service(
     Ok((snapshot, tracked))
 }
 
-fn choose_container(tracked: &[Tracked], requested: Option<&str>, repository: &str) -> Result<String> {
+/// The tracked container a manual deploy of an image of `repository` goes to.
+pub fn choose_container(tracked: &[Tracked], requested: Option<&str>, repository: &str) -> Result<String> {
     if let Some(name) = requested {
         return tracked.iter().find(|t| t.container == name).map(|t| t.container.clone()).ok_or_else(|| {
             let names: Vec<&str> = tracked.iter().map(|t| t.container.as_str()).collect();

@@ -603,7 +603,16 @@ async fn rollback_passes_over_a_deregistered_known_good_revision() {
     for n in [7, 8] {
         let good = deploy_target(&cloud, n).await;
         let rollout = deploy(&cloud, &cloud, &good, None, 100.0 * f64::from(n)).await.unwrap();
-        release(&cloud, &good, owner, Some(&rollout.task_definition), Some(Status::Succeeded), 100.0 * f64::from(n) + 50.0).await.unwrap();
+        release(
+            &cloud,
+            &good,
+            owner,
+            Some(&rollout.task_definition),
+            Some(Status::Succeeded),
+            100.0 * f64::from(n) + 50.0,
+        )
+        .await
+        .unwrap();
     }
     let bad = deploy_target(&cloud, 9).await;
     let failed = deploy(&cloud, &cloud, &bad, None, 1000.0).await.unwrap();

@@ -1,6 +1,6 @@
 use super::*;
-use crate::domain::model::Policy;
 use crate::domain::events::Status;
+use crate::domain::model::Policy;
 
 const ME: &str = "arn:aws:states:us-east-1:1:execution:deckhand-deploy:me";
 const OTHER: &str = "arn:aws:states:us-east-1:1:execution:deckhand-deploy:other";

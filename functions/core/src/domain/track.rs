@@ -66,6 +66,20 @@ pub fn policy_from_tags(defaults: &Policy, tags: &BTreeMap<String, String>) -> (
     (policy, warnings)
 }
 
+/// What is wrong with a service's policy tags: the warnings [`policy_from_tags`] gives for them,
+/// whatever the defaults (the `deckhand` command validates tags it is asked to set with this).
+pub fn policy_tag_warnings(tags: &BTreeMap<String, String>) -> Vec<String> {
+    let any = Policy {
+        poll_seconds: 0,
+        recheck_seconds: 0,
+        timeout_seconds: 0,
+        bake_seconds: 0,
+        max_failed_tasks: 1,
+        unhealthy_checks: 0,
+    };
+    policy_from_tags(&any, tags).1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

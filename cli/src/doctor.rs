@@ -1,0 +1,211 @@
+//! `deckhand doctor CLUSTER SERVICE`: why a service would or would not deploy well, one line
+//! per check. Uses the same rules as the functions where they decide (opt-in tag, policy tags,
+//! what deckhand can verify) and says what else an ECS rollout depends on.
+
+use crate::cloud::{sdk_error, Cloud};
+use crate::output::{self, short, Error, Exit, Result};
+use crate::Format;
+use aws_sdk_ecs::types::{Service, TaskDefinition};
+use deckhand_core::app::plan::unverifiable;
+use deckhand_core::domain::ledger::HolderStatus;
+use deckhand_core::domain::snapshot::ServiceSnapshot;
+use deckhand_core::domain::track::{parse_track, policy_tag_warnings, TRACK_TAG};
+use deckhand_core::ports::{Ecs, Executions, Ledger};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warn => "warn",
+            Level::Fail => "FAIL",
+        }
+    }
+}
+
+struct Finding {
+    level: Level,
+    check: &'static str,
+    detail: String,
+}
+
+fn finding(level: Level, check: &'static str, detail: impl Into<String>) -> Finding {
+    Finding { level, check, detail: detail.into() }
+}
+
+pub async fn run(cloud: &Cloud, format: Format, cluster: &str, service: &str) -> Result<Exit> {
+    let described = cloud
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeServices", e))?;
+    let raw = described.services().iter().find(|s| s.status() == Some("ACTIVE")).cloned();
+    let snapshot = cloud.ecs_adapter.describe_services(cluster, &[service.to_string()]).await?;
+    let (Some(raw), Some(snapshot)) = (raw, snapshot.into_iter().find(ServiceSnapshot::is_active)) else {
+        return Err(Error::InvalidInput(format!("service: no active service {service:?} in cluster {cluster:?}")));
+    };
+    let (definition, _) = cloud.ecs_adapter.describe_task_definition(&snapshot.task_definition).await?;
+    let mut findings = service_checks(&snapshot, &raw, &definition);
+    findings.extend(state_checks(cloud, &snapshot).await);
+    let failed = findings.iter().any(|f| f.level == Level::Fail);
+    match format {
+        Format::Text => {
+            for f in &findings {
+                println!("{:<4} {:<22} {}", f.level.as_str(), f.check, f.detail);
+            }
+        }
+        Format::Json => output::json(&json!(findings
+            .iter()
+            .map(|f| json!({"level": f.level.as_str().to_lowercase(), "check": f.check, "detail": f.detail}))
+            .collect::<Vec<_>>())),
+    }
+    Ok(if failed { Exit::Failed } else { Exit::Ok })
+}
+
+fn service_checks(snapshot: &ServiceSnapshot, raw: &Service, definition: &TaskDefinition) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let containers: Vec<&str> = definition.container_definitions().iter().filter_map(|c| c.name()).collect();
+    findings.push(match snapshot.tags.get(TRACK_TAG).map(|v| (v, parse_track(v))) {
+        None => finding(
+            Level::Fail,
+            "tracked",
+            format!("no {TRACK_TAG} tag: deckhand never modifies this service (deckhand track …)"),
+        ),
+        Some((value, Err(why))) => finding(Level::Fail, "tracked", format!("{TRACK_TAG}={value:?} is refused: {why}")),
+        Some((value, Ok(tracked))) => match tracked.iter().find(|t| !containers.contains(&t.container.as_str())) {
+            Some(missing) => finding(
+                Level::Fail,
+                "tracked",
+                format!(
+                    "container {:?} is not in {} (containers: {})",
+                    missing.container,
+                    short(&snapshot.task_definition),
+                    containers.join(", ")
+                ),
+            ),
+            None => finding(Level::Ok, "tracked", value.clone()),
+        },
+    });
+    let warnings = policy_tag_warnings(&snapshot.tags);
+    findings.push(if warnings.is_empty() {
+        finding(Level::Ok, "policy tags", "well-formed (or none: the stack's defaults apply)")
+    } else {
+        finding(Level::Warn, "policy tags", warnings.join("; "))
+    });
+    findings.push(match unverifiable(snapshot) {
+        Some(why) => finding(Level::Fail, "deployable", format!("deckhand skips this service: {why}")),
+        None => finding(Level::Ok, "deployable", "ECS deployment controller, rolling update"),
+    });
+    let mode = definition.network_mode().map_or("(default: bridge)".to_string(), |m| m.as_str().to_string());
+    findings.push(if snapshot.awsvpc {
+        finding(Level::Ok, "network mode", format!("{mode}: targets are matched to tasks by IP address"))
+    } else {
+        finding(
+            Level::Warn,
+            "network mode",
+            format!("{mode}: fine without a load balancer; behind one deckhand needs awsvpc"),
+        )
+    });
+    let groups = snapshot.load_balancers.iter().filter(|lb| lb.target_group_arn.is_some()).count();
+    findings.push(if groups == 0 {
+        finding(
+            Level::Warn,
+            "load balancer",
+            "none: health is judged by ECS task state and container health checks only",
+        )
+    } else {
+        finding(Level::Ok, "load balancer", format!("{groups} target group(s): every new task must be healthy in each"))
+    });
+    let grace = snapshot.health_check_grace_period_seconds;
+    findings.push(match (groups, grace) {
+        (0, _) => finding(Level::Ok, "grace period", "not used without a load balancer"),
+        (_, 0) => finding(
+            Level::Warn,
+            "grace period",
+            "0 s: a slow-starting task can be killed by ECS for failing its first target health checks",
+        ),
+        (_, seconds) => finding(Level::Ok, "grace period", format!("{seconds} s, added to the rollout's timeout")),
+    });
+    let configuration = raw.deployment_configuration();
+    findings.push(match configuration.and_then(|c| c.deployment_circuit_breaker()) {
+        Some(breaker) if breaker.enable() && breaker.rollback() => finding(
+            Level::Warn,
+            "circuit breaker",
+            "enabled with rollback: ECS rolls back by itself; deckhand sees the rollout FAILED and rolls back to its known-good too",
+        ),
+        Some(breaker) if breaker.enable() => {
+            finding(Level::Ok, "circuit breaker", "enabled: ECS marks a failing rollout FAILED, which deckhand acts on at once")
+        }
+        _ => finding(Level::Ok, "circuit breaker", "off: deckhand's deckhand:max-failed-tasks decides when failed tasks fail a rollout"),
+    });
+    let (minimum, maximum) = (
+        configuration.and_then(|c| c.minimum_healthy_percent()).unwrap_or(100),
+        configuration.and_then(|c| c.maximum_percent()).unwrap_or(200),
+    );
+    findings.push(if maximum <= 100 && minimum >= 100 {
+        finding(
+            Level::Fail,
+            "deployment config",
+            format!("minimum {minimum}% and maximum {maximum}%: ECS can neither start nor stop a task"),
+        )
+    } else {
+        finding(Level::Ok, "deployment config", format!("minimum healthy {minimum}%, maximum {maximum}%"))
+    });
+    findings.push(match definition.execution_role_arn() {
+        Some(role) => finding(Level::Ok, "execution role", short(role).to_string()),
+        None => finding(Level::Fail, "execution role", "none: Fargate needs one to pull images from ECR and send logs"),
+    });
+    findings.push(match definition.task_role_arn() {
+        Some(role) => finding(Level::Ok, "task role", short(role).to_string()),
+        None => finding(Level::Ok, "task role", "none: the application gets no AWS credentials"),
+    });
+    findings
+}
+
+/// What the state table says: the lock and the revision a rollback would go to.
+async fn state_checks(cloud: &Cloud, snapshot: &ServiceSnapshot) -> Vec<Finding> {
+    let record = match cloud.ledger().await {
+        Ok(ledger) => ledger.load(&snapshot.arn).await.map(|(record, _)| record).map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    let record = match record {
+        Ok(record) => record,
+        Err(why) => return vec![finding(Level::Warn, "state", format!("cannot read deckhand's state table: {why}"))],
+    };
+    let lock = match &record.lock {
+        None => finding(Level::Ok, "lock", "free"),
+        Some(hold) => match cloud.executions.status(&hold.owner).await {
+            Ok(HolderStatus::Running) => {
+                finding(Level::Ok, "lock", format!("held by running execution {}", short(&hold.owner)))
+            }
+            _ => finding(
+                Level::Warn,
+                "lock",
+                format!("held by {}, which has ended: the next deployment takes the lock over", short(&hold.owner)),
+            ),
+        },
+    };
+    let known_good = match record.known_good.first() {
+        Some(good) => finding(
+            Level::Ok,
+            "known-good",
+            format!("{} (verified {})", short(&good.task_definition), output::time(good.verified_at)),
+        ),
+        None => finding(
+            Level::Warn,
+            "known-good",
+            "none yet: a failed deployment rolls back to the revision that was COMPLETED when it started",
+        ),
+    };
+    vec![lock, known_good]
+}

@@ -1,0 +1,158 @@
+"""Issue 13 end to end: the `deckhand` command, driven as a user drives it (the built binary, a
+terminal-less stdout, the stack found by its name), against the local cloud."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .aws import Aws, api_service, unique
+
+pytestmark = pytest.mark.timeout(600)
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = ROOT / "target" / "debug" / "deckhand"
+
+
+@pytest.fixture(scope="module")
+def deckhand(localcloud: Any):
+    """Runs the command with only what a user's shell would have: the endpoint, a Region and
+    credentials (never the instance metadata service)."""
+    subprocess.run(["cargo", "build", "--quiet", "-p", "deckhand-cli"], cwd=ROOT, check=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=localcloud.endpoint, AWS_REGION=localcloud.region, AWS_ACCESS_KEY_ID="localcloud",
+               AWS_SECRET_ACCESS_KEY="localcloud", AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1")
+
+    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        done = subprocess.run([str(BINARY), *args], env=env, capture_output=True, text=True, timeout=timeout)
+        print(f"$ deckhand {' '.join(args)}  -> {done.returncode}\n{done.stdout}{done.stderr}")
+        return done
+
+    return run
+
+
+def executions(aws: Aws) -> int:
+    return len(aws.sfn.list_executions(stateMachineArn=aws.state_machine, maxResults=1000)["executions"])
+
+
+def test_a_deploy_that_succeeds_then_one_that_rolls_back_then_status_and_history(aws: Aws, deckhand) -> None:
+    api = api_service(aws)
+    good = aws.push(api.repository, "v2")
+    done = deckhand("deploy", api.cluster, api.service, f"{api.repository}:v2")
+    assert done.returncode == 0, done.stderr
+    for step in ("plan: manual deploy", "lock: lock acquired", "register: new revision", "update: UpdateService started",
+                 "health: HEALTHY", "known-good:", "deployed:"):
+        assert step in done.stdout, step
+    assert "tasks running" in done.stdout and "targets healthy" in done.stdout, "health lines carry the counts"
+    assert aws.running_images(api.cluster, api.service)["web"].endswith(good)
+    deployed_revision = aws.describe(api.cluster, api.service)["taskDefinition"]
+
+    bad = aws.push(api.repository, "bad", health="unhealthy", ready_seconds=1)
+    failed = deckhand("deploy", api.cluster, api.service, f"{api.repository}:bad")
+    assert failed.returncode == 1, failed.stdout
+    assert "rollback: " in failed.stdout and "rollback health: HEALTHY" in failed.stdout
+    assert "rolled back (DeploymentRolledBack)" in failed.stdout
+    assert aws.describe(api.cluster, api.service)["taskDefinition"] == deployed_revision
+
+    status = deckhand("--output", "json", "status", api.cluster)
+    assert status.returncode == 0, status.stderr
+    (row,) = [r for r in json.loads(status.stdout) if r["service"] == api.service]
+    assert row["taskDefinition"] == deployed_revision
+    assert row["knownGood"]["taskDefinition"] == deployed_revision
+    assert row["images"]["web"].endswith(good) and row["tracks"] == f"web={api.repository}:main"
+    assert row["lock"] is None and row["runningExecution"] is None
+    text = deckhand("status", api.cluster, api.service)
+    assert text.stdout.startswith("CLUSTER") and "free" in text.stdout
+
+    history = deckhand("--output", "json", "history", api.cluster, api.service)
+    assert history.returncode == 0, history.stderr
+    entries = json.loads(history.stdout)
+    outcomes = [e["outcome"] for e in entries]
+    assert outcomes[:2] == ["ROLLED_BACK", "SUCCEEDED"] and set(outcomes[2:]) == {"SUCCEEDED"}, "newest first"
+    assert entries[0]["containers"][0]["image"].endswith(bad)
+    assert entries[0]["taskDefinition"] == deployed_revision, "the rollback left it on the deployed revision"
+    assert entries[1]["taskDefinition"] == deployed_revision and entries[1]["durationSeconds"] >= 0
+    limited = deckhand("history", api.cluster, api.service, "--limit", "1")
+    assert len(limited.stdout.strip().splitlines()) == 2 and "ROLLED_BACK" in limited.stdout
+
+
+def test_bad_input_exits_2_with_the_functions_message_and_starts_nothing(aws: Aws, deckhand) -> None:
+    api = api_service(aws, verified=False)
+    before = executions(aws)
+    cases = [
+        (["deploy", api.cluster, api.service, "Not An Image!"], "InvalidInput: image"),
+        (["deploy", api.cluster, api.service, f"{api.repository}:v1", "--container", "nope"], "InvalidInput: container"),
+        (["deploy", api.cluster, "no-such-service", f"{api.repository}:v1"], "no active service"),
+        (["deploy", "no-such-cluster", api.service, f"{api.repository}:v1"], "InvalidInput: cluster"),
+        (["rollback", api.cluster, "no-such-service"], "no active service"),
+    ]
+    for args, message in cases:
+        done = deckhand(*args)
+        assert done.returncode == 2, args
+        assert message in done.stderr, (args, done.stderr)
+    untracked = unique("plain")
+    aws.service(api.cluster, untracked, api.good_revision, api.network)
+    done = deckhand("deploy", api.cluster, untracked, f"{api.repository}:main")
+    assert done.returncode == 2 and "not opted in" in done.stderr
+    assert executions(aws) == before, "nothing was started"
+
+
+def test_a_dry_run_prints_the_diff_and_changes_nothing_and_a_rollback_is_followed(aws: Aws, deckhand) -> None:
+    api = api_service(aws)
+    aws.push(api.repository, "v3")
+    dry = deckhand("deploy", api.cluster, api.service, f"{api.repository}:v3", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would change:" in dry.stdout and "dry run: nothing changed" in dry.stdout
+    assert aws.describe(api.cluster, api.service)["taskDefinition"] == api.good_revision
+
+    assert deckhand("deploy", api.cluster, api.service, f"{api.repository}:v3").returncode == 0
+    preview = deckhand("rollback", api.cluster, api.service, "--dry-run")
+    assert preview.returncode == 0 and "would roll back" in preview.stdout
+    back = deckhand("--output", "json", "rollback", api.cluster, api.service)
+    assert back.returncode == 0, back.stdout
+    result = json.loads(back.stdout)
+    assert result["status"] == "SUCCEEDED" and result["services"][0]["status"] == "ROLLED_BACK"
+    assert aws.describe(api.cluster, api.service)["taskDefinition"] == api.good_revision
+
+
+def test_no_wait_then_watch_follows_the_execution(aws: Aws, deckhand) -> None:
+    api = api_service(aws)
+    aws.push(api.repository, "v4")
+    started = deckhand("--output", "json", "deploy", api.cluster, api.service, f"{api.repository}:v4", "--no-wait")
+    assert started.returncode == 0
+    execution = json.loads(started.stdout)["executionArn"]
+    watched = deckhand("watch", execution)
+    assert watched.returncode == 0 and "health: HEALTHY" in watched.stdout and "execution SUCCEEDED" in watched.stdout
+    assert aws.finish(execution)["status"] == "SUCCEEDED"
+    idle = deckhand("--output", "json", "watch")
+    assert idle.returncode == 0 and json.loads(idle.stdout) == []
+
+
+def test_track_untrack_and_doctor(aws: Aws, deckhand) -> None:
+    api = api_service(aws, verified=False)
+    tags = lambda: {t["key"]: t["value"] for t in aws.ecs.list_tags_for_resource(resourceArn=service_arn)["tags"]}  # noqa: E731
+    service_arn = aws.describe(api.cluster, api.service)["serviceArn"]
+    for bad, message in ((["web=Flask:main"], "not a valid ECR repository"), (["nope=flask:main"], "not in task definition"),
+                         (["web=flask:a", "web=flask:b"], "tracked twice")):
+        done = deckhand("track", api.cluster, api.service, *bad)
+        assert done.returncode == 2 and message in done.stderr, bad
+    assert tags()["deckhand:track"] == f"web={api.repository}:main", "a refused tag is never written"
+    assert deckhand("track", api.cluster, api.service, f"web={api.repository}:release", "--bake", "30").returncode == 0
+    assert tags()["deckhand:track"] == f"web={api.repository}:release" and tags()["deckhand:bake"] == "30"
+
+    doctor = deckhand("--output", "json", "doctor", api.cluster, api.service)
+    assert doctor.returncode == 0, doctor.stdout
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)}
+    assert checks["tracked"]["level"] == "ok" and checks["deployable"]["level"] == "ok"
+    assert checks["grace period"]["level"] == "warn", "behind an ALB with no grace period"
+    assert {"network mode", "load balancer", "circuit breaker", "execution role", "lock", "known-good"} <= set(checks)
+
+    assert deckhand("untrack", api.cluster, api.service).returncode == 0
+    assert "deckhand:track" not in tags()
+    doctor = deckhand("doctor", api.cluster, api.service)
+    assert doctor.returncode == 1 and "FAIL tracked" in doctor.stdout
