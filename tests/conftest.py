@@ -29,6 +29,14 @@ from typing import Any, Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: Any) -> None:
+    # moto warns that it cannot create the stand-in resource of a published stack (server.py
+    # LocalCloud._publish_stack); it need not.
+    config.addinivalue_line("filterwarnings", "ignore:.*WaitConditionHandle:UserWarning")
+
+
 TEMPLATE = ROOT / "template.yaml"
 RUN_DIR = ROOT / ".localcloud" / "pytest"
 

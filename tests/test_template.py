@@ -136,6 +136,9 @@ def test_the_signal_function_hears_ecs_deployments_and_stopped_service_tasks() -
     assert patterns["EcsDeployments"] == {"source": ["aws.ecs"], "detail-type": ["ECS Deployment State Change"]}
     stopped = patterns["EcsStoppedServiceTasks"]
     assert stopped["detail-type"] == ["ECS Task State Change"] and stopped["detail"]["lastStatus"] == ["STOPPED"]
+    # A stop is heard when ECS decides it, not only after the target has drained.
+    stopping = patterns["EcsStoppingServiceTasks"]["detail"]
+    assert stopping["desiredStatus"] == ["STOPPED"] and stopping["lastStatus"] == ["RUNNING"]
 
 
 def test_every_definition_substitution_is_used_and_every_placeholder_defined() -> None:

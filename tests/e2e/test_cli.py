@@ -156,3 +156,14 @@ def test_track_untrack_and_doctor(aws: Aws, deckhand) -> None:
     assert "deckhand:track" not in tags()
     doctor = deckhand("doctor", api.cluster, api.service)
     assert doctor.returncode == 1 and "FAIL tracked" in doctor.stdout
+
+
+def test_help_and_shell_completions_come_from_clap(deckhand) -> None:
+    help_text = deckhand("--help")
+    assert help_text.returncode == 0
+    for command in ("deploy", "rollback", "watch", "status", "history", "track", "untrack", "doctor"):
+        assert f"  {command} " in help_text.stdout, command
+    completion = deckhand("completions", "bash")
+    assert completion.returncode == 0 and "_deckhand()" in completion.stdout
+    wrong = deckhand("deploy", "only-a-cluster")
+    assert wrong.returncode == 2 and "required" in wrong.stderr, "clap refuses missing arguments with exit 2"

@@ -443,6 +443,11 @@ def test_update_to_healthy_image_rolls_over_and_drains_old_tasks(world, sim):
         assert task["containers"][0]["exitCode"] == 143  # SIGTERM (ecs_sim.SIGTERM_EXIT_CODE)
     stop_events = sim.task_events(stopped[0]["taskArn"])
     assert stop_events[-1]["lastStatus"] == "STOPPED"
+    # The stop is announced when it is decided, before the target drains, then at each lastStatus.
+    stopping = [(e["lastStatus"], e["desiredStatus"]) for e in stop_events[1:]]
+    assert stopping[0] == ("RUNNING", "STOPPED"), stop_events
+    assert [last for last, _ in stopping] == ["RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"]
+    assert stop_events[1]["stopCode"] == "ServiceSchedulerInitiated" and not stop_events[1].get("stoppedAt")
 
     names = [(e["eventName"], e["deploymentId"]) for e in sim.deployment_events(service["serviceArn"])]
     assert names[-2:] == [

@@ -1248,6 +1248,7 @@ class ServiceState:
             for container in task.containers:
                 container.last_status = STOPPED
             self._enter(task, DEPROVISIONING, at)
+            self.sim.emit_task_event(self, task, at)
         elif status == RUNNING:
             task.drain_until = at + self.sim.targets.start_draining(task, at)
             if task.targets:
@@ -1256,9 +1257,11 @@ class ServiceState:
                     tg = record.target_group_arn
                     self._deregistered[tg] = self._deregistered.get(tg, 0) + 1
             self._enter(task, DEACTIVATING, at)
+            self.sim.emit_task_event(self, task, at)
         elif status == DEACTIVATING:
             self.sim.targets.finish_draining(task)
             self._enter(task, STOPPING, at)
+            self.sim.emit_task_event(self, task, at)  # each lastStatus change is an event
         elif status == STOPPING:
             for container in task.containers:
                 if container.last_status == RUNNING:  # SIGTERM, then SIGKILL after stopTimeout
@@ -1266,6 +1269,7 @@ class ServiceState:
                 container.last_status = STOPPED
             task.execution_stopped_at = at
             self._enter(task, DEPROVISIONING, at)
+            self.sim.emit_task_event(self, task, at)
         elif status == DEPROVISIONING:
             if task.network is not None:
                 self.sim.network.release(self.account, self.region, task.network)
@@ -1304,6 +1308,11 @@ class ServiceState:
         if failed:
             task.deployment.failed_tasks += 1
             task.deployment.updated_at = at
+        # "The Amazon ECS service scheduler starts or stops a task" is a task state change event
+        # ("Amazon ECS task state change events", ECS Developer Guide): it comes when the stop is
+        # decided (desiredStatus STOPPED, lastStatus still RUNNING), before the target drains for
+        # its deregistration delay (300 s by default on AWS) and long before lastStatus STOPPED.
+        self.sim.emit_task_event(self, task, at)
 
     def _launch(self, deployment: Deployment, now: float) -> SimTask:
         network = None

@@ -83,8 +83,14 @@ pub fn parse_ecs_event(event: &Value) -> Result<EcsSignal, Ignored> {
             })
         }
         "ECS Task State Change" => {
-            if text(&detail, "lastStatus").as_deref() != Some("STOPPED") {
-                return Err(Ignored("task has not stopped".into()));
+            // The stop is decided (desiredStatus STOPPED) long before the task is STOPPED: a
+            // target failing its health checks drains for the deregistration delay first (300 s
+            // by default). The first event of the stop is what the watcher must act on.
+            let stopping = [text(&detail, "lastStatus"), text(&detail, "desiredStatus")]
+                .iter()
+                .any(|status| status.as_deref() == Some("STOPPED"));
+            if !stopping {
+                return Err(Ignored("task is not stopping".into()));
             }
             let group = text(&detail, "group").unwrap_or_default();
             let Some(service) = group.strip_prefix("service:") else {
@@ -138,6 +144,17 @@ mod tests {
         assert_eq!(signal.service_arn(), SERVICE);
         assert!(signal.concerns(&waiter(Some("ecs-svc/1"))));
         assert!(signal.concerns(&waiter(None)), "no id to compare: the live check decides");
+    }
+
+    #[test]
+    fn a_task_whose_stop_is_decided_wakes_the_watcher_before_it_has_drained() {
+        let mut stopping = task_event("RUNNING", "ecs-svc/1");
+        stopping["detail"]["desiredStatus"] = json!("STOPPED");
+        let signal = parse_ecs_event(&stopping).unwrap();
+        assert!(signal.concerns(&waiter(Some("ecs-svc/1"))));
+        let mut running = task_event("RUNNING", "ecs-svc/1");
+        running["detail"]["desiredStatus"] = json!("RUNNING");
+        assert!(parse_ecs_event(&running).is_err());
     }
 
     #[test]
