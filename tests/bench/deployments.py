@@ -381,7 +381,9 @@ class DeploymentBench:
         """`count` services in one new cluster, each behind its own target group (one ALB,
         path rules), all tracking `<repository>:main`; returns once every one is steady."""
         aws = self.aws
-        net = aws.network()
+        # Every task has an ENI, twice over while a rollout surges to 200 %: two /20 subnets
+        # (4,091 addresses each) instead of two /24s, which run out at about 500 services.
+        net = aws.network(subnet_prefix=20)
         repository = aws.repository(f"bench/fleet-{uuid.uuid4().hex[:6]}")
         cluster = aws.cluster()
         with self.pushes_ignored():

@@ -73,9 +73,13 @@ class Aws:
         return f"{REGISTRY}/{repository}@{digest}"
 
     # ------------------------------------------------------------------ network and load balancing
-    def network(self, private: bool = False) -> Network:
+    def network(self, private: bool = False, subnet_prefix: int = 24) -> Network:
+        """A VPC with two subnets. A /24 holds 251 task ENIs (AWS reserves five addresses per
+        subnet, and the simulator runs out as AWS does): fleets need a shorter prefix."""
         vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [self.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+        size = 2 ** (24 - subnet_prefix)  # /24 blocks per subnet
+        subnets = [self.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i * size}.0/{subnet_prefix}",
+                                          AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
                    for i, az in ((1, "a"), (2, "b"))]
         group = self.ec2.create_security_group(GroupName=unique("sg"), Description="tasks", VpcId=vpc)["GroupId"]
         return Network(vpc, subnets, group)
