@@ -73,7 +73,8 @@ def test_a_deploy_that_succeeds_then_one_that_rolls_back_then_status_and_history
     assert history.returncode == 0, history.stderr
     entries = json.loads(history.stdout)
     outcomes = [e["outcome"] for e in entries]
-    assert outcomes[:2] == ["ROLLED_BACK", "SUCCEEDED"] and set(outcomes[2:]) == {"SUCCEEDED"}, "newest first"
+    # Older: the setup's pushes (the first may find the service already on its image: SKIPPED).
+    assert outcomes[:2] == ["ROLLED_BACK", "SUCCEEDED"] and set(outcomes[2:]) <= {"SUCCEEDED", "SKIPPED"}, outcomes
     assert entries[0]["containers"][0]["image"].endswith(bad)
     assert entries[0]["taskDefinition"] == deployed_revision, "the rollback left it on the deployed revision"
     assert entries[1]["taskDefinition"] == deployed_revision and entries[1]["durationSeconds"] >= 0
