@@ -5,8 +5,9 @@
 use crate::cloud::{sdk_error, Cloud};
 use crate::output::{self, short, Error, Exit, Result};
 use crate::Format;
-use aws_sdk_ecs::types::{Service, TaskDefinition};
+use aws_sdk_ecs::types::{Service, ServiceField, TaskDefinition};
 use deckhand_core::app::plan::unverifiable;
+use deckhand_core::aws::ecs::service_snapshot;
 use deckhand_core::domain::ledger::HolderStatus;
 use deckhand_core::domain::snapshot::ServiceSnapshot;
 use deckhand_core::domain::track::{parse_track, policy_tag_warnings, TRACK_TAG};
@@ -46,16 +47,18 @@ pub async fn run(cloud: &Cloud, format: Format, cluster: &str, service: &str) ->
         .describe_services()
         .cluster(cluster)
         .services(service)
+        .include(ServiceField::Tags)
         .send()
         .await
         .map_err(|e| sdk_error("DescribeServices", e))?;
-    let raw = described.services().iter().find(|s| s.status() == Some("ACTIVE")).cloned();
-    let snapshot = cloud.ecs_adapter.describe_services(cluster, &[service.to_string()]).await?;
-    let (Some(raw), Some(snapshot)) = (raw, snapshot.into_iter().find(ServiceSnapshot::is_active)) else {
+    // One DescribeServices: the snapshot the functions decide on, and the raw answer for what
+    // only the doctor reads (circuit breaker, minimum and maximum percent).
+    let Some(raw) = described.services().iter().find(|s| s.status() == Some("ACTIVE")) else {
         return Err(Error::InvalidInput(format!("service: no active service {service:?} in cluster {cluster:?}")));
     };
+    let snapshot = service_snapshot(raw);
     let (definition, _) = cloud.ecs_adapter.describe_task_definition(&snapshot.task_definition).await?;
-    let mut findings = service_checks(&snapshot, &raw, &definition);
+    let mut findings = service_checks(&snapshot, raw, &definition);
     findings.extend(state_checks(cloud, &snapshot).await);
     let failed = findings.iter().any(|f| f.level == Level::Fail);
     match format {

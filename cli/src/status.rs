@@ -9,6 +9,7 @@ use deckhand_core::domain::snapshot::ServiceSnapshot;
 use deckhand_core::domain::track::{parse_track, TRACK_TAG};
 use deckhand_core::ports::{Ecs, Executions, Ledger};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// DescribeServices takes at most 10 services per call.
 const DESCRIBE_BATCH: usize = 10;
@@ -48,6 +49,8 @@ pub async fn run(cloud: &Cloud, format: Format, cluster: Option<String>, service
         None => cloud.ecs_adapter.list_clusters().await?,
     };
     let ledger = cloud.ledger().await?;
+    // Services of a fleet often share a revision: each is described once.
+    let mut images_of: HashMap<String, Vec<(String, String)>> = HashMap::new();
     let mut rows = Vec::new();
     for cluster in &clusters {
         for snapshot in services(cloud, cluster, service.as_deref()).await? {
@@ -55,12 +58,19 @@ pub async fn run(cloud: &Cloud, format: Format, cluster: Option<String>, service
             if service.is_none() && !snapshot.tags.contains_key(TRACK_TAG) {
                 continue;
             }
-            let (definition, _) = cloud.ecs_adapter.describe_task_definition(&snapshot.task_definition).await?;
-            let images = definition
-                .container_definitions()
-                .iter()
-                .map(|c| (c.name().unwrap_or_default().to_string(), c.image().unwrap_or_default().to_string()))
-                .collect();
+            let images = match images_of.get(&snapshot.task_definition) {
+                Some(images) => images.clone(),
+                None => {
+                    let (definition, _) = cloud.ecs_adapter.describe_task_definition(&snapshot.task_definition).await?;
+                    let images: Vec<(String, String)> = definition
+                        .container_definitions()
+                        .iter()
+                        .map(|c| (c.name().unwrap_or_default().to_string(), c.image().unwrap_or_default().to_string()))
+                        .collect();
+                    images_of.insert(snapshot.task_definition.clone(), images.clone());
+                    images
+                }
+            };
             let (record, _) = ledger.load(&snapshot.arn).await?;
             let running_execution = match &record.lock {
                 Some(hold) if cloud.executions.status(&hold.owner).await? == HolderStatus::Running => {

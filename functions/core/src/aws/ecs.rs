@@ -179,7 +179,9 @@ impl Ecs for EcsAdapter {
     }
 }
 
-fn service_snapshot(service: &Service) -> ServiceSnapshot {
+/// What deckhand's decisions use of a DescribeServices answer (the `deckhand` command reads the
+/// rest of the same answer too, rather than describing the service twice).
+pub fn service_snapshot(service: &Service) -> ServiceSnapshot {
     ServiceSnapshot {
         arn: service.service_arn().unwrap_or_default().to_string(),
         name: service.service_name().unwrap_or_default().to_string(),
