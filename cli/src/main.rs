@@ -2,6 +2,7 @@
 //! terminal. Thin: arguments here, each command in its own module, the AWS work through the same
 //! core crate and SDK the functions use.
 
+mod approve;
 mod cloud;
 mod doctor;
 mod follow;
@@ -13,6 +14,7 @@ mod steps;
 mod track;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use deckhand_core::app::approval::Decision;
 use output::Exit;
 use std::process::ExitCode;
 
@@ -92,8 +94,8 @@ enum Command {
     Track {
         cluster: String,
         service: String,
-        /// CONTAINER=REPOSITORY:TAG, one or more.
-        #[arg(required = true, value_name = "CONTAINER=REPO:TAG")]
+        /// CONTAINER=REPOSITORY:RULE, one or more; RULE is a tag, prefix:P or semver:X-RANGE.
+        #[arg(required = true, value_name = "CONTAINER=REPO:RULE")]
         items: Vec<String>,
         /// deckhand:timeout, seconds a rollout may take on top of the grace period.
         #[arg(long)]
@@ -104,6 +106,30 @@ enum Command {
         /// deckhand:max-failed-tasks.
         #[arg(long)]
         max_failed_tasks: Option<u64>,
+        /// deckhand:alarms: a CloudWatch alarm whose ALARM fails the rollout and bake (repeatable).
+        #[arg(long = "alarm", value_name = "ALARM")]
+        alarms: Vec<String>,
+        /// deckhand:approval=required: pushes wait for `deckhand approve`.
+        #[arg(long)]
+        require_approval: bool,
+        /// deckhand:approval-timeout, seconds a push waits for its approval (default a day).
+        #[arg(long)]
+        approval_timeout: Option<u64>,
+    },
+    /// Approve the push waiting for approval on a service (deckhand:approval=required).
+    Approve {
+        cluster: String,
+        service: String,
+        /// Why, for the record.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Reject the push waiting for approval on a service: it ends SKIPPED, nothing changes.
+    Reject {
+        cluster: String,
+        service: String,
+        #[arg(long, default_value = "")]
+        reason: String,
     },
     /// Opt a service out: remove its deckhand:track tag (deckhand never modifies it again).
     Untrack { cluster: String, service: String },
@@ -144,9 +170,32 @@ async fn run(cli: Cli) -> Result<Exit, output::Error> {
         Command::Watch { execution } => follow::watch(&cloud, format, execution).await,
         Command::Status { cluster, service } => status::run(&cloud, format, cluster, service).await,
         Command::History { cluster, service, limit } => history::run(&cloud, format, &cluster, &service, limit).await,
-        Command::Track { cluster, service, items, timeout, bake, max_failed_tasks } => {
-            let policy = track::PolicyTags { timeout, bake, max_failed_tasks };
+        Command::Track {
+            cluster,
+            service,
+            items,
+            timeout,
+            bake,
+            max_failed_tasks,
+            alarms,
+            require_approval,
+            approval_timeout,
+        } => {
+            let policy = track::PolicyTags {
+                timeout,
+                bake,
+                max_failed_tasks,
+                alarms,
+                approval: require_approval,
+                approval_timeout,
+            };
             track::track(&cloud, format, &cluster, &service, &items, &policy).await
+        }
+        Command::Approve { cluster, service, reason } => {
+            approve::run(&cloud, format, &cluster, &service, Decision::Approve, &reason).await
+        }
+        Command::Reject { cluster, service, reason } => {
+            approve::run(&cloud, format, &cluster, &service, Decision::Reject, &reason).await
         }
         Command::Untrack { cluster, service } => track::untrack(&cloud, format, &cluster, &service).await,
         Command::Doctor { cluster, service } => doctor::run(&cloud, format, &cluster, &service).await,

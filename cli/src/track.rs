@@ -6,6 +6,7 @@ use crate::output::{self, Error, Exit, Result};
 use crate::status::services;
 use crate::Format;
 use aws_sdk_ecs::types::Tag;
+use deckhand_core::domain::gates::{gates_from_tags, ALARMS_TAG, APPROVAL_TAG, APPROVAL_TIMEOUT_TAG};
 use deckhand_core::domain::snapshot::ServiceSnapshot;
 use deckhand_core::domain::track::{
     parse_track, policy_tag_warnings, BAKE_TAG, MAX_FAILED_TASKS_TAG, TIMEOUT_TAG, TRACK_TAG,
@@ -18,6 +19,11 @@ pub struct PolicyTags {
     pub timeout: Option<u64>,
     pub bake: Option<u64>,
     pub max_failed_tasks: Option<u64>,
+    /// deckhand:alarms, alarm names.
+    pub alarms: Vec<String>,
+    /// deckhand:approval=required, with deckhand:approval-timeout when given.
+    pub approval: bool,
+    pub approval_timeout: Option<u64>,
 }
 
 async fn active_service(cloud: &Cloud, cluster: &str, service: &str) -> Result<ServiceSnapshot> {
@@ -46,9 +52,19 @@ pub async fn track(
             tags.insert(key.to_string(), seconds.to_string());
         }
     }
+    if !policy.alarms.is_empty() {
+        tags.insert(ALARMS_TAG.to_string(), policy.alarms.join(" "));
+    }
+    if policy.approval {
+        tags.insert(APPROVAL_TAG.to_string(), "required".to_string());
+    }
+    if let Some(seconds) = policy.approval_timeout {
+        tags.insert(APPROVAL_TIMEOUT_TAG.to_string(), seconds.to_string());
+    }
     if let Some(problem) = policy_tag_warnings(&tags).into_iter().next() {
         return Err(Error::InvalidInput(problem));
     }
+    gates_from_tags(&tags).map_err(Error::InvalidInput)?;
     let snapshot = active_service(cloud, cluster, service).await?;
     // A tracked container the task definition lacks would fail every deployment of the image.
     let (definition, _) = cloud.ecs_adapter.describe_task_definition(&snapshot.task_definition).await?;

@@ -5,7 +5,10 @@
 use deckhand_core::app::check::{check, CheckRequest};
 use deckhand_core::app::settings::state_table;
 use deckhand_core::app::watch::{park, Woken};
-use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, elb::ElbAdapter, load_config, sfn::SfnAdapter};
+use deckhand_core::aws::{
+    cloudwatch::CloudWatchAdapter, dynamodb::DynamoLedger, ecs::EcsAdapter, elb::ElbAdapter, load_config,
+    sfn::SfnAdapter,
+};
 use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Deserialize;
@@ -24,16 +27,16 @@ struct Request {
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_logging();
     let config = load_config().await;
-    let (ecs, elb) = (EcsAdapter::new(&config), ElbAdapter::new(&config));
+    let (ecs, elb, alarms) = (EcsAdapter::new(&config), ElbAdapter::new(&config), CloudWatchAdapter::new(&config));
     let (waiters, tokens) = (DynamoLedger::new(&config, state_table()?), SfnAdapter::new(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (ecs, elb, waiters, tokens) = (&ecs, &elb, &waiters, &tokens);
+        let (ecs, elb, alarms, waiters, tokens) = (&ecs, &elb, &alarms, &waiters, &tokens);
         async move {
             let request: Request = runtime::input(event.payload)?;
             match request.task_token {
-                None => runtime::output(check(ecs, elb, &request.check, runtime::now()).await?),
+                None => runtime::output(check(ecs, elb, alarms, &request.check, runtime::now()).await?),
                 Some(token) => {
-                    let woken = park(waiters, tokens, ecs, elb, &request.check, &token, runtime::now()).await?;
+                    let woken = park(waiters, tokens, ecs, elb, alarms, &request.check, &token, runtime::now()).await?;
                     let parked = matches!(woken, Woken::StillWaiting(_));
                     runtime::output(serde_json::json!({ "parked": parked }))
                 }

@@ -1,7 +1,9 @@
 //! The AWS APIs deckhand uses, as small traits. The domain and use cases depend on these; the
 //! adapters in `aws/` implement them with the AWS SDK, and tests implement them in memory.
 
+use crate::domain::approval::PendingApproval;
 use crate::domain::events::DeploymentEvent;
+use crate::domain::gates::AlarmSnapshot;
 use crate::domain::ledger::{HolderStatus, ServiceRecord};
 use crate::domain::snapshot::{ImageDetail, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
 use crate::domain::wake::Waiter;
@@ -54,6 +56,12 @@ pub trait Registry: Send + Sync {
     ) -> impl Future<Output = Result<Option<ImageDetail>>> + Send;
 }
 
+/// CloudWatch alarms, for the alarm gate.
+pub trait Alarms: Send + Sync {
+    /// The named alarms that exist (metric and composite), in no particular order.
+    fn describe_alarms(&self, names: &[String]) -> impl Future<Output = Result<Vec<AlarmSnapshot>>> + Send;
+}
+
 pub trait LoadBalancer: Send + Sync {
     fn target_health(&self, target_group_arn: &str) -> impl Future<Output = Result<Vec<TargetSnapshot>>> + Send;
 }
@@ -100,4 +108,21 @@ pub enum TokenOutcome {
 
 pub trait TaskTokens: Send + Sync {
     fn complete(&self, token: &str, output: &serde_json::Value) -> impl Future<Output = Result<TokenOutcome>> + Send;
+    /// Fails the task with `error` (the name its Catch matches) and `cause`.
+    fn fail(&self, token: &str, error: &str, cause: &str) -> impl Future<Output = Result<TokenOutcome>> + Send;
+}
+
+/// Pending approvals (one per service), next to the ledger in the state table.
+pub trait Approvals: Send + Sync {
+    fn find_approval(&self, key: &str) -> impl Future<Output = Result<Option<PendingApproval>>> + Send;
+    /// Stores `approval` only if the pending one still holds `replaces` (None: none may be
+    /// pending). Returns false when another push got there first.
+    fn put_approval(
+        &self,
+        key: &str,
+        approval: &PendingApproval,
+        replaces: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Removes the pending approval only if it still holds `token`.
+    fn clear_approval(&self, key: &str, token: &str) -> impl Future<Output = Result<()>> + Send;
 }

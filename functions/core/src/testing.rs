@@ -1,13 +1,15 @@
 //! An in-memory implementation of every port, for unit tests of the use cases.
 
+use crate::domain::approval::PendingApproval;
 use crate::domain::events::DeploymentEvent;
+use crate::domain::gates::AlarmSnapshot;
 use crate::domain::ledger::{HolderStatus, ServiceRecord};
 use crate::domain::snapshot::{DeploymentSnapshot, ImageDetail, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
 use crate::domain::wake::Waiter;
 use crate::error::{DeckhandError, Result};
 use crate::ports::{
-    Ecs, EventSink, Executions, ImageSelector, Ledger, LoadBalancer, Registry, TaskTokens, TokenOutcome, Version,
-    Waiters,
+    Alarms, Approvals, Ecs, EventSink, Executions, ImageSelector, Ledger, LoadBalancer, Registry, TaskTokens,
+    TokenOutcome, Version, Waiters,
 };
 use aws_sdk_ecs::types::{ContainerDefinition, Tag, TaskDefinition};
 use std::collections::BTreeMap;
@@ -41,6 +43,10 @@ pub struct State {
     pub waiters: BTreeMap<String, Waiter>,
     /// Task tokens completed, with their output; a token completed twice is closed.
     pub completed_tokens: Vec<(String, serde_json::Value)>,
+    pub alarms: Vec<AlarmSnapshot>,
+    pub approvals: BTreeMap<String, PendingApproval>,
+    /// Task tokens failed, with their error name and cause.
+    pub failed_tokens: Vec<(String, String, String)>,
 }
 
 #[derive(Default)]
@@ -111,7 +117,12 @@ impl FakeCloud {
     }
 
     pub fn add_image(&self, repository: &str, tag: &str, digest: &str) {
-        let detail = ImageDetail { digest: digest.into(), pushed_at: Some(1.0) };
+        self.add_image_pushed_at(repository, tag, digest, 1.0);
+    }
+
+    /// An image pushed at `pushed_at` (epoch seconds), tagged `tag`.
+    pub fn add_image_pushed_at(&self, repository: &str, tag: &str, digest: &str, pushed_at: f64) {
+        let detail = ImageDetail { digest: digest.into(), pushed_at: Some(pushed_at), tags: vec![tag.into()] };
         self.with(|s| {
             s.images.insert((repository.into(), tag.into()), detail.clone());
             s.images.insert((repository.into(), digest.into()), detail);
@@ -231,6 +242,41 @@ impl Registry for FakeCloud {
     }
 }
 
+impl Approvals for FakeCloud {
+    async fn find_approval(&self, key: &str) -> Result<Option<PendingApproval>> {
+        Ok(self.with(|s| s.approvals.get(key).cloned()))
+    }
+
+    async fn put_approval(&self, key: &str, approval: &PendingApproval, replaces: Option<&str>) -> Result<bool> {
+        self.with(|s| {
+            let holder = s.approvals.get(key).map(|a| a.token.clone());
+            if holder.as_deref() != replaces {
+                return Ok(false);
+            }
+            s.approvals.insert(key.to_string(), approval.clone());
+            Ok(true)
+        })
+    }
+
+    async fn clear_approval(&self, key: &str, token: &str) -> Result<()> {
+        self.with(|s| {
+            if s.approvals.get(key).is_some_and(|a| a.token == token) {
+                s.approvals.remove(key);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Alarms for FakeCloud {
+    async fn describe_alarms(&self, names: &[String]) -> Result<Vec<AlarmSnapshot>> {
+        self.with(|s| {
+            s.calls.push(format!("DescribeAlarms {}", names.join(",")));
+            Ok(s.alarms.iter().filter(|a| names.contains(&a.name)).cloned().collect())
+        })
+    }
+}
+
 impl LoadBalancer for FakeCloud {
     async fn target_health(&self, target_group_arn: &str) -> Result<Vec<TargetSnapshot>> {
         Ok(self.with(|s| s.targets.get(target_group_arn).cloned().unwrap_or_default()))
@@ -298,6 +344,18 @@ impl TaskTokens for FakeCloud {
                 return TokenOutcome::AlreadyClosed;
             }
             s.completed_tokens.push((token.to_string(), output.clone()));
+            TokenOutcome::Completed
+        }))
+    }
+
+    async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<TokenOutcome> {
+        Ok(self.with(|s| {
+            let closed = s.completed_tokens.iter().any(|(t, _)| t == token)
+                || s.failed_tokens.iter().any(|(t, _, _)| t == token);
+            if closed {
+                return TokenOutcome::AlreadyClosed;
+            }
+            s.failed_tokens.push((token.to_string(), error.to_string(), cause.to_string()));
             TokenOutcome::Completed
         }))
     }

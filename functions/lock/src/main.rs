@@ -1,8 +1,10 @@
 //! Lock: acquire, renew or release a service's deployment lock; release records the known-good
-//! revision.
+//! revision. Also parks a push on its approval (the approval gate, which comes before the lock).
 
+use deckhand_core::app::approval::{await_approval, Waiter, Waiting};
 use deckhand_core::app::lock::{acquire, release, renew};
-use deckhand_core::app::settings::{lock_ttl_seconds, state_table};
+use deckhand_core::app::settings::{event_bus, lock_ttl_seconds, state_table};
+use deckhand_core::aws::eventbridge::EventBridgeAdapter;
 use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, load_config, sfn::SfnAdapter};
 use deckhand_core::domain::events::Status;
 use deckhand_core::domain::model::Target;
@@ -19,6 +21,15 @@ enum Request {
     /// Extends the lease while a long rollout is watched.
     #[serde(rename_all = "camelCase")]
     Renew { target: Target, execution_arn: String },
+    /// Parks a push on its approval (`lambda:invoke.waitForTaskToken`) and announces it.
+    #[serde(rename_all = "camelCase")]
+    AwaitApproval {
+        target: Target,
+        execution_arn: String,
+        #[serde(default)]
+        parent_execution_arn: Option<String>,
+        task_token: String,
+    },
     #[serde(rename_all = "camelCase")]
     Release {
         target: Target,
@@ -38,8 +49,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = load_config().await;
     let ledger = DynamoLedger::new(&config, state_table()?);
     let (executions, ecs) = (SfnAdapter::new(&config), EcsAdapter::new(&config));
+    let sink = EventBridgeAdapter::new(&config, event_bus());
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (ledger, executions, ecs) = (&ledger, &executions, &ecs);
+        let (ledger, executions, ecs, sink) = (&ledger, &executions, &ecs, &sink);
         async move {
             let request: Request = runtime::input(event.payload)?;
             match request {
@@ -51,6 +63,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     let expires_at = renew(ledger, &target, &execution_arn, runtime::now(), ttl).await?;
                     // A bare number: the state machine writes it over the lock's `expiresAt`.
                     Ok::<Value, DeckhandError>(json!(expires_at))
+                }
+                Request::AwaitApproval { target, execution_arn, parent_execution_arn, task_token } => {
+                    let waiter = Waiter {
+                        execution_arn: &execution_arn,
+                        parent_execution_arn: parent_execution_arn.as_deref(),
+                        token: &task_token,
+                    };
+                    let waiting =
+                        await_approval(ledger, executions, ecs, sink, &target, &waiter, runtime::now()).await?;
+                    Ok(json!({ "parked": matches!(waiting, Waiting::Parked(_)) }))
                 }
                 Request::Release { target, execution_arn, verified_task_definition, outcome } => {
                     let verified = verified_task_definition.as_deref();

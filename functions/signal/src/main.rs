@@ -4,7 +4,10 @@
 
 use deckhand_core::app::settings::state_table;
 use deckhand_core::app::watch::{signal, Woken};
-use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, elb::ElbAdapter, load_config, sfn::SfnAdapter};
+use deckhand_core::aws::{
+    cloudwatch::CloudWatchAdapter, dynamodb::DynamoLedger, ecs::EcsAdapter, elb::ElbAdapter, load_config,
+    sfn::SfnAdapter,
+};
 use deckhand_core::error::DeckhandError;
 use deckhand_core::runtime;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -14,15 +17,15 @@ use serde_json::{json, Value};
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_logging();
     let config = load_config().await;
-    let (ecs, elb) = (EcsAdapter::new(&config), ElbAdapter::new(&config));
+    let (ecs, elb, alarms) = (EcsAdapter::new(&config), ElbAdapter::new(&config), CloudWatchAdapter::new(&config));
     let (waiters, tokens) = (DynamoLedger::new(&config, state_table()?), SfnAdapter::new(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (ecs, elb, waiters, tokens) = (&ecs, &elb, &waiters, &tokens);
+        let (ecs, elb, alarms, waiters, tokens) = (&ecs, &elb, &alarms, &waiters, &tokens);
         async move {
             if !event.payload.is_object() {
                 return Err(DeckhandError::invalid("input", "expected an EventBridge event (a JSON object)"));
             }
-            let woken = signal(waiters, tokens, ecs, elb, &event.payload, runtime::now()).await?;
+            let woken = signal(waiters, tokens, ecs, elb, alarms, &event.payload, runtime::now()).await?;
             let answer = match woken {
                 Woken::Woke(health) => json!({"woke": true, "verdict": health.verdict, "reason": health.reason}),
                 Woken::StillWaiting(health) => json!({"woke": false, "reason": health.reason}),

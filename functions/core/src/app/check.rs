@@ -2,10 +2,11 @@
 
 use super::deploy::describe_one;
 use super::lock::LockResult;
+use crate::domain::gates::{gate_health, judge_alarms};
 use crate::domain::health::{assess, Observation};
 use crate::domain::model::{Health, Rollout, Target, Verdict};
 use crate::error::Result;
-use crate::ports::{Ecs, LoadBalancer};
+use crate::ports::{Alarms, Ecs, LoadBalancer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -23,10 +24,20 @@ pub struct CheckRequest {
     /// from then on its deadline includes the bake.
     #[serde(default)]
     pub after_bake: bool,
+    /// A check of the rollback: the alarm gate does not apply (the alarm that caused it may
+    /// well still be in ALARM while the known-good revision comes back).
+    #[serde(default)]
+    pub rollback: bool,
 }
 
-pub async fn check(ecs: &impl Ecs, elb: &impl LoadBalancer, request: &CheckRequest, now: f64) -> Result<Health> {
-    let CheckRequest { target, rollout, health: previous, lock, after_bake } = request;
+pub async fn check(
+    ecs: &impl Ecs,
+    elb: &impl LoadBalancer,
+    alarms: &impl Alarms,
+    request: &CheckRequest,
+    now: f64,
+) -> Result<Health> {
+    let CheckRequest { target, rollout, health: previous, lock, after_bake, rollback } = request;
     let previous = &Health { baked: previous.baked || *after_bake, ..previous.clone() };
     let service = describe_one(ecs, target).await?;
     let tasks = ecs.service_tasks(&target.cluster_arn, &target.service).await?;
@@ -39,6 +50,11 @@ pub async fn check(ecs: &impl Ecs, elb: &impl LoadBalancer, request: &CheckReque
     }
     let observation = Observation { service, tasks, targets };
     let mut health = assess(&observation, rollout, &target.policy, previous, now);
+    let watched = &target.policy.gates.alarms;
+    if !watched.is_empty() && !rollback && matches!(health.verdict, Verdict::Pending | Verdict::Healthy) {
+        let verdict = judge_alarms(watched, &alarms.describe_alarms(watched).await?, rollout.started_at);
+        health = gate_health(health, &verdict, &target.policy, previous, now);
+    }
     health.renew_lease = health.verdict == Verdict::Pending && lock.as_ref().is_some_and(|l| l.needs_renewal(now));
     tracing::info!(service = %target.service_arn, verdict = ?health.verdict, reason = %health.reason, "health checked");
     Ok(health)

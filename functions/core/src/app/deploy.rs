@@ -1,5 +1,6 @@
 //! Deploy: register the new revision and point the service at it.
 
+use super::release::{needs_comparing, push_not_newer};
 use crate::domain::model::{Rollout, RolloutOutcome, Target};
 use crate::domain::snapshot::ServiceSnapshot;
 use crate::domain::taskdef::{registrable_tags, retarget};
@@ -31,6 +32,21 @@ pub async fn deploy(
     }
     let deadline = target.policy.deadline(now, service.health_check_grace_period_seconds);
     let (definition, tags) = ecs.describe_task_definition(&current).await?;
+    // Judged again under the lock: a newer version of a range (or a later push of a prefix) may
+    // have landed since this one was planned, and going back to this one would be a downgrade.
+    if needs_comparing(&service, target) {
+        if let Some(why) = push_not_newer(registry, &service, target, &definition).await? {
+            return Ok(Rollout {
+                outcome: RolloutOutcome::Superseded,
+                task_definition: current,
+                previous_task_definition: completed,
+                deployment_id: None,
+                started_at: now,
+                deadline: None,
+                reason: format!("superseded: {why}"),
+            });
+        }
+    }
     let (next, changes) = retarget(&definition, &target.containers)?;
 
     if changes.is_empty() && !target.force_new_deployment {

@@ -1,15 +1,19 @@
 //! The use cases each function runs, written against the ports so they test without a network.
 
+pub mod approval;
 pub mod check;
 pub mod deploy;
 pub mod lock;
 pub mod notify;
 pub mod plan;
+pub mod release;
 pub mod rollback;
 pub mod settings;
 pub mod summary;
 pub mod watch;
 
+#[cfg(test)]
+mod release_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

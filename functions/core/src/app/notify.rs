@@ -35,6 +35,10 @@ pub struct Branch {
     pub rollback_health: Option<Health>,
     #[serde(default, deserialize_with = "absent_or_parse")]
     pub rollback_failure: Option<Failure>,
+    /// How the wait for approval ended when it did not end approved (timed out, rejected,
+    /// superseded by a newer push).
+    #[serde(default, deserialize_with = "absent_or_parse")]
+    pub approval_failure: Option<Failure>,
 }
 
 /// What a Catch puts in the state: `{"Error": ..., "Cause": ...}`.
@@ -118,6 +122,7 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
                 .skip_reason
                 .as_ref()
                 .map(|why| format!("{} skipped: {why}", target.service))
+                .or_else(|| branch.approval_failure.as_ref().map(|f| approval_ended(f, target)))
                 .or_else(|| {
                     branch
                         .rollout
@@ -131,11 +136,15 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
         Status::Superseded => (
             None,
             failed_rollout.map(|r| r.task_definition.clone()),
-            branch
-                .health
-                .as_ref()
-                .map_or_else(|| "superseded by another update of the service".into(), |h| h.reason.clone()),
+            branch.approval_failure.as_ref().and_then(|f| f.cause.clone()).unwrap_or_else(|| {
+                branch
+                    .health
+                    .as_ref()
+                    .map_or_else(|| "superseded by another update of the service".into(), |h| h.reason.clone())
+            }),
         ),
+        // Published by the approval gate itself (`app::approval`), never at a branch's end.
+        Status::AwaitingApproval => (None, Some(target.task_definition.clone()), "awaiting approval".into()),
         Status::RolledBack if target.mode == Mode::Rollback => (
             branch.rollback.as_ref().map(|r| r.task_definition.clone()),
             branch.rollback.as_ref().and_then(|r| r.previous_task_definition.clone()),
@@ -174,6 +183,19 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
         previous_task_definition: previous,
         execution_arn: branch.parent_execution_arn.clone().unwrap_or_else(|| branch.execution_arn.clone()),
         service_execution_arn: Some(branch.execution_arn.clone()),
+        changes: None,
+    }
+}
+
+/// Why a wait for approval ended without an approval.
+fn approval_ended(failure: &Failure, target: &Target) -> String {
+    match failure.error.as_str() {
+        "States.Timeout" => format!(
+            "{} skipped: nobody approved the push within {}s",
+            target.service,
+            target.policy.gates.approval_timeout_seconds.unwrap_or_default()
+        ),
+        _ => format!("{} skipped: {}", target.service, failure.cause.clone().unwrap_or_else(|| failure.error.clone())),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Plan: from a request to the list of services to deploy, changing nothing.
 
+use super::release::{alarm_gate_before_start, needs_comparing, push_not_newer};
 use super::settings::PlanSettings;
+use crate::domain::gates::gates_from_tags;
 use crate::domain::image::ImageRef;
 use crate::domain::model::{ContainerChange, Mode, Plan, PlanAction, PushedTag, Target};
 use crate::domain::request::{parse_request, ManualDeploy, ManualRollback, Push, Request};
@@ -9,7 +11,7 @@ use crate::domain::status::{DeploymentController, DeploymentStrategy};
 use crate::domain::taskdef::{describe_changes, retarget};
 use crate::domain::track::{parse_track, policy_from_tags, Tracked, TRACK_TAG};
 use crate::error::{DeckhandError, Result};
-use crate::ports::{Ecs, ImageSelector, Registry};
+use crate::ports::{Alarms, Ecs, ImageSelector, Registry};
 use serde_json::Value;
 
 /// The execution the plan belongs to (manual requests are identified and ordered by it).
@@ -93,8 +95,7 @@ async fn plan_push(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSett
     let reason = if targets.is_empty() {
         format!("nothing to deploy: no service tracks {}:{}", push.repository, push.tag)
     } else {
-        let skipped =
-            if skipped > 0 { format!(" ({skipped} skipped: deckhand cannot verify them)") } else { String::new() };
+        let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
         format!(
             "{}:{} pushed as {}: {} service(s) track it{skipped}",
             push.repository,
@@ -107,8 +108,9 @@ async fn plan_push(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSett
     Ok(Plan { action, reason, targets, pushed_at, ..Plan::empty(settings.max_concurrency) }.with_warnings(warnings))
 }
 
-/// The target of `service` for `push`, if it tracks the pushed repository and tag; a malformed
-/// track tag is the warning returned as the error.
+/// The target of `service` for `push`, if it tracks the pushed repository with a rule the tag
+/// matches, or with a prefix or range it does not (then the target is SKIPPED, with why); a
+/// malformed track tag is the warning returned as the error.
 fn push_target(
     service: &ServiceSnapshot,
     settings: &PlanSettings,
@@ -117,17 +119,38 @@ fn push_target(
 ) -> std::result::Result<Option<(Target, Vec<String>)>, String> {
     let Some(tag) = service.tags.get(TRACK_TAG) else { return Ok(None) };
     let tracked = parse_track(tag).map_err(|why| format!("service {} ignored: {TRACK_TAG} {why}", service.name))?;
-    let containers: Vec<ContainerChange> = tracked
-        .iter()
-        .filter(|t| t.repository == push.repository && t.tag == push.tag)
-        .map(|t| ContainerChange { name: t.container.clone(), image: image.to_string() })
-        .collect();
-    if containers.is_empty() || !service.is_active() {
+    let mut containers = Vec::new();
+    let mut refused = Vec::new();
+    for item in tracked.iter().filter(|t| t.repository == push.repository) {
+        match item.rule.matches(&push.tag) {
+            Ok(()) => containers.push(ContainerChange { name: item.container.clone(), image: image.to_string() }),
+            Err(why) if item.rule.is_pattern() => refused.push((item, why)),
+            Err(_) => {}
+        }
+    }
+    if !service.is_active() || (containers.is_empty() && refused.is_empty()) {
         return Ok(None);
     }
-    let (mut target, warnings) = target_for(service, settings, Mode::Deploy, containers);
+    let not_matching: Vec<String> = refused
+        .iter()
+        .map(|(item, why)| format!("container {} tracks {}:{}: {why}", item.container, item.repository, item.rule))
+        .collect();
+    let mut warnings = Vec::new();
+    let skip_reason = if containers.is_empty() {
+        // Nothing matches: report the push against what the service would have deployed.
+        containers = refused
+            .iter()
+            .map(|(item, _)| ContainerChange { name: item.container.clone(), image: image.to_string() })
+            .collect();
+        Some(format!("push of {}:{} does not qualify: {}", push.repository, push.tag, not_matching.join("; ")))
+    } else {
+        warnings.extend(not_matching.iter().map(|why| format!("service {}: {why}", service.name)));
+        None
+    };
+    let (mut target, policy_warnings) = target_for(service, settings, Mode::Deploy, containers);
+    warnings.extend(policy_warnings);
     target.request_id = push.event_id.clone();
-    target.skip_reason = unverifiable(service);
+    target.skip_reason = skip_reason.or_else(|| unverifiable(service)).or(target.skip_reason);
     target.pushed_tag =
         Some(PushedTag { repository: push.repository.clone(), tag: push.tag.clone(), digest: push.digest.clone() });
     Ok(Some((target, warnings)))
@@ -138,35 +161,52 @@ fn push_target(
 pub async fn plan_service(
     ecs: &impl Ecs,
     registry: &impl Registry,
+    alarms: &impl Alarms,
     settings: &PlanSettings,
     input: &Value,
     part: &ServicePart,
 ) -> Result<Plan> {
-    match parse_request(input)? {
-        Request::Ignored { reason } => Ok(nothing(settings, reason)),
+    let mut plan = match parse_request(input)? {
+        Request::Ignored { reason } => return Ok(nothing(settings, reason)),
         Request::Push(push) => {
             let cluster = cluster_of_service_arn(&part.service)?;
             let image = ImageRef::pinned(&settings.registry.account_registry, &push.repository, &push.digest);
             let found = ecs.describe_services(&cluster, std::slice::from_ref(&part.service)).await?;
             let planned = match found.first() {
                 Some(service) => push_target(service, settings, &push, &image)
-                    .map_err(|why| DeckhandError::invalid("service", why))?,
+                    .map_err(|why| DeckhandError::invalid("service", why))?
+                    .map(|planned| (service, planned)),
                 None => None,
             };
-            let Some((mut target, warnings)) = planned else {
+            let Some((service, (mut target, warnings))) = planned else {
                 return Ok(nothing(
                     settings,
                     format!("{} no longer tracks {}:{}", part.service, push.repository, push.tag),
                 ));
             };
             target.pushed_at = part.pushed_at.unwrap_or(push.time);
+            if target.skip_reason.is_none() && needs_comparing(service, &target) {
+                let (definition, _) = ecs.describe_task_definition(&service.task_definition).await?;
+                target.skip_reason = push_not_newer(registry, service, &target, &definition)
+                    .await?
+                    .map(|why| format!("push of {}:{} does not qualify: {why}", push.repository, push.tag));
+            }
             let reason = format!("{}:{} pushed as {} to {}", push.repository, push.tag, push.digest, target.service);
-            Ok(Plan { action: PlanAction::Deploy, reason, targets: vec![target], ..Plan::empty(1) }
-                .with_warnings(warnings))
+            Plan { action: PlanAction::Deploy, reason, targets: vec![target], ..Plan::empty(1) }.with_warnings(warnings)
         }
-        Request::Deploy(deploy) => plan_manual_deploy(ecs, registry, settings, &deploy, &part.execution).await,
-        Request::Rollback(rollback) => plan_manual_rollback(ecs, settings, &rollback, &part.execution).await,
+        Request::Deploy(deploy) => plan_manual_deploy(ecs, registry, settings, &deploy, &part.execution).await?,
+        Request::Rollback(rollback) => return plan_manual_rollback(ecs, settings, &rollback, &part.execution).await,
+    };
+    // The alarm gate is looked at once the service's own deployment is about to start (the
+    // fan-out's plan would make one CloudWatch call per service).
+    if let Some(target) = plan.targets.first_mut().filter(|t| t.skip_reason.is_none() && !plan.dry_run) {
+        let gate = alarm_gate_before_start(alarms, target).await?;
+        target.skip_reason = gate.hold;
+        let mut warnings = std::mem::take(&mut plan.warnings);
+        warnings.extend(gate.warnings);
+        plan = plan.with_warnings(warnings);
     }
+    Ok(plan)
 }
 
 /// What a child execution is given besides the request: its service and the parent's facts.
@@ -316,6 +356,8 @@ pub fn check_opted_in(
     if let Some(why) = unverifiable(&snapshot) {
         return Err(DeckhandError::invalid("service", format!("deckhand cannot deploy {service:?}: {why}")));
     }
+    gates_from_tags(&snapshot.tags)
+        .map_err(|why| DeckhandError::invalid("service", format!("{service:?} has a malformed release gate: {why}")))?;
     Ok((snapshot, tracked))
 }
 
@@ -372,8 +414,17 @@ fn target_for(
     mode: Mode,
     containers: Vec<ContainerChange>,
 ) -> (Target, Vec<String>) {
-    let (policy, warnings) = policy_from_tags(&settings.defaults, &service.tags);
+    let (mut policy, warnings) = policy_from_tags(&settings.defaults, &service.tags);
     let warnings = warnings.into_iter().map(|w| format!("service {}: {w}", service.name)).collect();
+    // A gate that cannot be read holds the service back (never "no gate"); a manual request
+    // was refused for it already (`check_opted_in`).
+    let skip_reason = match gates_from_tags(&service.tags) {
+        Ok(gates) => {
+            policy.gates = gates;
+            None
+        }
+        Err(why) => Some(format!("its release gates are malformed: {why}")),
+    };
     let image = containers.iter().map(|c| format!("{}={}", c.name, c.image)).collect::<Vec<_>>().join(" ");
     let cluster = service.cluster_arn.rsplit('/').next().unwrap_or(&service.cluster_arn).to_string();
     let target = Target {
@@ -390,7 +441,7 @@ fn target_for(
         force_new_deployment: false,
         policy,
         diff: None,
-        skip_reason: None,
+        skip_reason,
         pushed_tag: None,
     };
     (target, warnings)

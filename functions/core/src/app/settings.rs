@@ -56,6 +56,7 @@ impl PlanSettings {
                 bake_seconds: number("DECKHAND_BAKE_SECONDS", 0)?,
                 max_failed_tasks: number("DECKHAND_MAX_FAILED_TASKS", 2)?.max(1),
                 unhealthy_checks: number("DECKHAND_UNHEALTHY_CHECKS", 3)?.max(1),
+                gates: Default::default(),
             },
         })
     }

@@ -27,12 +27,13 @@ pub(super) fn settings() -> PlanSettings {
             bake_seconds: 0,
             max_failed_tasks: 2,
             unhealthy_checks: 3,
+            gates: Default::default(),
         },
         max_concurrency: 4,
     }
 }
 
-fn execution() -> Execution {
+pub(super) fn execution() -> Execution {
     Execution {
         arn: "arn:aws:states:us-east-1:123456789012:execution:deckhand-deploy:manual-1".into(),
         started_at: 5_000.0,
@@ -243,8 +244,9 @@ async fn the_fan_out_carries_service_arns_and_each_service_plans_its_own_target_
             execution: Execution { arn: "arn:parent".into(), started_at: 1.0 },
             pushed_at: fan.pushed_at,
         };
-        let again =
-            plan_service(&cloud, &cloud, &settings(), &push("todo/files", "prod", &digest(7)), &part).await.unwrap();
+        let again = plan_service(&cloud, &cloud, &cloud, &settings(), &push("todo/files", "prod", &digest(7)), &part)
+            .await
+            .unwrap();
         assert_eq!(again.targets, vec![planned.clone()], "the child's target is the one the fan-out planned");
     }
 }
@@ -258,8 +260,9 @@ async fn a_service_that_stopped_tracking_the_push_is_nothing_to_its_own_executio
         execution: Execution { arn: "arn:parent".into(), started_at: 1.0 },
         pushed_at: fan.pushed_at,
     };
-    let again =
-        plan_service(&cloud, &cloud, &settings(), &push("todo/files", "other", &digest(7)), &part).await.unwrap();
+    let again = plan_service(&cloud, &cloud, &cloud, &settings(), &push("todo/files", "other", &digest(7)), &part)
+        .await
+        .unwrap();
     assert!(again.targets.is_empty() && again.reason.contains("no longer tracks"), "{}", again.reason);
 }
 
@@ -531,7 +534,11 @@ async fn push_order_comes_from_ecr_not_from_the_one_second_event_time() {
     cloud.with(|s| {
         s.images.insert(
             ("flask-backend".into(), digest(1)),
-            crate::domain::snapshot::ImageDetail { digest: digest(1), pushed_at: Some(1_800_000_000.25) },
+            crate::domain::snapshot::ImageDetail {
+                digest: digest(1),
+                pushed_at: Some(1_800_000_000.25),
+                tags: vec!["main".into()],
+            },
         )
     });
     let plan = plan_for(&cloud, push("flask-backend", "main", &digest(1))).await;

@@ -7,7 +7,7 @@ use super::check::{check, CheckRequest};
 use crate::domain::model::Health;
 use crate::domain::wake::{parse_ecs_event, waiter_key, Waiter};
 use crate::error::Result;
-use crate::ports::{Ecs, LoadBalancer, TaskTokens, TokenOutcome, Waiters};
+use crate::ports::{Alarms, Ecs, LoadBalancer, TaskTokens, TokenOutcome, Waiters};
 use serde_json::Value;
 
 /// What became of a watcher after a judgement.
@@ -22,11 +22,13 @@ pub enum Woken {
 }
 
 /// Parks the watcher of `request` on `token`, then judges the rollout once.
+#[allow(clippy::too_many_arguments)]
 pub async fn park(
     waiters: &impl Waiters,
     tokens: &impl TaskTokens,
     ecs: &impl Ecs,
     elb: &impl LoadBalancer,
+    alarms: &impl Alarms,
     request: &CheckRequest,
     token: &str,
     now: f64,
@@ -42,7 +44,7 @@ pub async fn park(
     // Stored before the first look: an event after this point finds the waiter, and one
     // before it changed what this look sees. Nothing falls between the two.
     waiters.park(&key, &waiter).await?;
-    judge(waiters, tokens, ecs, elb, &key, &waiter, request, now).await
+    judge(waiters, tokens, ecs, elb, alarms, &key, &waiter, request, now).await
 }
 
 /// Routes an ECS event to the watcher parked on its service, if any.
@@ -51,6 +53,7 @@ pub async fn signal(
     tokens: &impl TaskTokens,
     ecs: &impl Ecs,
     elb: &impl LoadBalancer,
+    alarms: &impl Alarms,
     event: &Value,
     now: f64,
 ) -> Result<Woken> {
@@ -67,7 +70,7 @@ pub async fn signal(
     }
     let request: CheckRequest = serde_json::from_value(waiter.check.clone())
         .map_err(|e| crate::error::DeckhandError::AwsRequestFailed(format!("waiter {key} is unreadable: {e}")))?;
-    judge(waiters, tokens, ecs, elb, &key, &waiter, &request, now).await
+    judge(waiters, tokens, ecs, elb, alarms, &key, &waiter, &request, now).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -76,12 +79,13 @@ async fn judge(
     tokens: &impl TaskTokens,
     ecs: &impl Ecs,
     elb: &impl LoadBalancer,
+    alarms: &impl Alarms,
     key: &str,
     waiter: &Waiter,
     request: &CheckRequest,
     now: f64,
 ) -> Result<Woken> {
-    let health = check(ecs, elb, request, now).await?;
+    let health = check(ecs, elb, alarms, request, now).await?;
     if !health.wakes_the_watcher() {
         return Ok(Woken::StillWaiting(health));
     }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 async fn started(cloud: &FakeCloud) -> CheckRequest {
     let target = deploy_target(cloud, 7).await;
     let rollout = deploy(cloud, cloud, &target, None, 100.0).await.unwrap();
-    CheckRequest { target, rollout, health: Health::default(), lock: None, after_bake: false }
+    CheckRequest { target, rollout, health: Health::default(), lock: None, after_bake: false, rollback: false }
 }
 
 fn deployment_event(service_arn: &str, name: &str) -> Value {
@@ -31,19 +31,19 @@ fn fail_the_rollout(cloud: &FakeCloud) {
 async fn a_pending_rollout_parks_until_an_event_brings_a_verdict() {
     let cloud = seeded();
     let request = started(&cloud).await;
-    let parked = park(&cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    let parked = park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
     assert!(matches!(parked, Woken::StillWaiting(ref h) if h.verdict == Verdict::Pending), "{parked:?}");
     assert!(cloud.with(|s| s.completed_tokens.is_empty()), "nothing to act on yet");
 
     // An event while nothing changed: judged again, still parked.
     let service_arn = request.target.service_arn.clone();
     let nothing_new =
-        signal(&cloud, &cloud, &cloud, &cloud, &deployment_event(&service_arn, "X"), 102.0).await.unwrap();
+        signal(&cloud, &cloud, &cloud, &cloud, &cloud, &deployment_event(&service_arn, "X"), 102.0).await.unwrap();
     assert!(matches!(nothing_new, Woken::StillWaiting(_)), "{nothing_new:?}");
 
     fail_the_rollout(&cloud);
     let event = deployment_event(&service_arn, "SERVICE_DEPLOYMENT_FAILED");
-    let woke = signal(&cloud, &cloud, &cloud, &cloud, &event, 103.0).await.unwrap();
+    let woke = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 103.0).await.unwrap();
     assert!(matches!(woke, Woken::Woke(ref h) if h.verdict == Verdict::Failed), "{woke:?}");
     let completed = cloud.with(|s| s.completed_tokens.clone());
     assert_eq!(completed.len(), 1);
@@ -51,7 +51,7 @@ async fn a_pending_rollout_parks_until_an_event_brings_a_verdict() {
     assert!(cloud.with(|s| s.waiters.is_empty()), "a woken watcher is cleared");
 
     // The same event delivered again (EventBridge is at-least-once): nobody is waiting.
-    let duplicate = signal(&cloud, &cloud, &cloud, &cloud, &event, 104.0).await.unwrap();
+    let duplicate = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 104.0).await.unwrap();
     assert!(matches!(duplicate, Woken::Ignored(_)), "{duplicate:?}");
     assert_eq!(cloud.with(|s| s.completed_tokens.len()), 1);
 }
@@ -61,7 +61,7 @@ async fn an_event_that_came_before_the_token_was_stored_is_not_lost() {
     let cloud = seeded();
     let request = started(&cloud).await;
     fail_the_rollout(&cloud); // ECS's FAILED event went out before the watcher parked
-    let parked = park(&cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    let parked = park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
     assert!(matches!(parked, Woken::Woke(ref h) if h.verdict == Verdict::Failed), "{parked:?}");
     assert_eq!(cloud.with(|s| s.completed_tokens.len()), 1);
 }
@@ -70,14 +70,14 @@ async fn an_event_that_came_before_the_token_was_stored_is_not_lost() {
 async fn a_stopped_task_of_an_older_deployment_is_stale_and_a_late_duplicate_is_harmless() {
     let cloud = seeded();
     let request = started(&cloud).await;
-    park(&cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
     let cluster_arn = request.target.cluster_arn.clone();
     let task_event = |started_by: &str| {
         json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
                "detail": {"clusterArn": cluster_arn, "group": "service:todo", "lastStatus": "STOPPED",
                           "startedBy": started_by, "taskArn": "arn:task/1"}})
     };
-    let stale = signal(&cloud, &cloud, &cloud, &cloud, &task_event("ecs-svc/older"), 102.0).await.unwrap();
+    let stale = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &task_event("ecs-svc/older"), 102.0).await.unwrap();
     assert!(matches!(stale, Woken::Ignored(ref why) if why.contains("not about")), "{stale:?}");
 
     // The token was completed elsewhere (the heartbeat re-check) but the waiter is still stored:
@@ -85,7 +85,7 @@ async fn a_stopped_task_of_an_older_deployment_is_stale_and_a_late_duplicate_is_
     fail_the_rollout(&cloud);
     cloud.with(|s| s.completed_tokens.push(("token-1".into(), json!({}))));
     let watched = request.rollout.deployment_id.clone().unwrap();
-    let late = signal(&cloud, &cloud, &cloud, &cloud, &task_event(&watched), 103.0).await.unwrap();
+    let late = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &task_event(&watched), 103.0).await.unwrap();
     assert!(matches!(late, Woken::Ignored(_)), "{late:?}");
     assert!(cloud.with(|s| !s.waiters.contains_key(&waiter_key(&request.target.service_arn))));
 }
@@ -94,10 +94,10 @@ async fn a_stopped_task_of_an_older_deployment_is_stale_and_a_late_duplicate_is_
 async fn a_newer_watcher_is_never_cleared_by_an_older_token() {
     let cloud = seeded();
     let request = started(&cloud).await;
-    park(&cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
-    park(&cloud, &cloud, &cloud, &cloud, &request, "token-2", 102.0).await.unwrap();
+    park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-2", 102.0).await.unwrap();
     fail_the_rollout(&cloud);
     let event = deployment_event(&request.target.service_arn, "SERVICE_DEPLOYMENT_FAILED");
-    signal(&cloud, &cloud, &cloud, &cloud, &event, 103.0).await.unwrap();
+    signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 103.0).await.unwrap();
     assert_eq!(cloud.with(|s| s.completed_tokens[0].0.clone()), "token-2", "the newest parked watcher is woken");
 }

@@ -2,10 +2,11 @@
 //! concurrency (a version number checked by a condition expression).
 
 use super::classify;
+use crate::domain::approval::PendingApproval;
 use crate::domain::ledger::ServiceRecord;
 use crate::domain::wake::Waiter;
 use crate::error::{DeckhandError, Result};
-use crate::ports::{Ledger, Version, Waiters};
+use crate::ports::{Approvals, Ledger, Version, Waiters};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -147,5 +148,49 @@ impl Waiters for DynamoLedger {
             }
             Err(error) => Err(classify("DeleteItem", error)),
         }
+    }
+}
+
+impl Approvals for DynamoLedger {
+    async fn find_approval(&self, key: &str) -> Result<Option<PendingApproval>> {
+        let item = self.item(key).await?;
+        let Some(json) = item.as_ref().and_then(|item| item.get("approval")).and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| DeckhandError::AwsRequestFailed(format!("approval {key} is unreadable: {e}")))
+    }
+
+    async fn put_approval(&self, key: &str, approval: &PendingApproval, replaces: Option<&str>) -> Result<bool> {
+        let json = serde_json::to_string(approval).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))?;
+        // Expires (DynamoDB TTL) a day after its wait: a timed-out wait leaves its item behind.
+        let expires = approval.expires_at.ceil() as u64 + 24 * 3600;
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key.to_string()))
+            .item("approval", AttributeValue::S(json))
+            .item("token", AttributeValue::S(approval.token.clone()))
+            .item("expiresAt", AttributeValue::N(expires.to_string()));
+        let request = match replaces {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(token) => request
+                .condition_expression("#token = :token")
+                .expression_attribute_names("#token", "token")
+                .expression_attribute_values(":token", AttributeValue::S(token.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(classify("PutItem", error)),
+            },
+        }
+    }
+
+    async fn clear_approval(&self, key: &str, token: &str) -> Result<()> {
+        Waiters::clear(self, key, token).await
     }
 }

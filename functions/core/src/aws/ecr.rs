@@ -26,7 +26,11 @@ impl Registry for EcrAdapter {
         };
         match self.client.describe_images().repository_name(repository).image_ids(id).send().await {
             Ok(output) => Ok(output.image_details().first().and_then(|d| {
-                Some(ImageDetail { digest: d.image_digest()?.to_string(), pushed_at: seconds(d.image_pushed_at()) })
+                Some(ImageDetail {
+                    digest: d.image_digest()?.to_string(),
+                    pushed_at: seconds(d.image_pushed_at()),
+                    tags: d.image_tags().to_vec(),
+                })
             })),
             Err(error) => match error.as_service_error() {
                 Some(

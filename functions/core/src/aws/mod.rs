@@ -3,6 +3,7 @@
 //! The SDK honours `AWS_ENDPOINT_URL` (and per-service variants), which is how the functions
 //! reach the local cloud in tests.
 
+pub mod cloudwatch;
 pub mod dynamodb;
 pub mod ecr;
 pub mod ecs;

@@ -6,6 +6,7 @@ use crate::domain::ledger::HolderStatus;
 use crate::error::{DeckhandError, Result};
 use crate::ports::{Executions, TaskTokens, TokenOutcome};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sfn::Client;
@@ -53,6 +54,22 @@ impl TaskTokens for SfnAdapter {
                 Ok(TokenOutcome::AlreadyClosed)
             }
             Err(error) => Err(classify("SendTaskSuccess", error)),
+        }
+    }
+
+    async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<TokenOutcome> {
+        match self.client.send_task_failure().task_token(token).error(error).cause(cause).send().await {
+            Ok(_) => Ok(TokenOutcome::Completed),
+            // The same two answers as SendTaskSuccess (API reference, SendTaskFailure "Errors").
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(SendTaskFailureError::TaskTimedOut(_) | SendTaskFailureError::TaskDoesNotExist(_))
+                ) =>
+            {
+                Ok(TokenOutcome::AlreadyClosed)
+            }
+            Err(error) => Err(classify("SendTaskFailure", error)),
         }
     }
 }

@@ -16,11 +16,13 @@ pub enum Status {
     Failed,
     /// Someone else updated the service during the rollout; deckhand left their change alone.
     Superseded,
+    /// A push waits for a person's approval (`deckhand:approval=required`); not terminal.
+    AwaitingApproval,
 }
 
 impl Status {
     pub fn is_terminal(self) -> bool {
-        self != Status::Started
+        !matches!(self, Status::Started | Status::AwaitingApproval)
     }
 }
 
@@ -40,4 +42,7 @@ pub struct DeploymentEvent {
     /// The service's own (child) execution, where its steps can be followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_execution_arn: Option<String>,
+    /// AWAITING_APPROVAL: what would change, one line per container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<String>>,
 }

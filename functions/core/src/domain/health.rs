@@ -35,6 +35,7 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
         renew_lease: false,
         needs_poll: false,
         recheck_seconds: policy.recheck_seconds.max(1),
+        healthy_since: None,
     };
     let service = &observation.service;
     let deployment = match our_deployment(service, rollout) {

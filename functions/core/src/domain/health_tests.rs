@@ -16,6 +16,7 @@ fn policy() -> Policy {
         bake_seconds: 0,
         max_failed_tasks: 2,
         unhealthy_checks: 3,
+        gates: Default::default(),
     }
 }
 

@@ -27,6 +27,7 @@ fn target(image: &str, pushed_at: f64, request: &str) -> Target {
             bake_seconds: 0,
             max_failed_tasks: 2,
             unhealthy_checks: 3,
+            gates: Default::default(),
         },
         diff: None,
         skip_reason: None,

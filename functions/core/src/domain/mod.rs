@@ -1,10 +1,13 @@
 //! The deployment domain: plain Rust, no network.
 
+pub mod approval;
 pub mod events;
+pub mod gates;
 pub mod health;
 pub mod image;
 pub mod ledger;
 pub mod model;
+pub mod release;
 pub mod request;
 pub mod snapshot;
 pub mod status;

@@ -1,5 +1,6 @@
 //! The documents that flow between the functions through the state machine (camelCase JSON).
 
+use super::gates::Gates;
 use serde::{Deserialize, Serialize};
 
 /// How a service's deployment is judged; defaults come from the stack, overrides from tags.
@@ -21,6 +22,9 @@ pub struct Policy {
     pub max_failed_tasks: u64,
     /// Consecutive checks a new target may be `unhealthy` (after the grace period) before failing.
     pub unhealthy_checks: u64,
+    /// The alarm and approval gates the service's tags ask for.
+    #[serde(default)]
+    pub gates: Gates,
 }
 
 fn default_recheck_seconds() -> u64 {
@@ -242,6 +246,9 @@ pub struct Health {
     /// past the rollout's deadline.
     #[serde(default = "default_recheck_seconds")]
     pub recheck_seconds: u64,
+    /// A rollout with an alarm gate bakes by watching: when it first looked HEALTHY.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_since: Option<f64>,
 }
 
 impl Health {
@@ -265,6 +272,7 @@ mod tests {
             bake_seconds: 120,
             max_failed_tasks: 2,
             unhealthy_checks: 3,
+            gates: Gates::default(),
         };
         // 2026-11-29T00:00:00Z + 600 + 180 + 120 s (+ the fraction rounded up).
         assert_eq!(policy.deadline(1_795_910_400.2, 180), "2026-11-29T00:15:01Z");

@@ -112,4 +112,6 @@ pub struct ImageDetail {
     pub digest: String,
     /// Epoch seconds.
     pub pushed_at: Option<f64>,
+    /// Every tag that names the image now.
+    pub tags: Vec<String>,
 }

@@ -1,7 +1,9 @@
 //! The opt-in contract: ECS service tags `deckhand:track` and per-service policy tags.
 
-use super::image::{is_valid_repository, is_valid_tag};
+use super::gates::Gates;
+use super::image::is_valid_repository;
 use super::model::Policy;
+use super::release::TagRule;
 use std::collections::BTreeMap;
 
 pub const TRACK_TAG: &str = "deckhand:track";
@@ -9,12 +11,13 @@ pub const TIMEOUT_TAG: &str = "deckhand:timeout";
 pub const BAKE_TAG: &str = "deckhand:bake";
 pub const MAX_FAILED_TASKS_TAG: &str = "deckhand:max-failed-tasks";
 
-/// One `CONTAINER=REPOSITORY:TAG` item of `deckhand:track`.
+/// One `CONTAINER=REPOSITORY:RULE` item of `deckhand:track` (RULE: a tag, `prefix:P` or
+/// `semver:RANGE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracked {
     pub container: String,
     pub repository: String,
-    pub tag: String,
+    pub rule: TagRule,
 }
 
 /// Parses `deckhand:track`: items separated by single spaces. Returns the items or a message
@@ -27,21 +30,20 @@ pub fn parse_track(value: &str) -> Result<Vec<Tracked>, String> {
     for item in value.split(' ') {
         let (container, image) =
             item.split_once('=').ok_or_else(|| format!("item {item:?} is not CONTAINER=REPOSITORY:TAG"))?;
+        // Repository names have no ':', so the first one ends it (`shop/api:semver:1.x`).
         let (repository, tag) =
-            image.rsplit_once(':').ok_or_else(|| format!("item {item:?} has no :TAG after the repository"))?;
+            image.split_once(':').ok_or_else(|| format!("item {item:?} has no :TAG after the repository"))?;
         if container.is_empty() || !container.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b)) {
             return Err(format!("item {item:?}: container name must be letters, digits, '_' or '-'"));
         }
         if !is_valid_repository(repository) {
             return Err(format!("item {item:?}: {repository:?} is not a valid ECR repository name"));
         }
-        if !is_valid_tag(tag) {
-            return Err(format!("item {item:?}: {tag:?} is not a valid image tag"));
-        }
+        let rule = TagRule::parse(tag).map_err(|why| format!("item {item:?}: {why}"))?;
         if items.iter().any(|t| t.container == container) {
             return Err(format!("container {container:?} is tracked twice"));
         }
-        items.push(Tracked { container: container.into(), repository: repository.into(), tag: tag.into() });
+        items.push(Tracked { container: container.into(), repository: repository.into(), rule });
     }
     Ok(items)
 }
@@ -76,6 +78,7 @@ pub fn policy_tag_warnings(tags: &BTreeMap<String, String>) -> Vec<String> {
         bake_seconds: 0,
         max_failed_tasks: 1,
         unhealthy_checks: 0,
+        gates: Gates::default(),
     };
     policy_from_tags(&any, tags).1
 }
@@ -88,8 +91,15 @@ mod tests {
     fn parses_single_and_multi_container_tags() {
         assert_eq!(
             parse_track("web=flask-backend:main").unwrap(),
-            vec![Tracked { container: "web".into(), repository: "flask-backend".into(), tag: "main".into() }]
+            vec![Tracked {
+                container: "web".into(),
+                repository: "flask-backend".into(),
+                rule: TagRule::Exact("main".into())
+            }]
         );
+        let ranged = parse_track("app=shop/api:semver:1.x edge=shop/edge:prefix:release-").unwrap();
+        assert_eq!(ranged[0].rule.to_string(), "semver:1.x");
+        assert_eq!(ranged[1].rule, TagRule::Prefix("release-".into()));
         let two = parse_track("app=todo/main:prod files=todo/files:prod").unwrap();
         assert_eq!(two.len(), 2);
         assert_eq!(two[1].repository, "todo/files");
@@ -97,9 +107,19 @@ mod tests {
 
     #[test]
     fn rejects_malformed_tags_with_a_reason() {
-        for bad in
-            ["", "web", "web=flask", "=flask:main", "web=Flask:main", "web=a:b web=c:d", "web=flask:main  api=x:y"]
-        {
+        for bad in [
+            "",
+            "web",
+            "web=flask",
+            "=flask:main",
+            "web=Flask:main",
+            "web=a:b web=c:d",
+            "web=flask:main  api=x:y",
+            "app=shop/api:semver:^1.2",
+            "app=shop/api:semver:1.*",
+            "app=shop/api:prefix:",
+            "app=shop/api:main:extra",
+        ] {
             assert!(parse_track(bad).is_err(), "{bad:?}");
         }
     }
@@ -113,6 +133,7 @@ mod tests {
             bake_seconds: 0,
             max_failed_tasks: 2,
             unhealthy_checks: 3,
+            gates: Gates::default(),
         };
         let tags: BTreeMap<String, String> = [
             (TIMEOUT_TAG.to_string(), "900".to_string()),

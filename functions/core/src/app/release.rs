@@ -1,0 +1,115 @@
+//! Release policies applied to one service: is the push newer than what it runs, and may its
+//! alarm gate be held.
+
+use crate::domain::image::ImageRef;
+use crate::domain::model::Target;
+use crate::domain::release::{Pushed, RunningImage};
+use crate::domain::snapshot::ServiceSnapshot;
+use crate::domain::track::{parse_track, TRACK_TAG};
+use crate::error::Result;
+use crate::ports::{Alarms, ImageSelector, Registry};
+use aws_sdk_ecs::types::TaskDefinition;
+
+/// Why the push `target` deploys is not newer than what `service` runs (by each changed
+/// container's track rule), if it is not. `definition` is the service's task definition.
+pub async fn push_not_newer(
+    registry: &impl Registry,
+    service: &ServiceSnapshot,
+    target: &Target,
+    definition: &TaskDefinition,
+) -> Result<Option<String>> {
+    let Some(pushed_tag) = &target.pushed_tag else { return Ok(None) };
+    let Ok(tracked) = parse_track(service.tags.get(TRACK_TAG).map(String::as_str).unwrap_or_default()) else {
+        return Ok(None);
+    };
+    let pushed = Pushed { tag: pushed_tag.tag.clone(), digest: pushed_tag.digest.clone(), pushed_at: target.pushed_at };
+    for change in &target.containers {
+        let Some(item) = tracked.iter().find(|t| t.container == change.name && t.rule.is_pattern()) else {
+            continue;
+        };
+        let running = running_image(registry, definition, &change.name, &change.image, &pushed_tag.repository).await?;
+        if let Err(why) = item.rule.is_newer(&pushed, &running) {
+            return Ok(Some(format!("container {} tracks {}:{}: {why}", change.name, item.repository, item.rule)));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether any container whose image changes follows a prefix or a range: only then does the
+/// push need comparing with what runs (an exact tag is ordered by ECR's tag alone).
+pub fn needs_comparing(service: &ServiceSnapshot, target: &Target) -> bool {
+    let Ok(tracked) = parse_track(service.tags.get(TRACK_TAG).map(String::as_str).unwrap_or_default()) else {
+        return false;
+    };
+    target.pushed_tag.is_some()
+        && target.containers.iter().any(|c| tracked.iter().any(|t| t.container == c.name && t.rule.is_pattern()))
+}
+
+/// What ECR knows of the image `container` runs in `definition`. Only an image of the pushed
+/// repository in the pushed image's registry can be compared; anything else compares as
+/// nothing (the first push to match deploys).
+async fn running_image(
+    registry: &impl Registry,
+    definition: &TaskDefinition,
+    container: &str,
+    pushed_image: &str,
+    repository: &str,
+) -> Result<RunningImage> {
+    let image = definition
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(container))
+        .and_then(|c| c.image())
+        .and_then(|image| ImageRef::parse("image", image).ok());
+    let pushed_registry = ImageRef::parse("image", pushed_image).ok().and_then(|i| i.registry);
+    let Some(image) = image.filter(|i| i.repository == repository && i.registry == pushed_registry) else {
+        return Ok(RunningImage::default());
+    };
+    let selector = match (&image.digest, &image.tag) {
+        (Some(digest), _) => ImageSelector::Digest(digest),
+        (None, Some(tag)) => ImageSelector::Tag(tag),
+        (None, None) => return Ok(RunningImage::default()),
+    };
+    let detail = registry.describe_image(repository, selector).await?;
+    let mut running =
+        RunningImage { digest: image.digest.clone(), tags: image.tag.iter().cloned().collect(), pushed_at: None };
+    if let Some(detail) = detail {
+        running.digest = Some(detail.digest);
+        running.pushed_at = detail.pushed_at;
+        running.tags.extend(detail.tags);
+    }
+    Ok(running)
+}
+
+/// The alarm gate before a rollout starts: an alarm the tag names that CloudWatch does not have
+/// holds the service back (a gate that cannot be watched is not a gate); alarms already in ALARM
+/// are reported, and not counted until they fire again
+/// ([`crate::domain::gates::judge_alarms`]).
+pub async fn alarm_gate_before_start(alarms: &impl Alarms, target: &Target) -> Result<AlarmGate> {
+    let watched = &target.policy.gates.alarms;
+    if watched.is_empty() {
+        return Ok(AlarmGate::default());
+    }
+    let observed = alarms.describe_alarms(watched).await?;
+    let missing: Vec<&str> =
+        watched.iter().filter(|name| !observed.iter().any(|a| &a.name == *name)).map(String::as_str).collect();
+    let hold = (!missing.is_empty())
+        .then(|| format!("its deckhand:alarms names alarm(s) CloudWatch does not have: {}", missing.join(", ")));
+    let warnings = observed
+        .iter()
+        .filter(|alarm| alarm.in_alarm && watched.contains(&alarm.name))
+        .map(|alarm| {
+            format!(
+                "service {}: alarm {} is already in ALARM; it counts against the rollout only if it goes back to OK and fires again",
+                target.service, alarm.name
+            )
+        })
+        .collect();
+    Ok(AlarmGate { hold, warnings })
+}
+
+#[derive(Debug, Default)]
+pub struct AlarmGate {
+    pub hold: Option<String>,
+    pub warnings: Vec<String>,
+}
