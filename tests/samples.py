@@ -12,6 +12,7 @@ EXPECTED = {
     "ecr-push.json": ("action", "nothing"),  # nothing in the fresh cloud tracks flask-backend:main
     "ecr-push-untagged.json": ("action", "nothing"),
     "ecr-delete.json": ("action", "nothing"),
+    "ecr-push-semver.json": ("action", "nothing"),  # nothing tracks shop/api here (semver:1.x would take v1.5.0)
     "manual-deploy.json": ("error", "InvalidInput"),  # cluster "prod" does not exist here
     "manual-deploy-digest.json": ("error", "InvalidInput"),
     "manual-rollback.json": ("error", "InvalidInput"),
@@ -25,6 +26,8 @@ EXPECTED = {
     # ECS events are the signal function's input; to the plan they are no request.
     "ecs-deployment-completed.json": ("error", "InvalidInput"),
     "ecs-task-stopped.json": ("error", "InvalidInput"),
+    # deckhand's own event (what a chat or e-mail integration receives): no request either.
+    "deckhand-awaiting-approval.json": ("error", "InvalidInput"),
 }
 # The signal function's samples: no rollout of that service is parked in a fresh cloud.
 SIGNAL_SAMPLES = ("ecs-deployment-completed.json", "ecs-task-stopped.json")

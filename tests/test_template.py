@@ -28,14 +28,16 @@ SERVICE_DEFINITION = DEFINITIONS["ServiceStateMachine"]
 
 # The only AWS actions each function may call: what its adapters use, nothing more.
 EXPECTED_ACTIONS = {
-    "PlanFunction": {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages"},
-    "LockFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "states:DescribeExecution", "ecs:DescribeServices"},
+    "PlanFunction": {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages",
+                     "cloudwatch:DescribeAlarms"},
+    "LockFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "states:DescribeExecution", "ecs:DescribeServices",
+                     "ecs:DescribeTaskDefinition", "events:PutEvents", "states:SendTaskFailure"},
     "DeployFunction": {"ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource",
                        "ecs:UpdateService", "iam:PassRole", "ecr:DescribeImages"},
     "CheckFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
-                      "dynamodb:PutItem", "dynamodb:DeleteItem", "states:SendTaskSuccess"},
+                      "dynamodb:PutItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
     "SignalFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
-                       "dynamodb:GetItem", "dynamodb:DeleteItem", "states:SendTaskSuccess"},
+                       "dynamodb:GetItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
     "RollbackFunction": {"dynamodb:GetItem", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:UpdateService",
                          "iam:PassRole"},
     "NotifyFunction": {"events:PutEvents"},
@@ -121,13 +123,36 @@ def test_the_fan_out_starts_one_service_execution_per_service_and_waits_for_it()
 
 def test_a_service_execution_waits_on_ecs_events_with_a_heartbeat_that_rechecks() -> None:
     waits = {n: s for n, s in states(SERVICE_DEFINITION) if s.get("Resource", "").endswith(".waitForTaskToken")}
-    assert set(waits) == {"Wait for ECS events", "Wait for rollback events"}
+    assert set(waits) == {"Wait for ECS events", "Wait for rollback events", "Wait for approval"}
+    approval = waits.pop("Wait for approval")
     for name, state in waits.items():
         assert state["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token", name
         assert state["HeartbeatSecondsPath"].endswith("ealth.recheckSeconds"), name
         first = state["Catch"][0]
         assert first["ErrorEquals"] == ["States.HeartbeatTimeout"], f"{name}: a silent heartbeat means: check anyway"
         assert SERVICE_DEFINITION["States"][first["Next"]]["Resource"] == "${CheckFunctionArn}", name
+
+
+def test_a_push_waits_for_approval_before_the_lock_and_ends_skipped_or_superseded() -> None:
+    machine = SERVICE_DEFINITION["States"]
+    gate = machine["Approval required?"]
+    assert machine["Can deckhand verify it?"]["Default"] == "Approval required?"
+    assert gate["Default"] == "Acquire service lock" and gate["Choices"][0]["Next"] == "Wait for approval"
+    wait = machine["Wait for approval"]
+    assert wait["Parameters"]["FunctionName"] == "${LockFunctionArn}"
+    assert wait["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
+    assert wait["TimeoutSecondsPath"] == "$.target.policy.gates.approvalTimeoutSeconds"
+    assert "HeartbeatSecondsPath" not in wait, "nothing beats while a person decides"
+    catches = {error: c["Next"] for c in wait["Catch"] for error in c["ErrorEquals"]}
+    assert catches == {"Superseded": "Superseded", "Rejected": "Skipped", "States.Timeout": "Skipped", "States.ALL": "Failed"}
+    assert wait["Next"] == "Acquire service lock"
+
+
+def test_rollback_checks_do_not_apply_the_alarm_gate() -> None:
+    machine = SERVICE_DEFINITION["States"]
+    assert machine["Check rollback health"]["Parameters"]["rollback"] is True
+    assert machine["Wait for rollback events"]["Parameters"]["Payload"]["rollback"] is True
+    assert "rollback" not in machine["Check rollout health"]["Parameters"]
 
 
 def test_the_signal_function_hears_ecs_deployments_and_stopped_service_tasks() -> None:

@@ -257,6 +257,23 @@ def test_query_protocol_denial_is_an_access_denied_error_response(cloud: Any) ->
     assert error.response["Error"]["Message"] == role.denied_message("elasticloadbalancing:DescribeTargetHealth", None)
 
 
+def test_cloudwatch_rpc_v2_cbor_requests_are_evaluated_by_alarm_arn(cloud: Any) -> None:
+    """CloudWatch's SDKs (boto3 and the Rust SDK alike) speak Smithy RPC v2 CBOR: its calls are
+    evaluated on the named alarms' ARNs, and a denial is a CBOR error the SDK can read."""
+    cloudwatch = cloud.client("cloudwatch")
+    assert cloudwatch.meta.service_model.protocol == "smithy-rpc-v2-cbor"
+    allowed, other = unique("alarm"), unique("alarm")
+    role = Role(cloud, [{"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
+                         "Resource": f"arn:aws:cloudwatch:{REGION}:{cloud.account_id}:alarm:{allowed}"}])
+    client = role.client("cloudwatch")
+    client.describe_alarms(AlarmNames=[allowed])
+    error = denied(client.describe_alarms, AlarmNames=[allowed, other])
+    assert error.response["Error"]["Code"] == "AccessDeniedException"
+    resource = f"arn:aws:cloudwatch:{REGION}:{cloud.account_id}:alarm:{other}"
+    assert error.response["Error"]["Message"] == role.denied_message("cloudwatch:DescribeAlarms", resource)
+    denied(client.describe_alarms)  # no names: every alarm, which the role may not list
+
+
 def test_requests_of_other_credentials_are_not_evaluated(cloud: Any) -> None:
     # The tests' own clients (and moto's internal calls) sign with keys no function holds.
     cloud.client("ecs").list_clusters()
@@ -380,6 +397,9 @@ def test_deckhands_roles_allow_every_call_its_functions_make(localcloud: Any, cl
     _not_denied(plan("ecs").describe_services, cluster=cluster, services=["web"], include=["TAGS"])
     _not_denied(plan("ecs").describe_task_definition, taskDefinition="plain", include=["TAGS"])
     _not_denied(plan("ecr").describe_images, repositoryName="flask-backend", imageIds=[{"imageTag": "main"}])
+    for function in ("PlanFunction", "CheckFunction", "SignalFunction"):
+        _not_denied(_role_client(cloud, function, "cloudwatch").describe_alarms, AlarmNames=["api-5xx"],
+                    AlarmTypes=["MetricAlarm", "CompositeAlarm"])
 
     deploy = _role_client(cloud, "DeployFunction", "ecs")
     family = unique("deployed")
@@ -398,6 +418,9 @@ def test_deckhands_roles_allow_every_call_its_functions_make(localcloud: Any, cl
     _not_denied(lock("dynamodb").put_item, TableName=table, Item={"pk": {"S": f"iam-test-{uuid.uuid4()}"}})
     _not_denied(lock("stepfunctions").describe_execution,
                 executionArn=f"arn:aws:states:{REGION}:{account}:execution:deckhand-deploy:nope")
+    _not_denied(lock("ecs").describe_task_definition, taskDefinition="plain")
+    _not_denied(lock("events").put_events, Entries=[{"Source": "deckhand", "DetailType": "Deckhand Deployment State Change",
+                                                      "Detail": "{}", "EventBusName": "default"}])
 
     _not_denied(_role_client(cloud, "RollbackFunction", "dynamodb").get_item, TableName=table, Key={"pk": {"S": "x"}})
     _not_denied(_role_client(cloud, "NotifyFunction", "events").put_events,

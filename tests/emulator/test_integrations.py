@@ -114,6 +114,23 @@ def test_a_closed_token_answers_task_timed_out_and_an_unknown_one_invalid_token(
     assert unknown.value.response["Error"]["Code"] == "InvalidToken"
 
 
+def test_a_failed_token_keeps_its_error_and_cause_for_the_catch(cloud: Any, role_arn: str) -> None:
+    """SendTaskFailure's cause reaches the Catch's ResultPath (moto dropped it; sfn_integrations.py)."""
+    sqs = cloud.client("sqs")
+    queue = sqs.create_queue(QueueName=f"tokens-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    machine = create_machine(cloud, role_arn, {"StartAt": "Park", "States": {
+        "Park": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                 "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+                 "Catch": [{"ErrorEquals": ["Rejected"], "ResultPath": "$.why", "Next": "Refused"}], "End": True},
+        "Refused": {"Type": "Pass", "End": True}}})
+    sfn = cloud.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    message = wait_until("the token", lambda: sqs.receive_message(QueueUrl=queue).get("Messages"), 10)[0]
+    sfn.send_task_failure(taskToken=json.loads(message["Body"])["token"], error="Rejected", cause="not on a Friday")
+    done = finished_execution(sfn, arn)
+    assert json.loads(done["output"])["why"] == {"Error": "Rejected", "Cause": "not on a Friday"}, done
+
+
 # ------------------------------------------------------------------ EventBridge delivery chaos
 
 

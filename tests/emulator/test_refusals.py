@@ -404,3 +404,40 @@ def wait_until_done(sfn: Any, execution: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{execution} did not end")
+
+
+# ------------------------------------------------------------------------------------------
+# CloudWatch (cloudwatch_rules.py)
+# ------------------------------------------------------------------------------------------
+
+
+def _metric_alarm(cloudwatch: Any, name: str) -> None:
+    cloudwatch.put_metric_alarm(AlarmName=name, MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
+                                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5,
+                                ComparisonOperator="GreaterThanThreshold")
+
+
+def test_describe_alarms_refuses_more_than_100_names(localcloud_server):
+    cloudwatch = localcloud_server.client("cloudwatch")
+    with pytest.raises(ClientError) as refused:
+        cloudwatch.describe_alarms(AlarmNames=[unique("alarm") for _ in range(101)])
+    code, message = error_of(refused)
+    assert code == "ValidationError" and "100" in message, message
+    assert cloudwatch.describe_alarms(AlarmNames=[unique("alarm") for _ in range(100)])["MetricAlarms"] == []
+
+
+def test_an_alarm_transitions_only_when_its_state_changes(localcloud_server):
+    cloudwatch = localcloud_server.client("cloudwatch")
+    name = unique("alarm")
+    _metric_alarm(cloudwatch, name)
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="fired")
+    (fired,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="still firing, new datapoints")
+    (still,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    assert still["StateReason"] == "still firing, new datapoints"
+    assert still["StateTransitionedTimestamp"] == fired["StateTransitionedTimestamp"], "same state: no transition"
+    assert still["StateUpdatedTimestamp"] >= fired["StateUpdatedTimestamp"]
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="recovered")
+    (ok,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    assert ok["StateTransitionedTimestamp"] > fired["StateTransitionedTimestamp"]
+

@@ -32,7 +32,8 @@ of the role (inline and attached managed) are evaluated: no permissions
 boundaries, session policies, SCPs or resource-based policies; no policy
 variables; ``aws:ResourceTag/*`` is never in the request context; global
 condition keys (aws:PrincipalArn, aws:SourceIp, ...) are not set; requests of a
-protocol other than JSON (X-Amz-Target) or query (Action=) are denied, since
+protocol other than JSON (X-Amz-Target), query (Action=) or Smithy RPC v2 CBOR
+(CloudWatch) are denied, since
 their action cannot be named here; the Step Functions role is not evaluated
 when a state machine invokes a function.
 """
@@ -376,7 +377,7 @@ class ApiRequest:
     params: dict[str, Any]
     region: str
     account_id: str
-    protocol: str  # "json" or "query"
+    protocol: str  # "json", "query", "cbor" (Smithy RPC v2) or "rest" (not evaluated)
     json_version: str = "1.1"
 
     @property
@@ -402,12 +403,37 @@ def parse_request(environ: dict[str, Any], body: bytes, account_id: str) -> ApiR
             params = {}
         version = "1.0" if "1.0" in content_type else "1.1"
         return ApiRequest(service, target.rsplit(".", 1)[-1], params, region, account_id, "json", version)
+    if environ.get("HTTP_SMITHY_PROTOCOL") == "rpc-v2-cbor":
+        return _cbor_request(environ, body, service, region, account_id)
     form = parse_qs(environ.get("QUERY_STRING", ""))
     if "x-www-form-urlencoded" in content_type:
         form.update(parse_qs(body.decode("utf-8", "replace")))
     if "Action" in form:
         return ApiRequest(service, form["Action"][0], {k: v[0] for k, v in form.items()}, region, account_id, "query")
     return ApiRequest(service, "", {}, region, account_id, "rest")
+
+
+# Smithy RPC v2 CBOR (what CloudWatch's current SDKs speak, the Rust SDK included): "POST
+# /service/{serviceName}/operation/{operationName}", header "smithy-protocol: rpc-v2-cbor", the
+# input a CBOR map (https://smithy.io/2.0/additional-specs/protocols/smithy-rpc-v2.html). The body
+# is decoded with botocore's own CBOR reader.
+_RPC_V2_PATH = re.compile(r"^/service/[^/]+/operation/([A-Za-z0-9]+)$")
+
+
+def _cbor_request(environ: dict[str, Any], body: bytes, service: str, region: str, account_id: str) -> ApiRequest:
+    from botocore.parsers import RpcV2CBORParser
+
+    match = _RPC_V2_PATH.match(environ.get("PATH_INFO", ""))
+    if not match:
+        return ApiRequest(service, "", {}, region, account_id, "rest")
+    params: Any = {}
+    if body:
+        parser = RpcV2CBORParser()
+        try:
+            params = parser.parse_data_item(parser.get_peekable_stream_from_bytes(body))
+        except Exception:  # noqa: BLE001 - an unreadable body is evaluated without parameters
+            params = {}
+    return ApiRequest(service, match.group(1), params if isinstance(params, dict) else {}, region, account_id, "cbor")
 
 
 def _arn(request: ApiRequest, service: str, resource: str, region: bool = True) -> str:
@@ -546,7 +572,17 @@ def _builders() -> dict[str, Callable[[ApiRequest], list[Authorization] | None]]
         registry = r.params.get("registryId") or r.account_id
         return [Authorization(r.action, f"arn:aws:ecr:{r.region}:{registry}:repository/{name}")]
 
-    return {"ecs": _ecs_authorizations, "dynamodb": dynamodb, "states": states, "events": events, "ecr": ecr}
+    def cloudwatch(r: ApiRequest) -> list[Authorization] | None:
+        # An alarm's ARN is arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME (Service Authorization
+        # Reference, Amazon CloudWatch, resource type "alarm"); DescribeAlarms is authorized on
+        # the alarms it names, and on every alarm when it names none.
+        if r.operation != "DescribeAlarms":
+            return None
+        names = r.params.get("AlarmNames") or ["*"]
+        return [Authorization(r.action, _arn(r, "cloudwatch", f"alarm:{name}")) for name in names]
+
+    return {"ecs": _ecs_authorizations, "dynamodb": dynamodb, "states": states, "events": events, "ecr": ecr,
+            "cloudwatch": cloudwatch}
 
 
 _BUILDERS = _builders()
@@ -645,6 +681,13 @@ def _deny(request: ApiRequest, denial: Denial, start_response: Callable) -> list
         ).encode()
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
         status = "403 Forbidden"
+    elif request.protocol == "cbor":
+        # rpc-v2-cbor errors: a CBOR map with "__type" and "message", the smithy-protocol header
+        # repeated (https://smithy.io/2.0/additional-specs/protocols/smithy-rpc-v2.html).
+        data = _cbor_text_map({"__type": "AccessDeniedException", "message": denial.message})
+        headers = [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"),
+                   ("x-amzn-RequestId", request_id)]
+        status = "400 Bad Request"
     else:
         data = json.dumps({"__type": "AccessDeniedException", "message": denial.message}).encode()
         headers = [
@@ -655,6 +698,26 @@ def _deny(request: ApiRequest, denial: Denial, start_response: Callable) -> list
         status = "400 Bad Request"
     start_response(status, [*headers, ("Content-Length", str(len(data)))])
     return [data]
+
+
+def _cbor_text_map(fields: dict[str, str]) -> bytes:
+    """A CBOR map of text strings (RFC 8949: major type 5 map, major type 3 text, each head
+    carrying its length in the low 5 bits or in the 1, 2 or 4 bytes after)."""
+
+    def head(major: int, length: int) -> bytes:
+        if length < 24:
+            return bytes([major << 5 | length])
+        for info, size in ((24, 1), (25, 2), (26, 4)):
+            if length < 1 << (8 * size):
+                return bytes([major << 5 | info]) + length.to_bytes(size, "big")
+        raise ValueError("too long")
+
+    out = bytearray(head(5, len(fields)))
+    for key, value in fields.items():
+        for text in (key, value):
+            encoded = text.encode()
+            out += head(3, len(encoded)) + encoded
+    return bytes(out)
 
 
 def _xml(text: str) -> str:

@@ -56,7 +56,7 @@ from .faults import FaultInjector
 from .iam import IamEnforcement
 from .asl_validation import sfn_definition_validation_patches
 from .lambda_runtime import LambdaRuntime, RequestTooLarge, version_of
-from . import sfn_rules
+from . import cloudwatch_rules, sfn_rules
 from . import sfn_quotas
 
 # moto parses the stand-in resource of a published stack (LocalCloud._publish_stack) and warns
@@ -520,6 +520,7 @@ class LocalCloud:
             patches.apply(_lambda_invoke_patch(self.runtime))
             patches.apply(_sfn_patches())
             patches.apply(sfn_rules.patches())  # log policy size, execution names
+            patches.apply(cloudwatch_rules.patches())  # alarm transitions, DescribeAlarms limits
             self.delivery = EventDelivery(self.endpoint)
             self.delivery.start()
             self._undo.append(self.delivery.stop)

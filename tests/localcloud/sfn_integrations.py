@@ -25,6 +25,8 @@ interpreter (LocalStack's) has both patterns, with these differences from AWS, f
   starts and the task ends when it is completed ("Wait for a Callback with Task Token", Step
   Functions Developer Guide): deckhand's check function completes it itself when the rollout is
   already conclusive.
+* **SendTaskFailure's cause** was dropped by moto's response handler, so a Catch saw no
+  ``Cause``; AWS hands it on (``_send_task_failure_cause_patch``).
 * **A heartbeat that runs out** failed the task with ``States.Timeout``, which a Catch on
   ``States.HeartbeatTimeout`` never matches. AWS fails it with ``States.HeartbeatTimeout`` in a
   TaskTimedOut event ("Error names", Step Functions Developer Guide: "a Task state failed to
@@ -164,6 +166,22 @@ def _token_patches() -> list[Patch]:
     ]
 
 
+def _send_task_failure_cause_patch() -> list[Patch]:
+    """SendTaskFailure's ``cause`` ("A more detailed explanation of the cause of the failure";
+    AWS Step Functions API Reference, SendTaskFailure:
+    https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskFailure.html) is
+    what a Catch puts in ``Cause``. moto's response handler reads ``error`` only and drops it."""
+    from moto.stepfunctions.responses import StepFunctionResponse
+    from moto.core.responses import EmptyResult
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+        return EmptyResult()
+
+    return [(StepFunctionResponse, "send_task_failure", send_task_failure)]
+
+
 def patches() -> list[Patch]:
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
@@ -263,4 +281,5 @@ def patches() -> list[Patch]:
         (StateTaskServiceSfn, "_build_sync2_resolver", build_sync2_resolver),
         (StateTaskServiceCallback, "_eval_sync", eval_sync),
         *_token_patches(),
+        *_send_task_failure_cause_patch(),
     ]

@@ -1,4 +1,6 @@
-//! CloudWatch adapter: the alarm gate's alarms.
+//! CloudWatch adapter: the alarm gate's alarms. An alarm's "since when" is its
+//! StateTransitionedTimestamp (when StateValue last changed), not StateUpdatedTimestamp, which
+//! also moves when only the reason is re-written while the alarm stays in ALARM.
 
 use super::{classify, seconds};
 use crate::domain::gates::AlarmSnapshot;
@@ -39,7 +41,7 @@ impl Alarms for CloudWatchAdapter {
                 found.push(AlarmSnapshot {
                     name: alarm.alarm_name().unwrap_or_default().to_string(),
                     in_alarm: alarm.state_value() == Some(&StateValue::Alarm),
-                    state_updated_at: seconds(alarm.state_updated_timestamp()),
+                    state_updated_at: seconds(alarm.state_transitioned_timestamp().or(alarm.state_updated_timestamp())),
                     state_reason: alarm.state_reason().unwrap_or_default().to_string(),
                 });
             }
@@ -47,7 +49,7 @@ impl Alarms for CloudWatchAdapter {
                 found.push(AlarmSnapshot {
                     name: alarm.alarm_name().unwrap_or_default().to_string(),
                     in_alarm: alarm.state_value() == Some(&StateValue::Alarm),
-                    state_updated_at: seconds(alarm.state_updated_timestamp()),
+                    state_updated_at: seconds(alarm.state_transitioned_timestamp().or(alarm.state_updated_timestamp())),
                     state_reason: alarm.state_reason().unwrap_or_default().to_string(),
                 });
             }

@@ -91,7 +91,7 @@ fn parse_alarms(value: &str) -> Result<Vec<String>, String> {
 pub struct AlarmSnapshot {
     pub name: String,
     pub in_alarm: bool,
-    /// When the alarm last changed state (epoch seconds).
+    /// When the alarm's state last changed (StateTransitionedTimestamp; epoch seconds).
     pub state_updated_at: Option<f64>,
     pub state_reason: String,
 }
