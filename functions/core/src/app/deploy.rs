@@ -20,15 +20,7 @@ pub async fn deploy(
     let current = service.task_definition.clone();
     let completed = previous.map(str::to_string).or_else(|| service.completed_task_definition().map(str::to_string));
     if let Some(newer) = newer_push_of_the_tag(registry, target).await? {
-        return Ok(Rollout {
-            outcome: RolloutOutcome::Superseded,
-            task_definition: current,
-            previous_task_definition: completed,
-            deployment_id: None,
-            started_at: now,
-            deadline: None,
-            reason: newer,
-        });
+        return Ok(superseded(current, completed, now, newer));
     }
     let deadline = target.policy.deadline(now, service.health_check_grace_period_seconds);
     let (definition, tags) = ecs.describe_task_definition(&current).await?;
@@ -36,15 +28,7 @@ pub async fn deploy(
     // have landed since this one was planned, and going back to this one would be a downgrade.
     if needs_comparing(&service, target) {
         if let Some(why) = push_not_newer(registry, &service, target, &definition).await? {
-            return Ok(Rollout {
-                outcome: RolloutOutcome::Superseded,
-                task_definition: current,
-                previous_task_definition: completed,
-                deployment_id: None,
-                started_at: now,
-                deadline: None,
-                reason: format!("superseded: {why}"),
-            });
+            return Ok(superseded(current, completed, now, format!("superseded: {why}")));
         }
     }
     let (next, changes) = retarget(&definition, &target.containers)?;
@@ -98,6 +82,19 @@ pub async fn deploy(
         deadline: Some(deadline),
         reason: format!("deployment {} of {} started", deployment.id, short(&revision)),
     })
+}
+
+/// Nothing was changed: a newer push (or version) takes this one's place.
+fn superseded(current: String, completed: Option<String>, now: f64, reason: String) -> Rollout {
+    Rollout {
+        outcome: RolloutOutcome::Superseded,
+        task_definition: current,
+        previous_task_definition: completed,
+        deployment_id: None,
+        started_at: now,
+        deadline: None,
+        reason,
+    }
 }
 
 /// Whether the pushed tag now names another image: ECR moved it to a newer push, which wins even
