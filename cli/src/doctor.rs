@@ -8,6 +8,7 @@ use crate::Format;
 use aws_sdk_ecs::types::{Service, ServiceField, TaskDefinition};
 use deckhand_core::app::plan::unverifiable;
 use deckhand_core::aws::ecs::service_snapshot;
+use deckhand_core::domain::gates::gates_from_tags;
 use deckhand_core::domain::ledger::HolderStatus;
 use deckhand_core::domain::snapshot::ServiceSnapshot;
 use deckhand_core::domain::track::{parse_track, policy_tag_warnings, TRACK_TAG};
@@ -104,6 +105,17 @@ fn service_checks(snapshot: &ServiceSnapshot, raw: &Service, definition: &TaskDe
         finding(Level::Ok, "policy tags", "well-formed (or none: the stack's defaults apply)")
     } else {
         finding(Level::Warn, "policy tags", warnings.join("; "))
+    });
+    // A malformed gate holds every push back (SKIPPED), so it fails the check.
+    findings.push(match gates_from_tags(&snapshot.tags) {
+        Err(why) => finding(Level::Fail, "release gates", format!("pushes are skipped: {why}")),
+        Ok(gates) => {
+            let alarms = if gates.alarms.is_empty() { "no alarms".to_string() } else { gates.alarms.join(", ") };
+            let approval = gates
+                .approval_timeout_seconds
+                .map_or("no approval".to_string(), |s| format!("approval required (waits {s}s)"));
+            finding(Level::Ok, "release gates", format!("{alarms}; {approval}"))
+        }
     });
     findings.push(match unverifiable(snapshot) {
         Some(why) => finding(Level::Fail, "deployable", format!("deckhand skips this service: {why}")),

@@ -152,6 +152,16 @@ def test_track_untrack_and_doctor(aws: Aws, deckhand) -> None:
     assert checks["tracked"]["level"] == "ok" and checks["deployable"]["level"] == "ok"
     assert checks["grace period"]["level"] == "warn", "behind an ALB with no grace period"
     assert {"network mode", "load balancer", "circuit breaker", "execution role", "lock", "known-good"} <= set(checks)
+    assert checks["release gates"]["detail"] == "no alarms; no approval"
+
+    gated = deckhand("track", api.cluster, api.service, f"web={api.repository}:semver:1.x", "--alarm", "api-5xx",
+                     "--require-approval", "--approval-timeout", "600")
+    assert gated.returncode == 0, gated.stderr
+    assert (tags()["deckhand:alarms"], tags()["deckhand:approval"], tags()["deckhand:approval-timeout"]) == ("api-5xx", "required", "600")
+    assert deckhand("track", api.cluster, api.service, f"web={api.repository}:main", "--approval-timeout", "0").returncode == 2
+    aws.ecs.tag_resource(resourceArn=service_arn, tags=[{"key": "deckhand:approval", "value": "yes"}])
+    doctor = deckhand("doctor", api.cluster, api.service)
+    assert doctor.returncode == 1 and "FAIL release gates" in doctor.stdout, doctor.stdout
 
     assert deckhand("untrack", api.cluster, api.service).returncode == 0
     assert "deckhand:track" not in tags()
@@ -162,7 +172,7 @@ def test_track_untrack_and_doctor(aws: Aws, deckhand) -> None:
 def test_help_and_shell_completions_come_from_clap(deckhand) -> None:
     help_text = deckhand("--help")
     assert help_text.returncode == 0
-    for command in ("deploy", "rollback", "watch", "status", "history", "track", "untrack", "doctor"):
+    for command in ("deploy", "rollback", "watch", "status", "history", "track", "untrack", "doctor", "approve", "reject"):
         assert f"  {command} " in help_text.stdout, command
     completion = deckhand("completions", "bash")
     assert completion.returncode == 0 and "_deckhand()" in completion.stdout
