@@ -441,3 +441,14 @@ def test_an_alarm_transitions_only_when_its_state_changes(localcloud_server):
     (ok,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     assert ok["StateTransitionedTimestamp"] > fired["StateTransitionedTimestamp"]
 
+
+
+def test_describe_alarms_returns_only_the_alarm_types_asked_for(localcloud_server):
+    """Without AlarmTypes only metric alarms come back (composites cannot be created here: moto
+    has no PutCompositeAlarm); asking for composites only leaves the metric alarms out."""
+    cloudwatch = localcloud_server.client("cloudwatch")
+    name = unique("alarm")
+    _metric_alarm(cloudwatch, name)
+    assert [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]] == [name]
+    composites_only = cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["CompositeAlarm"])
+    assert composites_only["MetricAlarms"] == [] and composites_only["CompositeAlarms"] == []

@@ -15,7 +15,8 @@
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html
 * **AlarmTypes.** "If you omit this parameter, only metric alarms are returned, even if composite
   alarms exist in the account" (same page); moto returns both. (moto cannot create composite
-  alarms, PutCompositeAlarm is not implemented, so no test can show this one.)
+  alarms, PutCompositeAlarm is not implemented; the test asks for composites only and sees the
+  metric alarms left out.)
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 //! alarm gate be held.
 
 use crate::domain::image::ImageRef;
-use crate::domain::model::Target;
+use crate::domain::model::{ContainerChange, Target};
 use crate::domain::release::{Pushed, RunningImage};
 use crate::domain::snapshot::ServiceSnapshot;
-use crate::domain::track::{parse_track, TRACK_TAG};
+use crate::domain::track::{parse_track, Tracked, TRACK_TAG};
 use crate::error::Result;
 use crate::ports::{Alarms, ImageSelector, Registry};
 use aws_sdk_ecs::types::TaskDefinition;
@@ -19,14 +19,8 @@ pub async fn push_not_newer(
     definition: &TaskDefinition,
 ) -> Result<Option<String>> {
     let Some(pushed_tag) = &target.pushed_tag else { return Ok(None) };
-    let Ok(tracked) = parse_track(service.tags.get(TRACK_TAG).map(String::as_str).unwrap_or_default()) else {
-        return Ok(None);
-    };
     let pushed = Pushed { tag: pushed_tag.tag.clone(), digest: pushed_tag.digest.clone(), pushed_at: target.pushed_at };
-    for change in &target.containers {
-        let Some(item) = tracked.iter().find(|t| t.container == change.name && t.rule.is_pattern()) else {
-            continue;
-        };
+    for (change, item) in pattern_items(service, target) {
         let running = running_image(registry, definition, &change.name, &change.image, &pushed_tag.repository).await?;
         if let Err(why) = item.rule.is_newer(&pushed, &running) {
             return Ok(Some(format!("container {} tracks {}:{}: {why}", change.name, item.repository, item.rule)));
@@ -36,13 +30,24 @@ pub async fn push_not_newer(
 }
 
 /// Whether any container whose image changes follows a prefix or a range: only then does the
-/// push need comparing with what runs (an exact tag is ordered by ECR's tag alone).
+/// push need comparing with what runs (an exact tag is ordered by ECR's tag alone), and only
+/// then is the task definition worth describing.
 pub fn needs_comparing(service: &ServiceSnapshot, target: &Target) -> bool {
-    let Ok(tracked) = parse_track(service.tags.get(TRACK_TAG).map(String::as_str).unwrap_or_default()) else {
-        return false;
-    };
-    target.pushed_tag.is_some()
-        && target.containers.iter().any(|c| tracked.iter().any(|t| t.container == c.name && t.rule.is_pattern()))
+    target.pushed_tag.is_some() && !pattern_items(service, target).is_empty()
+}
+
+/// The changed containers that track the pushed repository with a prefix or a range, with
+/// their track item.
+fn pattern_items<'a>(service: &ServiceSnapshot, target: &'a Target) -> Vec<(&'a ContainerChange, Tracked)> {
+    let tracked = parse_track(service.tags.get(TRACK_TAG).map(String::as_str).unwrap_or_default()).unwrap_or_default();
+    target
+        .containers
+        .iter()
+        .filter_map(|change| {
+            let item = tracked.iter().find(|t| t.container == change.name && t.rule.is_pattern())?;
+            Some((change, item.clone()))
+        })
+        .collect()
 }
 
 /// What ECR knows of the image `container` runs in `definition`. Only an image of the pushed

@@ -95,7 +95,7 @@ async fn malformed_gates_skip_a_push_and_refuse_a_manual_deploy() {
 }
 
 fn alarm(name: &str, in_alarm: bool, at: f64) -> AlarmSnapshot {
-    AlarmSnapshot { name: name.into(), in_alarm, state_updated_at: Some(at), state_reason: "threshold crossed".into() }
+    AlarmSnapshot { name: name.into(), in_alarm, state_changed_at: Some(at), state_reason: "threshold crossed".into() }
 }
 
 #[tokio::test]

@@ -41,7 +41,7 @@ impl Alarms for CloudWatchAdapter {
                 found.push(AlarmSnapshot {
                     name: alarm.alarm_name().unwrap_or_default().to_string(),
                     in_alarm: alarm.state_value() == Some(&StateValue::Alarm),
-                    state_updated_at: seconds(alarm.state_transitioned_timestamp().or(alarm.state_updated_timestamp())),
+                    state_changed_at: seconds(alarm.state_transitioned_timestamp().or(alarm.state_updated_timestamp())),
                     state_reason: alarm.state_reason().unwrap_or_default().to_string(),
                 });
             }
@@ -49,7 +49,7 @@ impl Alarms for CloudWatchAdapter {
                 found.push(AlarmSnapshot {
                     name: alarm.alarm_name().unwrap_or_default().to_string(),
                     in_alarm: alarm.state_value() == Some(&StateValue::Alarm),
-                    state_updated_at: seconds(alarm.state_transitioned_timestamp().or(alarm.state_updated_timestamp())),
+                    state_changed_at: seconds(alarm.state_transitioned_timestamp().or(alarm.state_updated_timestamp())),
                     state_reason: alarm.state_reason().unwrap_or_default().to_string(),
                 });
             }

@@ -91,8 +91,8 @@ fn parse_alarms(value: &str) -> Result<Vec<String>, String> {
 pub struct AlarmSnapshot {
     pub name: String,
     pub in_alarm: bool,
-    /// When the alarm's state last changed (StateTransitionedTimestamp; epoch seconds).
-    pub state_updated_at: Option<f64>,
+    /// When the alarm's StateValue last changed (StateTransitionedTimestamp; epoch seconds).
+    pub state_changed_at: Option<f64>,
     pub state_reason: String,
 }
 
@@ -122,7 +122,7 @@ pub fn judge_alarms(watched: &[String], observed: &[AlarmSnapshot], started_at: 
             Some(alarm) if !alarm.in_alarm => {}
             // CloudWatch's timestamps have millisecond precision; the rollout's start is the
             // deploy function's clock: a second's slack keeps a same-instant flip counted.
-            Some(alarm) if alarm.state_updated_at.is_some_and(|at| at + 1.0 < started_at) => {
+            Some(alarm) if alarm.state_changed_at.is_some_and(|at| at + 1.0 < started_at) => {
                 verdict.ignored.push(name.clone())
             }
             Some(alarm) => fired.push(if alarm.state_reason.is_empty() {
@@ -232,7 +232,7 @@ mod tests {
     }
 
     fn alarm(name: &str, in_alarm: bool, at: f64) -> AlarmSnapshot {
-        AlarmSnapshot { name: name.into(), in_alarm, state_updated_at: Some(at), state_reason: String::new() }
+        AlarmSnapshot { name: name.into(), in_alarm, state_changed_at: Some(at), state_reason: String::new() }
     }
 
     #[test]
