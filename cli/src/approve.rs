@@ -29,20 +29,25 @@ pub async fn run(
     };
     match format {
         Format::Json => output::json(&json!({
-            "service": decided.service,
-            "cluster": decided.cluster,
+            "service": snapshot.name,
+            "cluster": cluster,
             "decision": verb,
             "by": by,
-            "image": decided.image,
-            "changes": decided.changes,
-            "execution": decided.execution_arn,
+            "pushes": decided.iter().map(|d| json!({
+                "image": d.image,
+                "changes": d.changes,
+                "execution": d.execution_arn,
+            })).collect::<Vec<_>>(),
         })),
         Format::Text => {
-            println!("{verb} {} on {} (by {by})", decided.image, decided.service);
-            for change in &decided.changes {
-                println!("  {change}");
+            // Pushes of different containers wait side by side; a decision answers all of them.
+            for push in &decided {
+                println!("{verb} {} on {} (by {by})", push.image, push.service);
+                for change in &push.changes {
+                    println!("  {change}");
+                }
+                println!("follow it: deckhand watch {}", push.execution_arn);
             }
-            println!("follow it: deckhand watch {}", decided.execution_arn);
         }
     }
     Ok(Exit::Ok)

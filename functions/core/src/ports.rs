@@ -112,17 +112,17 @@ pub trait TaskTokens: Send + Sync {
     fn fail(&self, token: &str, error: &str, cause: &str) -> impl Future<Output = Result<TokenOutcome>> + Send;
 }
 
-/// Pending approvals (one per service), next to the ledger in the state table.
+/// Pushes waiting for approval (a list per service: pushes of different containers wait side
+/// by side), next to the ledger in the state table, written with optimistic concurrency.
 pub trait Approvals: Send + Sync {
-    fn find_approval(&self, key: &str) -> impl Future<Output = Result<Option<PendingApproval>>> + Send;
-    /// Stores `approval` only if the pending one still holds `replaces` (None: none may be
-    /// pending). Returns false when another push got there first.
-    fn put_approval(
+    fn find_approvals(&self, key: &str)
+        -> impl Future<Output = Result<(Vec<PendingApproval>, Option<Version>)>> + Send;
+    /// Stores `approvals` only if the stored version is still `expected` (None: no list may be
+    /// stored); an empty list removes it. Returns false when another writer got there first.
+    fn save_approvals(
         &self,
         key: &str,
-        approval: &PendingApproval,
-        replaces: Option<&str>,
+        approvals: &[PendingApproval],
+        expected: Option<Version>,
     ) -> impl Future<Output = Result<bool>> + Send;
-    /// Removes the pending approval only if it still holds `token`.
-    fn clear_approval(&self, key: &str, token: &str) -> impl Future<Output = Result<()>> + Send;
 }

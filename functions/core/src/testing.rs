@@ -44,9 +44,11 @@ pub struct State {
     /// Task tokens completed, with their output; a token completed twice is closed.
     pub completed_tokens: Vec<(String, serde_json::Value)>,
     pub alarms: Vec<AlarmSnapshot>,
-    pub approvals: BTreeMap<String, PendingApproval>,
+    pub approvals: BTreeMap<String, (Vec<PendingApproval>, Version)>,
     /// Task tokens failed, with their error name and cause.
     pub failed_tokens: Vec<(String, String, String)>,
+    /// SendTaskFailure calls still to answer with throttling (then they go through).
+    pub throttle_token_failures: usize,
 }
 
 #[derive(Default)]
@@ -243,27 +245,26 @@ impl Registry for FakeCloud {
 }
 
 impl Approvals for FakeCloud {
-    async fn find_approval(&self, key: &str) -> Result<Option<PendingApproval>> {
-        Ok(self.with(|s| s.approvals.get(key).cloned()))
+    async fn find_approvals(&self, key: &str) -> Result<(Vec<PendingApproval>, Option<Version>)> {
+        Ok(self.with(|s| s.approvals.get(key).cloned().map_or((vec![], None), |(list, v)| (list, Some(v)))))
     }
 
-    async fn put_approval(&self, key: &str, approval: &PendingApproval, replaces: Option<&str>) -> Result<bool> {
+    async fn save_approvals(
+        &self,
+        key: &str,
+        approvals: &[PendingApproval],
+        expected: Option<Version>,
+    ) -> Result<bool> {
         self.with(|s| {
-            let holder = s.approvals.get(key).map(|a| a.token.clone());
-            if holder.as_deref() != replaces {
+            if s.approvals.get(key).map(|(_, v)| *v) != expected {
                 return Ok(false);
             }
-            s.approvals.insert(key.to_string(), approval.clone());
-            Ok(true)
-        })
-    }
-
-    async fn clear_approval(&self, key: &str, token: &str) -> Result<()> {
-        self.with(|s| {
-            if s.approvals.get(key).is_some_and(|a| a.token == token) {
+            if approvals.is_empty() {
                 s.approvals.remove(key);
+            } else {
+                s.approvals.insert(key.to_string(), (approvals.to_vec(), expected.unwrap_or(0) + 1));
             }
-            Ok(())
+            Ok(true)
         })
     }
 }
@@ -349,6 +350,14 @@ impl TaskTokens for FakeCloud {
     }
 
     async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<TokenOutcome> {
+        let throttled = self.with(|s| {
+            let throttled = s.throttle_token_failures > 0;
+            s.throttle_token_failures = s.throttle_token_failures.saturating_sub(1);
+            throttled
+        });
+        if throttled {
+            return Err(DeckhandError::AwsThrottled("SendTaskFailure: Rate exceeded".into()));
+        }
         Ok(self.with(|s| {
             let closed = s.completed_tokens.iter().any(|(t, _)| t == token)
                 || s.failed_tokens.iter().any(|(t, _, _)| t == token);

@@ -50,6 +50,7 @@ pub async fn await_approval(
         service_arn: target.service_arn.clone(),
         image: target.image.clone(),
         changes: describe_changes(definition.family().unwrap_or(&target.service), &changes),
+        containers: target.containers.iter().map(|c| c.name.clone()).collect(),
         execution_arn: waiter.execution_arn.to_string(),
         pushed_at: target.pushed_at,
         requested_at: now,
@@ -58,25 +59,24 @@ pub async fn await_approval(
     let key = approval_key(target.service_key());
     // Two pushes may park at once; the conditional write makes one of them re-read.
     for _ in 0..5 {
-        let existing = approvals.find_approval(&key).await?;
-        let holder = existing.as_ref().map(|a| a.token.clone());
-        match parking(existing, &arriving, now) {
+        let (existing, version) = approvals.find_approvals(&key).await?;
+        match parking(&existing, &arriving, now) {
             Parking::Superseded { by } => {
                 let why = format!("superseded: a newer push ({}) is already awaiting approval", by.image);
                 tokens.fail(waiter.token, SUPERSEDED_ERROR, &why).await?;
                 return Ok(Waiting::Superseded(why));
             }
-            Parking::Park => {
-                if !approvals.put_approval(&key, &arriving, holder.as_deref()).await? {
+            Parking::Park { pending, superseded } => {
+                // Their tokens are failed before they leave the list: a failure to fail one
+                // (throttled, say) fails this invocation, whose retry finds them still listed
+                // and fails them again. None is left stranded until its timeout.
+                for older in &superseded {
+                    let why = format!("superseded: a newer push ({}) is awaiting approval instead", arriving.image);
+                    tokens.fail(&older.token, SUPERSEDED_ERROR, &why).await?;
+                }
+                if !approvals.save_approvals(&key, &pending, version).await? {
                     continue;
                 }
-            }
-            Parking::Supersede { older } => {
-                if !approvals.put_approval(&key, &arriving, Some(&older.token)).await? {
-                    continue;
-                }
-                let why = format!("superseded: a newer push ({}) is awaiting approval instead", arriving.image);
-                tokens.fail(&older.token, SUPERSEDED_ERROR, &why).await?;
             }
         }
         sink.publish(&awaiting_event(&arriving, target, waiter)).await?;
@@ -113,7 +113,9 @@ pub enum Decision {
     Reject,
 }
 
-/// Decides the push waiting for approval on the service `service_key` (its ARN); returns it.
+/// Decides every push waiting for approval on the service `service_key` (its ARN): pushes of
+/// different containers may wait side by side, and a person approves the service's pending
+/// changes. Returns them, oldest first.
 pub async fn decide(
     approvals: &impl Approvals,
     tokens: &impl TaskTokens,
@@ -122,30 +124,49 @@ pub async fn decide(
     by: &str,
     reason: &str,
     now: f64,
-) -> Result<PendingApproval> {
+) -> Result<Vec<PendingApproval>> {
     let key = approval_key(service_key);
-    let pending =
-        approvals.find_approval(&key).await?.filter(|p| !p.is_expired(now)).ok_or_else(|| {
-            DeckhandError::invalid("service", format!("no push to {service_key} is awaiting approval"))
-        })?;
-    let outcome = match decision {
-        Decision::Approve => {
-            let approved = Approved { approved_by: by.to_string(), reason: reason.to_string(), at: now };
-            let output = serde_json::to_value(&approved).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))?;
-            tokens.complete(&pending.token, &output).await?
+    for _ in 0..5 {
+        let (pending, version) = approvals.find_approvals(&key).await?;
+        let (live, _expired): (Vec<PendingApproval>, Vec<PendingApproval>) =
+            pending.into_iter().partition(|p| !p.is_expired(now));
+        if live.is_empty() {
+            return Err(DeckhandError::invalid("service", format!("no push to {service_key} is awaiting approval")));
         }
-        Decision::Reject => {
-            let cause =
-                if reason.is_empty() { format!("rejected by {by}") } else { format!("rejected by {by}: {reason}") };
-            tokens.fail(&pending.token, REJECTED_ERROR, &cause).await?
+        let mut decided = Vec::new();
+        for approval in &live {
+            let outcome = match decision {
+                Decision::Approve => {
+                    let approved = Approved { approved_by: by.to_string(), reason: reason.to_string(), at: now };
+                    let output =
+                        serde_json::to_value(&approved).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))?;
+                    tokens.complete(&approval.token, &output).await?
+                }
+                Decision::Reject => {
+                    let cause = if reason.is_empty() {
+                        format!("rejected by {by}")
+                    } else {
+                        format!("rejected by {by}: {reason}")
+                    };
+                    tokens.fail(&approval.token, REJECTED_ERROR, &cause).await?
+                }
+            };
+            if outcome == TokenOutcome::Completed {
+                decided.push(approval.clone());
+            }
         }
-    };
-    approvals.clear_approval(&key, &pending.token).await?;
-    match outcome {
-        TokenOutcome::Completed => Ok(pending),
-        TokenOutcome::AlreadyClosed => Err(DeckhandError::invalid(
-            "service",
-            format!("the wait of {} had already ended (timed out, superseded or stopped)", pending.service),
-        )),
+        // Every listed wait was answered (or had already ended): none stays pending.
+        if !approvals.save_approvals(&key, &[], version).await? {
+            continue;
+        }
+        if decided.is_empty() {
+            return Err(DeckhandError::invalid(
+                "service",
+                format!("the wait of {} had already ended (timed out, superseded or stopped)", live[0].service),
+            ));
+        }
+        decided.sort_by(|a, b| a.pushed_at.total_cmp(&b.pushed_at));
+        return Ok(decided);
     }
+    Err(DeckhandError::AwsThrottled(format!("the approvals of {service_key} kept changing while deciding")))
 }

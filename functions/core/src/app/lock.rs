@@ -3,8 +3,8 @@
 use super::deploy::describe_one;
 use crate::domain::events::Status;
 use crate::domain::ledger::{
-    decide_acquire, other_holder, release as release_record, renew as renew_record, Acquire, Ending, HolderStatus,
-    KnownGood,
+    decide_acquire, known_good_recorded, other_holder, release as release_record, renew as renew_record, Acquire,
+    Ending, HolderStatus, KnownGood,
 };
 use crate::domain::model::{Mode, Target};
 use crate::error::{DeckhandError, Result};
@@ -154,6 +154,17 @@ pub async fn release(
         let (record, version) = ledger.load(target.service_key()).await?;
         let next = release_record(&record, owner, &target.request_id, verified.clone(), ending);
         if next == record || ledger.save(target.service_key(), &next, version).await? {
+            if let Some(good) = &verified {
+                if !known_good_recorded(&next, owner, &good.task_definition) {
+                    // Never swallowed: the state machine reports the deployment without a
+                    // known-good record, and the next rollback still finds the revision as the
+                    // one COMPLETED when its deployment started.
+                    return Err(DeckhandError::LockLost {
+                        service: target.service_arn.clone(),
+                        holder: record.lock.as_ref().map_or_else(|| "nobody".to_string(), |hold| hold.owner.clone()),
+                    });
+                }
+            }
             tracing::info!(service = %target.service_arn, known_good = verified.is_some(), "lock released");
             return Ok(());
         }

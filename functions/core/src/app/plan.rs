@@ -151,8 +151,16 @@ fn push_target(
     warnings.extend(policy_warnings);
     target.request_id = push.event_id.clone();
     target.skip_reason = skip_reason.or_else(|| unverifiable(service)).or(target.skip_reason);
-    target.pushed_tag =
-        Some(PushedTag { repository: push.repository.clone(), tag: push.tag.clone(), digest: push.digest.clone() });
+    let exact = tracked
+        .iter()
+        .filter(|t| t.repository == push.repository && target.containers.iter().any(|c| c.name == t.container))
+        .all(|t| !t.rule.is_pattern());
+    target.pushed_tag = Some(PushedTag {
+        repository: push.repository.clone(),
+        tag: push.tag.clone(),
+        digest: push.digest.clone(),
+        exact,
+    });
     Ok(Some((target, warnings)))
 }
 
@@ -169,9 +177,8 @@ pub async fn plan_service(
     let mut plan = match parse_request(input)? {
         Request::Ignored { reason } => return Ok(nothing(settings, reason)),
         Request::Push(push) => {
-            let cluster = cluster_of_service_arn(&part.service)?;
             let image = ImageRef::pinned(&settings.registry.account_registry, &push.repository, &push.digest);
-            let found = ecs.describe_services(&cluster, std::slice::from_ref(&part.service)).await?;
+            let found = describe_by_arn(ecs, settings, &part.service).await?;
             let planned = match found.first() {
                 Some(service) => push_target(service, settings, &push, &image)
                     .map_err(|why| DeckhandError::invalid("service", why))?
@@ -218,16 +225,26 @@ pub struct ServicePart {
     pub pushed_at: Option<f64>,
 }
 
-fn cluster_of_service_arn(arn: &str) -> Result<String> {
-    // arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME (the long ARN format, the only one since 2021)
+/// The service named by `arn`, described in its cluster. A long ARN
+/// (`…:service/CLUSTER/NAME`) names its cluster; a service created before ECS's long ARN format
+/// (`…:service/NAME`, still in use where accounts never opted in) is looked for in the watched
+/// clusters, one DescribeServices each.
+async fn describe_by_arn(ecs: &impl Ecs, settings: &PlanSettings, arn: &str) -> Result<Vec<ServiceSnapshot>> {
     let (prefix, path) = arn
         .split_once(":service/")
         .ok_or_else(|| DeckhandError::invalid("service", format!("{arn:?} is not a service ARN")))?;
-    let cluster = path
-        .split_once('/')
-        .map(|(cluster, _)| cluster)
-        .ok_or_else(|| DeckhandError::invalid("service", format!("{arn:?} has no cluster (old ARN format)")))?;
-    Ok(format!("{prefix}:cluster/{cluster}"))
+    let wanted = vec![arn.to_string()];
+    if let Some((cluster, _)) = path.split_once('/') {
+        return ecs.describe_services(&format!("{prefix}:cluster/{cluster}"), &wanted).await;
+    }
+    let clusters = if settings.clusters.is_empty() { ecs.list_clusters().await? } else { settings.clusters.clone() };
+    for cluster in clusters {
+        let found = ecs.describe_services(&cluster, &wanted).await?;
+        if found.iter().any(|s| s.arn == arn) {
+            return Ok(found);
+        }
+    }
+    Ok(vec![])
 }
 
 async fn plan_manual_deploy(
@@ -276,12 +293,13 @@ async fn plan_manual_rollback(
         .with_warnings(warnings))
 }
 
-/// When the push happened, as ECR recorded it (the event's `time` has one-second resolution, so
-/// two pushes of a tag in the same second would compare equal); the event time if ECR no longer
-/// has the image.
+/// When the push happened, to order pushes: ECR's `imagePushedAt` (the event's `time` has
+/// one-second resolution, so two pushes of a tag in the same second would compare equal), or the
+/// event's own time when that is later: ECR keeps an image's first `imagePushedAt` when an older
+/// image is tagged again (PutImage of its manifest), and that re-tag is a new push.
 async fn push_time(registry: &impl Registry, push: &Push) -> Result<f64> {
     let detail = registry.describe_image(&push.repository, ImageSelector::Digest(&push.digest)).await?;
-    Ok(detail.and_then(|d| d.pushed_at).unwrap_or(push.time))
+    Ok(detail.and_then(|d| d.pushed_at).map_or(push.time, |first| first.max(push.time)))
 }
 
 /// Why deckhand cannot verify (or drive) this service's rollouts, if it cannot: such services are

@@ -76,8 +76,14 @@ async fn running_image(
         (None, None) => return Ok(RunningImage::default()),
     };
     let detail = registry.describe_image(repository, selector).await?;
-    let mut running =
-        RunningImage { digest: image.digest.clone(), tags: image.tag.iter().cloned().collect(), pushed_at: None };
+    let mut running = RunningImage {
+        // Pinned by digest, as deckhand deploys: its version tags are the baseline. A service
+        // still on a moving tag (`:latest`, before its first deckhand deployment) has none.
+        of_the_repository: image.digest.is_some(),
+        digest: image.digest.clone(),
+        tags: image.tag.iter().cloned().collect(),
+        pushed_at: None,
+    };
     if let Some(detail) = detail {
         running.digest = Some(detail.digest);
         running.pushed_at = detail.pushed_at;

@@ -176,7 +176,7 @@ async fn a_push_waits_for_approval_and_a_newer_push_takes_its_place() {
 
     let key = cloud.service("api").arn;
     let decided = decide(&cloud, &cloud, &key, Decision::Approve, "alice", "looks good", 60.0).await.unwrap();
-    assert_eq!(decided.token, "t2");
+    assert_eq!(decided.iter().map(|d| d.token.as_str()).collect::<Vec<_>>(), ["t2"]);
     assert_eq!(cloud.with(|s| s.completed_tokens[0].0.clone()), "t2");
     assert!(cloud.with(|s| !s.approvals.contains_key(&approval_key(&key))), "decided: no longer pending");
     let again = decide(&cloud, &cloud, &key, Decision::Reject, "bob", "", 61.0).await;
@@ -194,4 +194,50 @@ async fn a_rejected_or_expired_wait_cannot_be_approved() {
     decide(&cloud, &cloud, &key, Decision::Reject, "bob", "not today", 30.0).await.unwrap();
     let failed = cloud.with(|s| s.failed_tokens.clone());
     assert_eq!(failed[0], ("t1".into(), "Rejected".into(), "rejected by bob: not today".into()));
+}
+
+#[tokio::test]
+async fn a_superseded_wait_whose_token_could_not_be_failed_is_failed_by_the_retry() {
+    let cloud = approval_cloud();
+    let waiter = |execution: &'static str, token: &'static str| Waiter {
+        execution_arn: execution,
+        parent_execution_arn: None,
+        token,
+    };
+    let first = child_plan(&cloud, "1.1.0", 2, 10.0).await.targets.remove(0);
+    await_approval(&cloud, &cloud, &cloud, &cloud, &first, &waiter("arn:one", "t1"), 20.0).await.unwrap();
+    let second = child_plan(&cloud, "1.2.0", 3, 30.0).await.targets.remove(0);
+    cloud.with(|s| s.throttle_token_failures = 1);
+    let throttled = await_approval(&cloud, &cloud, &cloud, &cloud, &second, &waiter("arn:two", "t2"), 40.0).await;
+    assert_eq!(throttled.unwrap_err().name(), "AwsThrottled");
+    // The older wait is still listed, so the retry (Step Functions retries AwsThrottled) fails it.
+    let key = approval_key(&cloud.service("api").arn);
+    assert!(cloud.with(|s| s.approvals[&key].0.iter().any(|a| a.token == "t1")));
+    await_approval(&cloud, &cloud, &cloud, &cloud, &second, &waiter("arn:two", "t2"), 41.0).await.unwrap();
+    assert_eq!(cloud.with(|s| s.failed_tokens[0].0.clone()), "t1");
+    assert_eq!(cloud.with(|s| s.approvals[&key].0.iter().map(|a| a.token.clone()).collect::<Vec<_>>()), ["t2"]);
+}
+
+#[tokio::test]
+async fn pushes_of_different_containers_wait_side_by_side_and_are_approved_together() {
+    let cloud = approval_cloud();
+    let waiter = |execution: &'static str, token: &'static str| Waiter {
+        execution_arn: execution,
+        parent_execution_arn: None,
+        token,
+    };
+    let image = format!("{REGISTRY}/{SHOP}:1.0.0");
+    cloud.add_task_definition("api", 1, &[("app", &image), ("sidecar", "envoy:1")]);
+    let app = child_plan(&cloud, "1.1.0", 2, 10.0).await.targets.remove(0);
+    await_approval(&cloud, &cloud, &cloud, &cloud, &app, &waiter("arn:one", "t1"), 20.0).await.unwrap();
+    // A later push changing another container of the service does not drop the first.
+    let mut sidecar = app.clone();
+    sidecar.containers[0].name = "sidecar".into();
+    sidecar.pushed_at = 30.0;
+    let parked = await_approval(&cloud, &cloud, &cloud, &cloud, &sidecar, &waiter("arn:two", "t2"), 40.0).await;
+    assert!(matches!(parked, Ok(Waiting::Parked(_))), "{parked:?}");
+    assert!(cloud.with(|s| s.failed_tokens.is_empty()), "nothing superseded");
+    let key = cloud.service("api").arn;
+    let decided = decide(&cloud, &cloud, &key, Decision::Approve, "alice", "", 50.0).await.unwrap();
+    assert_eq!(decided.iter().map(|d| d.token.as_str()).collect::<Vec<_>>(), ["t1", "t2"]);
 }

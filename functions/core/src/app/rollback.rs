@@ -3,7 +3,7 @@
 use super::deploy::{describe_one, short};
 use crate::domain::ledger::rollback_candidates;
 use crate::domain::model::{Mode, Rollout, RolloutOutcome, Target};
-use crate::domain::snapshot::ServiceSnapshot;
+use crate::domain::snapshot::{DeploymentSnapshot, ServiceSnapshot};
 use crate::domain::status::{RolloutState, TaskDefinitionStatus};
 use crate::error::{DeckhandError, Result};
 use crate::ports::{Ecs, Ledger};
@@ -31,23 +31,54 @@ pub async fn rollback(
     if target.mode == Mode::Deploy && failed.is_none() && !deckhand_changed_it(ecs, target, &service).await? {
         // The deployment failed before it changed the service; whatever runs now is someone
         // else's (or what ran before): nothing of deckhand's to undo.
-        return Ok(Rollout {
-            outcome: RolloutOutcome::UpToDate,
-            task_definition: service.task_definition.clone(),
-            previous_task_definition: None,
-            deployment_id: primary.map(|d| d.id),
-            started_at: now,
-            deadline: None,
-            reason: "the deployment failed before deckhand changed the service; nothing to roll back".into(),
-        });
+        return Ok(unchanged(
+            &service,
+            RolloutOutcome::UpToDate,
+            now,
+            "the deployment failed before deckhand changed the service; nothing to roll back".into(),
+        ));
+    }
+    if let (Some(failed), Some(primary)) = (failed, primary.as_ref()) {
+        if let Some(theirs) = someone_elses(failed, primary) {
+            // Also on paths without a verdict (a check that could not tell, the deadline): the
+            // service moved on to someone else's deployment, which deckhand leaves alone.
+            return Ok(unchanged(&service, RolloutOutcome::Superseded, now, theirs));
+        }
+        if failed.previous_task_definition.as_deref() == Some(failed.task_definition.as_str()) {
+            // A forced new deployment of the revision that already ran: there is no change of
+            // deckhand's to undo, and going back to an older image nobody asked for is worse.
+            return Ok(unchanged(
+                &service,
+                RolloutOutcome::UpToDate,
+                now,
+                format!(
+                    "the forced deployment of {} (the revision that already ran) failed; deckhand changed no revision, so it rolls nothing back",
+                    short(&failed.task_definition)
+                ),
+            ));
+        }
     }
     let leaving = failed.map_or(service.task_definition.as_str(), |f| f.task_definition.as_str()).to_string();
     let completed_at_start = failed.and_then(|f| f.previous_task_definition.as_deref()).or(undo.previous);
     let (record, _) = ledger.load(target.service_key()).await?;
-    let (revision, why) =
-        first_registered(ecs, rollback_candidates(&record, &leaving, completed_at_start)).await?.ok_or_else(|| {
-            DeckhandError::NoKnownGoodRevision(format!("{} (leaving {})", target.service, short(&leaving)))
-        })?;
+    let candidates =
+        prefer_newer_completed(rollback_candidates(&record, &leaving, completed_at_start), completed_at_start);
+    let Some((revision, why)) = first_registered(ecs, candidates).await? else {
+        if target.mode == Mode::Rollback {
+            // A manual rollback with nowhere to go changed nothing: not a failed rollback.
+            return Ok(unchanged(
+                &service,
+                RolloutOutcome::Nothing,
+                now,
+                format!(
+                    "nothing to roll back to: {} has no known-good revision other than {}",
+                    target.service,
+                    short(&leaving)
+                ),
+            ));
+        }
+        return Err(DeckhandError::NoKnownGoodRevision(format!("{} (leaving {})", target.service, short(&leaving))));
+    };
 
     let mut rollout = Rollout {
         outcome: RolloutOutcome::Started,
@@ -84,6 +115,61 @@ pub async fn rollback(
     rollout.deployment_id = updated.primary().filter(|d| d.task_definition == revision).map(|d| d.id.clone());
     tracing::warn!(service = %target.service_arn, to = %revision, "rolled back");
     Ok(rollout)
+}
+
+/// A rollback that changed nothing, with why.
+fn unchanged(service: &ServiceSnapshot, outcome: RolloutOutcome, now: f64, reason: String) -> Rollout {
+    Rollout {
+        outcome,
+        task_definition: service.task_definition.clone(),
+        previous_task_definition: None,
+        deployment_id: service.primary().map(|d| d.id.clone()),
+        started_at: now,
+        deadline: None,
+        reason,
+    }
+}
+
+/// Why the service's PRIMARY deployment is someone else's, if it is: neither deckhand's failed
+/// deployment (by id or revision) nor ECS's own rollback of it to the revision that ran before.
+fn someone_elses(failed: &Rollout, primary: &DeploymentSnapshot) -> Option<String> {
+    let ours = failed.deployment_id.as_deref() == Some(primary.id.as_str())
+        || primary.task_definition == failed.task_definition;
+    let ecs_went_back = failed.previous_task_definition.as_deref() == Some(primary.task_definition.as_str());
+    (!ours && !ecs_went_back).then(|| {
+        format!(
+            "someone else updated the service: deployment {} of {} replaced deckhand's {} of {}; deckhand leaves it alone",
+            primary.id,
+            short(&primary.task_definition),
+            failed.deployment_id.as_deref().unwrap_or("deployment"),
+            short(&failed.task_definition)
+        )
+    })
+}
+
+/// What ran before deckhand's change goes first when it is newer than every revision deckhand
+/// verified (someone's configuration change that reached COMPLETED after deckhand's last
+/// deployment): going back past it would lose their change.
+fn prefer_newer_completed(mut candidates: Vec<(String, String)>, completed: Option<&str>) -> Vec<(String, String)> {
+    let Some(completed) = completed else { return candidates };
+    let Some(at) = candidates.iter().position(|(td, _)| td == completed) else { return candidates };
+    let newer_than_all_before = candidates[..at].iter().all(|(td, _)| later_revision(completed, td));
+    if at > 0 && newer_than_all_before {
+        let (td, _) = candidates.remove(at);
+        let why = "what ran before deckhand's change: COMPLETED when the deployment started, and newer than the last known-good".to_string();
+        candidates.insert(0, (td, why));
+    }
+    candidates
+}
+
+/// Whether task definition `a` was registered after `b`: revisions of one family are numbered
+/// in registration order; revisions of different families are not comparable (false).
+pub(crate) fn later_revision(a: &str, b: &str) -> bool {
+    let split = |arn: &str| {
+        let (family, revision) = short(arn).rsplit_once(':')?;
+        Some((family.to_string(), revision.parse::<u64>().ok()?))
+    };
+    matches!((split(a), split(b)), (Some((fa, ra)), Some((fb, rb))) if fa == fb && ra > rb)
 }
 
 /// Whether the service runs what this deployment would have put there (a Deploy that failed or

@@ -317,6 +317,7 @@ async fn rollback_goes_to_the_verified_revision() {
     let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
     let good = deploy_target(&cloud, 7).await;
     let good_rollout = deploy(&cloud, &cloud, &good, None, 100.0).await.unwrap();
+    acquire(&cloud, &cloud, &cloud, &good, owner, 100.0, 3600.0).await.unwrap();
     release(&cloud, &good, owner, Some(&good_rollout.task_definition), Some(Status::Succeeded), 150.0).await.unwrap();
     // An unverified revision 3 got deployed out of band, then revision 4 fails.
     let bad = deploy_target(&cloud, 8).await;
@@ -387,9 +388,11 @@ async fn manual_rollback_dry_run_names_the_target_and_changes_nothing() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
     let rollout = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
+    acquire(&cloud, &cloud, &cloud, &target, "e1", 100.0, 3600.0).await.unwrap();
     release(&cloud, &target, "e1", Some(&rollout.task_definition), Some(Status::Succeeded), 150.0).await.unwrap();
     let newer = deploy_target(&cloud, 8).await;
     let newer_rollout = deploy(&cloud, &cloud, &newer, None, 200.0).await.unwrap();
+    acquire(&cloud, &cloud, &cloud, &newer, "e2", 200.0, 3600.0).await.unwrap();
     release(&cloud, &newer, "e2", Some(&newer_rollout.task_definition), Some(Status::Succeeded), 250.0).await.unwrap();
     let mut manual = newer.clone();
     manual.mode = Mode::Rollback;
@@ -610,6 +613,7 @@ async fn rollback_passes_over_a_deregistered_known_good_revision() {
     for n in [7, 8] {
         let good = deploy_target(&cloud, n).await;
         let rollout = deploy(&cloud, &cloud, &good, None, 100.0 * f64::from(n)).await.unwrap();
+        acquire(&cloud, &cloud, &cloud, &good, owner, 100.0 * f64::from(n), 3600.0).await.unwrap();
         release(
             &cloud,
             &good,
@@ -629,6 +633,17 @@ async fn rollback_passes_over_a_deregistered_known_good_revision() {
     assert_eq!(back.task_definition, td_arn("todo", 2), "the next verified one");
     assert!(back.reason.contains("todo:3 passed over: it is INACTIVE"), "{}", back.reason);
 
+    // The same failed deployment judged again, as if the first rollback had not happened.
+    let mut service = cloud.service("todo");
+    service.task_definition = failed.task_definition.clone();
+    service.deployments = vec![crate::domain::snapshot::DeploymentSnapshot {
+        id: failed.deployment_id.clone().unwrap(),
+        status: "PRIMARY".into(),
+        task_definition: failed.task_definition.clone(),
+        rollout_state: "IN_PROGRESS".into(),
+        ..Default::default()
+    }];
+    cloud.set_service(service);
     cloud.deregister(&td_arn("todo", 2));
     let mut failed_again = failed.clone();
     failed_again.previous_task_definition = Some(td_arn("todo", 1));
@@ -653,4 +668,159 @@ async fn the_lease_is_renewed_only_by_its_holder() {
     assert!(!lock.needs_renewal(200.0) && lock.needs_renewal(450.0));
     assert_eq!(renew(&cloud, &target, a, 450.0, 600.0).await.unwrap(), 1050.0);
     assert_eq!(renew(&cloud, &target, b, 450.0, 600.0).await.unwrap_err().name(), "LockLost");
+}
+
+#[tokio::test]
+async fn a_rollback_without_a_verdict_leaves_someone_elses_deployment_alone() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
+    // While deckhand's checks could not tell, someone applied their own revision.
+    let theirs = cloud.add_task_definition("todo", 9, &[("app", "todo/main:hotfix"), ("files", "todo/files:hotfix")]);
+    let mut service = cloud.service("todo");
+    service.deployments[0].status = "ACTIVE".into();
+    service.deployments.insert(
+        0,
+        crate::domain::snapshot::DeploymentSnapshot {
+            id: "ecs-svc/theirs".into(),
+            status: "PRIMARY".into(),
+            task_definition: theirs.clone(),
+            rollout_state: "IN_PROGRESS".into(),
+            ..Default::default()
+        },
+    );
+    service.task_definition = theirs.clone();
+    cloud.set_service(service);
+    let calls = cloud.mutating_calls().len();
+    let result =
+        rollback(&cloud, &cloud, &target, Undo { failed: Some(&failed), previous: None }, false, 200.0).await.unwrap();
+    assert_eq!(result.outcome, RolloutOutcome::Superseded, "{}", result.reason);
+    assert!(result.reason.contains("ecs-svc/theirs"), "{}", result.reason);
+    assert_eq!(cloud.mutating_calls().len(), calls, "nothing changed");
+    assert_eq!(cloud.service("todo").task_definition, theirs);
+}
+
+#[tokio::test]
+async fn a_failed_forced_deployment_of_the_running_revision_goes_back_to_no_older_image() {
+    let cloud = seeded();
+    let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
+    for n in [7, 8] {
+        let good = deploy_target(&cloud, n).await;
+        let rollout = deploy(&cloud, &cloud, &good, None, 100.0 * f64::from(n)).await.unwrap();
+        acquire(&cloud, &cloud, &cloud, &good, owner, 100.0 * f64::from(n), 3600.0).await.unwrap();
+        release(&cloud, &good, owner, Some(&rollout.task_definition), Some(Status::Succeeded), 100.0 * f64::from(n))
+            .await
+            .unwrap();
+    }
+    let mut forced = deploy_target(&cloud, 8).await;
+    forced.force_new_deployment = true;
+    let running = cloud.service("todo").task_definition;
+    let mut failed = deploy(&cloud, &cloud, &forced, Some(&running), 1000.0).await.unwrap();
+    failed.previous_task_definition = Some(running.clone());
+    assert_eq!(failed.task_definition, running, "a forced deployment of the same revision");
+    let calls = cloud.mutating_calls().len();
+    let result =
+        rollback(&cloud, &cloud, &forced, Undo { failed: Some(&failed), previous: None }, false, 1100.0).await.unwrap();
+    assert_eq!(result.outcome, RolloutOutcome::UpToDate, "{}", result.reason);
+    assert_eq!(cloud.mutating_calls().len(), calls);
+    assert_eq!(cloud.service("todo").task_definition, running);
+}
+
+#[tokio::test]
+async fn rollback_keeps_someones_newer_configuration_change_that_ran_before() {
+    let cloud = seeded();
+    let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
+    let good = deploy_target(&cloud, 7).await;
+    let rollout = deploy(&cloud, &cloud, &good, None, 100.0).await.unwrap();
+    acquire(&cloud, &cloud, &cloud, &good, owner, 100.0, 3600.0).await.unwrap();
+    release(&cloud, &good, owner, Some(&rollout.task_definition), Some(Status::Succeeded), 150.0).await.unwrap();
+    // Someone's configuration change (todo:5) reached COMPLETED after deckhand's todo:2.
+    let theirs = cloud.add_task_definition("todo", 5, &[("app", "todo/main:old"), ("files", "todo/files:cfg")]);
+    let mut service = cloud.service("todo");
+    service.task_definition = theirs.clone();
+    service.deployments = vec![crate::domain::snapshot::DeploymentSnapshot {
+        id: "ecs-svc/cfg".into(),
+        status: "PRIMARY".into(),
+        task_definition: theirs.clone(),
+        rollout_state: "COMPLETED".into(),
+        ..Default::default()
+    }];
+    cloud.set_service(service);
+    let bad = deploy_target(&cloud, 9).await;
+    let failed = deploy(&cloud, &cloud, &bad, Some(&theirs), 300.0).await.unwrap();
+    assert_eq!(failed.previous_task_definition.as_deref(), Some(theirs.as_str()));
+    let back =
+        rollback(&cloud, &cloud, &bad, Undo { failed: Some(&failed), previous: None }, false, 400.0).await.unwrap();
+    assert_eq!(back.task_definition, theirs, "{}", back.reason);
+    assert!(back.reason.contains("what ran before deckhand's change"), "{}", back.reason);
+    assert_eq!(cloud.service("todo").task_definition, theirs);
+}
+
+#[tokio::test]
+async fn a_manual_rollback_with_nowhere_to_go_changes_nothing_and_says_so() {
+    let cloud = seeded();
+    let mut manual = deploy_target(&cloud, 7).await;
+    manual.mode = Mode::Rollback;
+    manual.containers.clear();
+    let result = rollback(&cloud, &cloud, &manual, Undo::default(), false, 100.0).await.unwrap();
+    assert_eq!(result.outcome, RolloutOutcome::Nothing, "{}", result.reason);
+    assert!(result.reason.starts_with("nothing to roll back to"), "{}", result.reason);
+    assert!(cloud.mutating_calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_release_after_the_lock_was_taken_over_reports_the_lost_known_good() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let (a, b) = ("arn:aws:states:us-east-1:1:execution:d:a", "arn:aws:states:us-east-1:1:execution:d:b");
+    acquire(&cloud, &cloud, &cloud, &target, a, 100.0, 600.0).await.unwrap();
+    // b took the lock over (a was judged dead).
+    cloud.with(|s| s.executions.insert(a.into(), HolderStatus::Gone));
+    let mut other = target.clone();
+    other.request_id = "other".into();
+    acquire(&cloud, &cloud, &cloud, &other, b, 200.0, 600.0).await.unwrap();
+    let error =
+        release(&cloud, &target, a, Some(&td_arn("todo", 2)), Some(Status::Succeeded), 300.0).await.unwrap_err();
+    assert_eq!(error.name(), "LockLost");
+}
+
+#[test]
+fn revisions_of_one_family_compare_by_number_only() {
+    use super::rollback::later_revision;
+    assert!(later_revision(&td_arn("todo", 10), &td_arn("todo", 9)));
+    assert!(!later_revision(&td_arn("todo", 9), &td_arn("todo", 10)));
+    assert!(!later_revision(&td_arn("other", 10), &td_arn("todo", 9)), "different families");
+}
+
+#[tokio::test]
+async fn a_service_with_a_legacy_short_arn_is_planned_in_its_cluster() {
+    let cloud = seeded();
+    // Created before ECS's long ARN format: arn:aws:ecs:REGION:ACCOUNT:service/NAME.
+    let mut legacy = cloud.service("todo");
+    let short = format!("arn:aws:ecs:us-east-1:{ACCOUNT}:service/todo");
+    cloud.with(|s| s.services.iter_mut().find(|x| x.arn == legacy.arn).unwrap().arn = short.clone());
+    legacy.arn = short.clone();
+    let fan = plan_for(&cloud, push("todo/files", "prod", &digest(7))).await.for_fan_out();
+    assert_eq!(fan.services, vec![short.clone()]);
+    let part = ServicePart {
+        service: short.clone(),
+        execution: Execution { arn: "arn:parent".into(), started_at: 1.0 },
+        pushed_at: fan.pushed_at,
+    };
+    let plan = plan_service(&cloud, &cloud, &cloud, &settings(), &push("todo/files", "prod", &digest(7)), &part)
+        .await
+        .unwrap();
+    assert_eq!(plan.targets.len(), 1, "{}", plan.reason);
+    assert_eq!(plan.targets[0].service_arn, short);
+    assert_eq!(plan.targets[0].cluster, "prod");
+}
+
+#[tokio::test]
+async fn a_re_tag_orders_by_the_event_time_when_ecr_keeps_the_first_push_time() {
+    let cloud = seeded();
+    // The image was first pushed long ago; its re-tag as `prod` is the event at 10:00:00Z.
+    cloud.add_image_pushed_at("todo/files", "prod", &digest(7), 1_000.0);
+    let plan = plan_for(&cloud, push("todo/files", "prod", &digest(7))).await;
+    assert!(plan.targets[0].pushed_at > 1_000.0, "the event's own time: {}", plan.targets[0].pushed_at);
+    assert!(plan.targets[0].pushed_tag.as_ref().unwrap().exact, "todo tracks files=todo/files:prod exactly");
 }

@@ -5,7 +5,7 @@
 
 use super::check::{check, CheckRequest};
 use crate::domain::model::Health;
-use crate::domain::wake::{parse_ecs_event, waiter_key, Waiter};
+use crate::domain::wake::{parse_ecs_event, waiter_key, EcsSignal, Waiter};
 use crate::error::Result;
 use crate::ports::{Alarms, Ecs, LoadBalancer, TaskTokens, TokenOutcome, Waiters};
 use serde_json::Value;
@@ -61,8 +61,13 @@ pub async fn signal(
         Ok(signal) => signal,
         Err(ignored) => return Ok(Woken::Ignored(ignored.0)),
     };
-    let key = waiter_key(signal.service_arn());
-    let Some(waiter) = waiters.find(&key).await? else {
+    let mut key = waiter_key(signal.service_arn());
+    let mut found = waiters.find(&key).await?;
+    if let (None, Some(short)) = (&found, legacy_service_arn(&signal)) {
+        key = waiter_key(&short);
+        found = waiters.find(&key).await?;
+    }
+    let Some(waiter) = found else {
         return Ok(Woken::Ignored(format!("no rollout of {} is waiting", signal.service_arn())));
     };
     if !signal.concerns(&waiter) {
@@ -71,6 +76,15 @@ pub async fn signal(
     let request: CheckRequest = serde_json::from_value(waiter.check.clone())
         .map_err(|e| crate::error::DeckhandError::AwsRequestFailed(format!("waiter {key} is unreadable: {e}")))?;
     judge(waiters, tokens, ecs, elb, alarms, &key, &waiter, &request, now).await
+}
+
+/// A task event names its service by cluster and name (`…:service/CLUSTER/NAME`); a service
+/// created before ECS's long ARN format is parked under its short ARN (`…:service/NAME`).
+fn legacy_service_arn(signal: &EcsSignal) -> Option<String> {
+    let EcsSignal::TaskStopped { service_arn, .. } = signal else { return None };
+    let (prefix, path) = service_arn.split_once(":service/")?;
+    let (_, name) = path.split_once('/')?;
+    Some(format!("{prefix}:service/{name}"))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -101,3 +101,23 @@ async fn a_newer_watcher_is_never_cleared_by_an_older_token() {
     signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 103.0).await.unwrap();
     assert_eq!(cloud.with(|s| s.completed_tokens[0].0.clone()), "token-2", "the newest parked watcher is woken");
 }
+
+#[tokio::test]
+async fn a_stopped_task_wakes_the_watcher_of_a_service_with_a_legacy_short_arn() {
+    let cloud = seeded();
+    let mut request = started(&cloud).await;
+    // The service predates ECS's long ARN format: its watcher parks under the short ARN, while
+    // task events name the service by cluster and name.
+    let short = request.target.service_arn.replace("service/prod/todo", "service/todo");
+    cloud.with(|s| s.services.iter_mut().find(|x| x.name == "todo").unwrap().arn = short.clone());
+    request.target.service_arn = short.clone();
+    park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    fail_the_rollout(&cloud);
+    let watched = request.rollout.deployment_id.clone().unwrap();
+    let event = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
+                       "detail": {"clusterArn": request.target.cluster_arn, "group": "service:todo",
+                                  "lastStatus": "STOPPED", "startedBy": watched, "taskArn": "arn:task/1"}});
+    let woke = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 102.0).await.unwrap();
+    assert!(matches!(woke, Woken::Woke(ref h) if h.verdict == Verdict::Failed), "{woke:?}");
+    assert!(cloud.with(|s| !s.waiters.contains_key(&waiter_key(&short))));
+}

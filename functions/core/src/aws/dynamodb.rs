@@ -152,45 +152,73 @@ impl Waiters for DynamoLedger {
 }
 
 impl Approvals for DynamoLedger {
-    async fn find_approval(&self, key: &str) -> Result<Option<PendingApproval>> {
-        let item = self.item(key).await?;
-        let Some(json) = item.as_ref().and_then(|item| item.get("approval")).and_then(|v| v.as_s().ok()) else {
-            return Ok(None);
-        };
-        serde_json::from_str(json)
-            .map(Some)
-            .map_err(|e| DeckhandError::AwsRequestFailed(format!("approval {key} is unreadable: {e}")))
+    async fn find_approvals(&self, key: &str) -> Result<(Vec<PendingApproval>, Option<Version>)> {
+        let Some(item) = self.item(key).await? else { return Ok((vec![], None)) };
+        let unreadable =
+            |e: serde_json::Error| DeckhandError::AwsRequestFailed(format!("approval {key} is unreadable: {e}"));
+        let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        if let Some(json) = item.get("approvals").and_then(|v| v.as_s().ok()) {
+            return Ok((serde_json::from_str(json).map_err(unreadable)?, version));
+        }
+        // An item written before approvals were kept as a list: one pending push, no version.
+        match item.get("approval").and_then(|v| v.as_s().ok()) {
+            Some(json) => Ok((vec![serde_json::from_str(json).map_err(unreadable)?], None)),
+            None => Ok((vec![], None)),
+        }
     }
 
-    async fn put_approval(&self, key: &str, approval: &PendingApproval, replaces: Option<&str>) -> Result<bool> {
-        let json = serde_json::to_string(approval).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))?;
-        // Expires (DynamoDB TTL) a day after its wait: a timed-out wait leaves its item behind.
-        let expires = approval.expires_at.ceil() as u64 + 24 * 3600;
-        let request = self
+    async fn save_approvals(
+        &self,
+        key: &str,
+        approvals: &[PendingApproval],
+        expected: Option<Version>,
+    ) -> Result<bool> {
+        let (condition, values) = match expected {
+            None => ("attribute_not_exists(#version)", None),
+            Some(version) => ("#version = :version", Some(AttributeValue::N(version.to_string()))),
+        };
+        if approvals.is_empty() {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(key.to_string()))
+                .condition_expression(condition)
+                .expression_attribute_names("#version", "version")
+                .set_expression_attribute_values(values.map(|v| HashMap::from([(":version".to_string(), v)])))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(true),
+                Err(error) => match error.as_service_error() {
+                    Some(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                    _ => Err(classify("DeleteItem", error)),
+                },
+            };
+        }
+        let json = serde_json::to_string(approvals).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))?;
+        // Expires (DynamoDB TTL) a day after its last wait: timed-out waits leave their item behind.
+        let last = approvals.iter().map(|a| a.expires_at).fold(0.0, f64::max);
+        let expires = last.ceil() as u64 + 24 * 3600;
+        let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", AttributeValue::S(key.to_string()))
-            .item("approval", AttributeValue::S(json))
-            .item("token", AttributeValue::S(approval.token.clone()))
-            .item("expiresAt", AttributeValue::N(expires.to_string()));
-        let request = match replaces {
-            None => request.condition_expression("attribute_not_exists(pk)"),
-            Some(token) => request
-                .condition_expression("#token = :token")
-                .expression_attribute_names("#token", "token")
-                .expression_attribute_values(":token", AttributeValue::S(token.to_string())),
-        };
-        match request.send().await {
+            .item("approvals", AttributeValue::S(json))
+            .item("version", AttributeValue::N((expected.unwrap_or(0) + 1).to_string()))
+            .item("expiresAt", AttributeValue::N(expires.to_string()))
+            .condition_expression(condition)
+            .expression_attribute_names("#version", "version")
+            .set_expression_attribute_values(values.map(|v| HashMap::from([(":version".to_string(), v)])))
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(true),
             Err(error) => match error.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
                 _ => Err(classify("PutItem", error)),
             },
         }
-    }
-
-    async fn clear_approval(&self, key: &str, token: &str) -> Result<()> {
-        Waiters::clear(self, key, token).await
     }
 }

@@ -21,6 +21,10 @@ pub struct PendingApproval {
     pub image: String,
     /// What would change, one line per container (`web: …:v1 -> …@sha256:…`).
     pub changes: Vec<String>,
+    /// The containers the push changes: a later push supersedes this one only when it changes
+    /// every one of them. Empty (records from before containers were kept) means all.
+    #[serde(default)]
+    pub containers: Vec<String>,
     /// The service's own execution, waiting.
     pub execution_arn: String,
     /// When the image was pushed (epoch seconds): the newer push wins.
@@ -36,26 +40,36 @@ impl PendingApproval {
     }
 }
 
-/// What parking a new approval does to the one already pending for the service, if any.
+impl PendingApproval {
+    /// Whether a push changing `self`'s containers changes every container of `other` too.
+    fn covers(&self, other: &PendingApproval) -> bool {
+        self.containers.is_empty() || other.containers.iter().all(|c| self.containers.contains(c))
+    }
+}
+
+/// What parking a new approval does to those already pending for the service.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parking {
-    /// Nothing else is pending: park.
-    Park,
-    /// An older push is pending: it is superseded (its token failed) and this one parks.
-    Supersede { older: PendingApproval },
-    /// A newer push is already pending: this one is superseded itself.
+    /// Park: `pending` is the list to store (the arriving push last); `superseded` are older
+    /// pushes the arriving one covers, whose tokens must be failed before they leave the list.
+    Park { pending: Vec<PendingApproval>, superseded: Vec<PendingApproval> },
+    /// A newer push that covers this one is already pending: this one is superseded itself.
     Superseded { by: PendingApproval },
 }
 
-pub fn parking(existing: Option<PendingApproval>, arriving: &PendingApproval, now: f64) -> Parking {
-    match existing {
-        None => Parking::Park,
-        // Its execution re-parking (a retried invocation): replace it.
-        Some(pending) if pending.execution_arn == arriving.execution_arn => Parking::Park,
-        Some(pending) if pending.is_expired(now) => Parking::Park,
-        Some(pending) if pending.pushed_at > arriving.pushed_at => Parking::Superseded { by: pending },
-        Some(pending) => Parking::Supersede { older: pending },
+/// Parks `arriving` among the approvals `existing` for its service. A push supersedes only what
+/// it covers: a pending `app` push stays when a `sidecar` push of the same service arrives.
+pub fn parking(existing: &[PendingApproval], arriving: &PendingApproval, now: f64) -> Parking {
+    // Its own execution re-parking (a retried invocation) replaces itself; expired waits are over.
+    let live: Vec<&PendingApproval> =
+        existing.iter().filter(|p| p.execution_arn != arriving.execution_arn && !p.is_expired(now)).collect();
+    if let Some(by) = live.iter().find(|p| p.pushed_at > arriving.pushed_at && p.covers(arriving)) {
+        return Parking::Superseded { by: (*by).clone() };
     }
+    let (superseded, mut pending): (Vec<PendingApproval>, Vec<PendingApproval>) =
+        live.into_iter().cloned().partition(|p| arriving.covers(p));
+    pending.push(arriving.clone());
+    Parking::Park { pending, superseded }
 }
 
 /// The output a decided approval gives the waiting execution (SendTaskSuccess).
@@ -77,6 +91,10 @@ mod tests {
     use super::*;
 
     fn pending(execution: &str, pushed_at: f64) -> PendingApproval {
+        for_containers(execution, pushed_at, &["app"])
+    }
+
+    fn for_containers(execution: &str, pushed_at: f64, containers: &[&str]) -> PendingApproval {
         PendingApproval {
             token: format!("token-{execution}"),
             cluster: "c".into(),
@@ -84,6 +102,7 @@ mod tests {
             service_arn: "arn".into(),
             image: "api=x".into(),
             changes: vec![],
+            containers: containers.iter().map(|c| c.to_string()).collect(),
             execution_arn: execution.into(),
             pushed_at,
             requested_at: pushed_at,
@@ -91,21 +110,49 @@ mod tests {
         }
     }
 
+    fn parked(pending: Vec<PendingApproval>, superseded: Vec<PendingApproval>) -> Parking {
+        Parking::Park { pending, superseded }
+    }
+
     #[test]
     fn the_newer_push_wins_the_wait() {
-        assert_eq!(parking(None, &pending("a", 10.0), 11.0), Parking::Park);
-        let older = pending("a", 10.0);
+        let (older, newer) = (pending("a", 10.0), pending("b", 20.0));
+        assert_eq!(parking(&[], &older, 11.0), parked(vec![older.clone()], vec![]));
         assert_eq!(
-            parking(Some(older.clone()), &pending("b", 20.0), 21.0),
-            Parking::Supersede { older: older.clone() }
+            parking(std::slice::from_ref(&older), &newer, 21.0),
+            parked(vec![newer.clone()], vec![older.clone()])
         );
-        let newer = pending("b", 20.0);
-        assert_eq!(parking(Some(newer.clone()), &older, 21.0), Parking::Superseded { by: newer });
+        assert_eq!(parking(std::slice::from_ref(&newer), &older, 21.0), Parking::Superseded { by: newer });
     }
 
     #[test]
     fn a_retry_or_an_expired_wait_parks_again() {
-        assert_eq!(parking(Some(pending("a", 10.0)), &pending("a", 10.0), 11.0), Parking::Park);
-        assert_eq!(parking(Some(pending("b", 20.0)), &pending("a", 10.0), 700.0), Parking::Park);
+        let a = pending("a", 10.0);
+        assert_eq!(parking(std::slice::from_ref(&a), &a, 11.0), parked(vec![a.clone()], vec![]));
+        assert_eq!(parking(&[pending("b", 20.0)], &a, 700.0), parked(vec![a], vec![]));
+    }
+
+    #[test]
+    fn a_push_supersedes_only_the_containers_it_covers() {
+        let app = for_containers("a", 10.0, &["app"]);
+        let sidecar = for_containers("b", 20.0, &["sidecar"]);
+        assert_eq!(
+            parking(std::slice::from_ref(&app), &sidecar, 21.0),
+            parked(vec![app.clone(), sidecar.clone()], vec![])
+        );
+        // A push of both supersedes each older one; an older push of both is not superseded by
+        // a newer push of one of them (it would lose the other container's change).
+        let both = for_containers("c", 30.0, &["app", "sidecar"]);
+        assert_eq!(
+            parking(&[app.clone(), sidecar.clone()], &both, 31.0),
+            parked(vec![both.clone()], vec![app.clone(), sidecar.clone()])
+        );
+        let older_both = for_containers("d", 5.0, &["app", "sidecar"]);
+        assert_eq!(
+            parking(std::slice::from_ref(&older_both), &app, 11.0),
+            parked(vec![older_both.clone(), app.clone()], vec![])
+        );
+        // A newer pending push of both covers an older single-container arrival.
+        assert_eq!(parking(std::slice::from_ref(&both), &app, 31.0), Parking::Superseded { by: both });
     }
 }

@@ -169,6 +169,11 @@ pub fn decide_acquire(
 }
 
 fn superseding_push(record: &ServiceRecord, target: &Target) -> Option<String> {
+    if target.pushed_tag.as_ref().is_some_and(|pushed| pushed.exact) {
+        // One tag: whether it still names this digest is asked of ECR under the lock (Deploy);
+        // push times would call a re-tag of an older image (rolling back by tag) stale.
+        return None;
+    }
     target.containers.iter().find_map(|change| {
         let newest = record.newest.get(&change.name)?;
         (newest.pushed_at > target.pushed_at && newest.image != change.image).then(|| {
@@ -209,7 +214,9 @@ pub struct Ending {
 
 /// Releases `owner`'s lock, recording `verified` as known-good, the request as finished and,
 /// with `ending`, the deployment in the history. Releasing a lock one does not hold changes
-/// nothing but the request list (idempotent retries: a retried release records no second entry).
+/// nothing but the request list (idempotent retries: a retried release records no second entry),
+/// and records no known-good: a holder whose lock was taken over no longer knows what the
+/// service runs, so its verdict is not the service's.
 pub fn release(
     record: &ServiceRecord,
     owner: &str,
@@ -218,6 +225,7 @@ pub fn release(
     ending: Option<Ending>,
 ) -> ServiceRecord {
     let mut next = record.clone();
+    let held = next.lock.as_ref().is_some_and(|hold| hold.owner == owner);
     if let Some(hold) = next.lock.take_if(|hold| hold.owner == owner) {
         if let Some(ending) = ending {
             next.deployments.insert(
@@ -237,7 +245,7 @@ pub fn release(
             next.deployments.truncate(DEPLOYMENT_HISTORY);
         }
     }
-    if let Some(good) = verified {
+    if let Some(good) = verified.filter(|_| held) {
         next.known_good.retain(|k| k.task_definition != good.task_definition);
         next.known_good.insert(0, good);
         next.known_good.truncate(KNOWN_GOOD_HISTORY);
@@ -247,6 +255,12 @@ pub fn release(
         next.finished_requests.truncate(20);
     }
     next
+}
+
+/// Whether `verified` stands recorded as known-good by `owner`: after a release, false means the
+/// lock was no longer `owner`'s (taken over as dead), so the revision was not recorded.
+pub fn known_good_recorded(record: &ServiceRecord, owner: &str, verified: &str) -> bool {
+    record.known_good.iter().any(|k| k.task_definition == verified && k.execution == owner)
 }
 
 /// Where a rollback may go, best first: the revisions deckhand verified healthy, newest first,

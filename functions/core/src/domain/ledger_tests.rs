@@ -171,6 +171,7 @@ fn release_only_frees_our_own_lock_and_keeps_a_bounded_history() {
     assert!(release(&record, ME, "x", None, None).lock.is_some(), "not ours to release");
     let mut record = held_by(ME, &t, NOW + 100.0);
     for i in 0..8 {
+        record.lock = held_by(ME, &t, NOW + 100.0).lock;
         record = release(
             &record,
             ME,
@@ -199,7 +200,8 @@ fn rollback_goes_to_the_last_verified_revision_not_revision_minus_one() {
 
 /// A record in which deckhand verified `revisions`, oldest first.
 fn verified(revisions: &[&str]) -> ServiceRecord {
-    revisions.iter().fold(ServiceRecord::default(), |record, td| {
+    revisions.iter().fold(ServiceRecord::default(), |mut record, td| {
+        record.lock = held_by(ME, &target("img", NOW, td), NOW + 100.0).lock;
         let good = KnownGood { task_definition: td.to_string(), verified_at: NOW, execution: ME.into() };
         release(&record, ME, td, Some(good), None)
     })
@@ -246,4 +248,40 @@ fn a_release_records_the_deployment_once_newest_first_and_keeps_the_last_twenty(
     assert_eq!(record.deployments.len(), DEPLOYMENT_HISTORY);
     assert_eq!(record.deployments[0].execution, "e29");
     assert_eq!(record.deployments[0].task_definition.as_deref(), Some("td:29"));
+}
+
+#[test]
+fn only_the_lock_holder_records_known_good() {
+    let t = target("r/api@sha256:a", 100.0, "e1");
+    let good = || Some(KnownGood { task_definition: "api:7".into(), verified_at: NOW, execution: ME.into() });
+    // Taken over while it watched: its verdict is not recorded, and it can tell.
+    let taken = release(&held_by(OTHER, &t, NOW + 100.0), ME, "e1", good(), None);
+    assert!(taken.known_good.is_empty());
+    assert!(!known_good_recorded(&taken, ME, "api:7"));
+    // Held: recorded; a retried release (lock already gone) keeps it and still reports it.
+    let released = release(&held_by(ME, &t, NOW + 100.0), ME, "e1", good(), None);
+    assert!(known_good_recorded(&released, ME, "api:7"));
+    let retried = release(&released, ME, "e1", good(), None);
+    assert_eq!(retried.known_good.len(), 1);
+    assert!(known_good_recorded(&retried, ME, "api:7"));
+}
+
+#[test]
+fn a_re_tag_of_an_older_image_is_not_skipped_by_push_times() {
+    // main → A, main → B (deployed), then main pointed back at A: ECR keeps A's first push time.
+    let b = target("r/api@sha256:b", 200.0, "e2");
+    let (_, record) = decide_acquire(&ServiceRecord::default(), &b, OTHER, None, NOW, TTL);
+    let record = release(&record, OTHER, "e2", None, None);
+    let mut a_again = target("r/api@sha256:a", 100.0, "e3");
+    a_again.pushed_tag = Some(crate::domain::model::PushedTag {
+        repository: "r/api".into(),
+        tag: "main".into(),
+        digest: "sha256:a".into(),
+        exact: true,
+    });
+    let (decision, _) = decide_acquire(&record, &a_again, ME, None, NOW, TTL);
+    assert_eq!(decision, Acquire::Acquired, "the tag decides under the lock, not the push times");
+    // A prefix or range push is still ordered by its push time.
+    a_again.pushed_tag.as_mut().unwrap().exact = false;
+    assert!(matches!(decide_acquire(&record, &a_again, ME, None, NOW, TTL).0, Acquire::Skip(_)));
 }

@@ -98,6 +98,11 @@ pub struct PushedTag {
     pub repository: String,
     pub tag: String,
     pub digest: String,
+    /// Every container this push changes tracks the tag exactly: then what the tag names when
+    /// the service is changed decides which push is newest (a re-tag of an older image keeps
+    /// ECR's first `imagePushedAt`), not the push times.
+    #[serde(default)]
+    pub exact: bool,
 }
 
 impl Target {
@@ -204,8 +209,11 @@ pub enum RolloutOutcome {
     Started,
     /// The service already runs exactly this; nothing was changed.
     UpToDate,
-    /// A newer push of the same tag exists; nothing was changed.
+    /// A newer push of the same tag exists, or (for a rollback) someone else's deployment took
+    /// the service over; nothing was changed.
     Superseded,
+    /// A manual rollback found no revision to go back to; nothing was changed.
+    Nothing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

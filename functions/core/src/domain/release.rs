@@ -85,11 +85,21 @@ impl TagRule {
                 let version =
                     parse_version(&pushed.tag).ok_or_else(|| format!("{:?} is not a semantic version", pushed.tag))?;
                 match running.newest_version() {
-                    Some(current) if version <= current => Err(format!(
+                    // Precedence ignores build metadata (SemVer 2.0.0 §10): 1.4.2+b2 is not newer
+                    // than 1.4.2+b1, so it does not redeploy over it.
+                    Some(current) if version.cmp_precedence(&current).is_le() => Err(format!(
                         "{} is not newer than {current}, which the service runs: deckhand never downgrades a version range",
                         pushed.tag
                     )),
-                    _ => Ok(()),
+                    Some(_) => Ok(()),
+                    // The service runs an image of this repository whose version tag was deleted
+                    // or moved: nothing proves the push is not a downgrade.
+                    None if running.of_the_repository => Err(format!(
+                        "the image the service runs ({}) has no version tag any more, so nothing shows that {} is not a downgrade; deploy a version by hand (deckhand deploy) to set a new baseline",
+                        running.digest.as_deref().unwrap_or("by tag"),
+                        pushed.tag
+                    )),
+                    None => Ok(()),
                 }
             }
         }
@@ -149,6 +159,10 @@ pub struct Pushed {
 /// What ECR knows of the image a service's container runs now.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunningImage {
+    /// The service runs an image of the pushed repository (in the pushed registry), pinned by
+    /// digest: its version, if it has one, is the baseline, and without one nothing is newer.
+    /// Anything else compares as nothing (the first match deploys).
+    pub of_the_repository: bool,
     pub digest: Option<String>,
     /// Its tags now, and the one its image reference names.
     pub tags: Vec<String>,
@@ -156,9 +170,9 @@ pub struct RunningImage {
 }
 
 impl RunningImage {
-    /// The highest version among the image's tags.
+    /// The highest version among the image's tags (by precedence: build metadata ignored).
     pub fn newest_version(&self) -> Option<Version> {
-        self.tags.iter().filter_map(|t| parse_version(t)).max()
+        self.tags.iter().filter_map(|t| parse_version(t)).max_by(|a, b| a.cmp_precedence(b))
     }
 }
 
@@ -294,7 +308,12 @@ mod tests {
     fn the_image_already_running_is_never_refused() {
         let range = rule("semver:1.x");
         let push = pushed("1.4.2", 0.0);
-        let running = RunningImage { digest: Some(push.digest.clone()), tags: vec!["1.4.2".into()], pushed_at: None };
+        let running = RunningImage {
+            of_the_repository: true,
+            digest: Some(push.digest.clone()),
+            tags: vec!["1.4.2".into()],
+            pushed_at: None,
+        };
         assert!(range.is_newer(&push, &running).is_ok());
     }
 
@@ -303,5 +322,34 @@ mod tests {
         let json = serde_json::to_string(&rule("semver:1.4.x")).unwrap();
         assert_eq!(json, "\"semver:1.4.x\"");
         assert!(serde_json::from_str::<TagRule>("\"semver:^1\"").is_err());
+    }
+
+    #[test]
+    fn build_metadata_is_not_a_newer_version() {
+        let range = rule("semver:1.x");
+        let running =
+            RunningImage { of_the_repository: true, tags: vec!["1.4.2+b1".into()], ..RunningImage::default() };
+        let same = range.is_newer(&pushed("1.4.2+b2", 0.0), &running).unwrap_err();
+        assert!(same.contains("not newer than 1.4.2+b1"), "{same}");
+        assert!(range.is_newer(&pushed("1.4.3+b0", 0.0), &running).is_ok());
+        let bare = RunningImage { of_the_repository: true, tags: vec!["1.4.2".into()], ..RunningImage::default() };
+        assert!(range.is_newer(&pushed("1.4.2+hotfix", 0.0), &bare).is_err());
+    }
+
+    #[test]
+    fn a_running_image_without_a_version_tag_deploys_nothing_that_could_be_a_downgrade() {
+        let range = rule("semver:1.x");
+        let untagged = RunningImage {
+            of_the_repository: true,
+            digest: Some("sha256:old".into()),
+            tags: vec![],
+            pushed_at: Some(5.0),
+        };
+        let why = range.is_newer(&pushed("1.0.1", 10.0), &untagged).unwrap_err();
+        assert!(why.contains("no version tag"), "{why}");
+        let moved = RunningImage { tags: vec!["latest".into()], ..untagged.clone() };
+        assert!(range.is_newer(&pushed("1.9.0", 10.0), &moved).is_err());
+        // An image of another repository (the first adoption) is no baseline.
+        assert!(range.is_newer(&pushed("1.0.1", 10.0), &RunningImage::default()).is_ok());
     }
 }
