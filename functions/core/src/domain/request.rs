@@ -5,6 +5,7 @@
 
 use super::image::{is_valid_digest, ImageRef};
 use crate::error::{DeckhandError, Result};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,10 +75,14 @@ fn parse_ecr_event(event: &Map<String, Value>) -> Result<Request> {
             format!("expected \"ECR Image Action\", got {detail_type:?}"),
         ));
     }
-    let detail = event
-        .get("detail")
-        .and_then(Value::as_object)
-        .ok_or_else(|| DeckhandError::invalid("detail", "must be an object"))?;
+    if !event.get("detail").is_some_and(Value::is_object) {
+        return Err(DeckhandError::invalid("detail", "must be an object"));
+    }
+    // The envelope as aws_lambda_events types it (id, account, region, time, resources); ECR's
+    // detail has no type there, so it is read field by field below.
+    let envelope: EventBridgeEvent<Value> =
+        serde_json::from_value(Value::Object(event.clone())).map_err(|e| envelope_error(event, e))?;
+    let detail = envelope.detail.as_object().ok_or_else(|| DeckhandError::invalid("detail", "must be an object"))?;
     let action = required_str(detail, "action-type", "detail.action-type")?;
     let result = required_str(detail, "result", "detail.result")?;
     if action != "PUSH" || result != "SUCCESS" {
@@ -103,18 +108,33 @@ fn parse_ecr_event(event: &Map<String, Value>) -> Result<Request> {
             format!("must be sha256: and 64 hex digits, got {digest:?}"),
         ));
     }
-    let time = required_str(event, "time", "time")?;
-    let time =
-        parse_time(time).ok_or_else(|| DeckhandError::invalid("time", format!("not an RFC 3339 time: {time:?}")))?;
+    let time = envelope.time.ok_or_else(|| DeckhandError::invalid("time", "is missing"))?;
+    let time = time.timestamp_micros() as f64 / 1e6;
+    let present = |value: Option<String>, field: &str| {
+        value.filter(|v| !v.is_empty()).ok_or_else(|| DeckhandError::invalid(field, "is missing"))
+    };
     Ok(Request::Push(Push {
-        event_id: required_str(event, "id", "id")?.to_string(),
-        account: required_str(event, "account", "account")?.to_string(),
-        region: required_str(event, "region", "region")?.to_string(),
+        event_id: present(envelope.id, "id")?,
+        account: present(envelope.account, "account")?,
+        region: present(envelope.region, "region")?,
         repository: repository.to_string(),
         tag: tag.to_string(),
         digest: digest.to_string(),
         time,
     }))
+}
+
+/// Names the envelope field serde could not read (it says what, not where).
+fn envelope_error(event: &Map<String, Value>, error: serde_json::Error) -> DeckhandError {
+    for field in ["version", "id", "account", "region"] {
+        if event.get(field).is_some_and(|v| !v.is_string() && !v.is_null()) {
+            return DeckhandError::invalid(field, "must be a string");
+        }
+    }
+    if let Some(time) = event.get("time").filter(|t| t.as_str().and_then(parse_time).is_none()) {
+        return DeckhandError::invalid("time", format!("not an RFC 3339 time: {time}"));
+    }
+    DeckhandError::invalid("input", format!("not an EventBridge event: {error}"))
 }
 
 fn parse_manual(object: &Map<String, Value>) -> Result<Request> {
