@@ -26,8 +26,16 @@ pub struct Cloud {
 
 impl Cloud {
     pub async fn connect(region: Option<String>, profile: Option<String>, stack: String) -> Self {
+        // Standard retry mode, 3 attempts (the SDK's defaults, made explicit): throttling and
+        // transient errors are retried with exponential backoff and full jitter, bounded by the
+        // client's retry quota so that an endpoint in trouble is not hammered, and a person
+        // waiting on the command sees an outage within seconds. Not adaptive mode: its
+        // client-side rate limiter sleeps inside `send()`, out of sight of `watch`'s scheduler
+        // (schedule.rs), which paces GetExecutionHistory against the account's bucket itself
+        // and, when a call is throttled all the same, pauses every read with its own jittered
+        // backoff instead of giving up.
         let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(4));
+            aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(3));
         if let Some(region) = region {
             loader = loader.region(Region::new(region));
         }

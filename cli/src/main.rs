@@ -8,10 +8,12 @@ mod doctor;
 mod follow;
 mod history;
 mod output;
+mod schedule;
 mod start;
 mod status;
 mod steps;
 mod track;
+mod verdict;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use deckhand_core::app::approval::Decision;

@@ -7,15 +7,32 @@ use deckhand_core::DeckhandError;
 use serde_json::Value;
 use std::process::ExitCode;
 
-/// What the command's exit code says.
+/// What the command's exit code says (README "The `deckhand` command", exit codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// Deployed (or nothing to do, or the check passed).
+    /// Every service deployed (or rolled back on request), a dry run, or the check passed.
     Ok = 0,
-    /// Rolled back, failed, or a check failed.
+    /// Rolled back, failed, stopped, or a check failed.
     Failed = 1,
     /// The request was refused as InvalidInput: nothing was started.
     BadInput = 2,
+    /// Nothing failed, but something was not deployed: no service to deploy, or a service
+    /// SKIPPED (already on its image, held by a gate, rejected, no longer tracked) or SUPERSEDED.
+    NothingDeployed = 3,
+}
+
+impl Exit {
+    /// The exit code of several executions: the worst of theirs (failed, then refused, then
+    /// not deployed, then ok).
+    pub fn worst(exits: impl IntoIterator<Item = Exit>) -> Exit {
+        let rank = |exit: &Exit| match exit {
+            Exit::Ok => 0,
+            Exit::NothingDeployed => 1,
+            Exit::BadInput => 2,
+            Exit::Failed => 3,
+        };
+        exits.into_iter().max_by_key(rank).unwrap_or(Exit::Ok)
+    }
 }
 
 impl From<Exit> for ExitCode {
@@ -128,6 +145,13 @@ mod tests {
         assert_eq!(short("arn:aws:ecs:us-east-1:1:task-definition/api:7"), "api:7");
         assert_eq!(short("arn:aws:states:us-east-1:1:execution:deckhand-deploy:abc"), "abc");
         assert_eq!(short("arn:aws:ecs:us-east-1:1:service/prod/api"), "api");
+    }
+
+    #[test]
+    fn several_executions_exit_with_the_worst_code() {
+        assert_eq!(Exit::worst([Exit::Ok, Exit::NothingDeployed, Exit::Ok]), Exit::NothingDeployed);
+        assert_eq!(Exit::worst([Exit::NothingDeployed, Exit::Failed, Exit::BadInput]), Exit::Failed);
+        assert_eq!(Exit::worst([]), Exit::Ok);
     }
 
     #[test]

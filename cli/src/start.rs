@@ -2,8 +2,9 @@
 //! checks it before anything starts, then started and followed.
 
 use crate::cloud::{sdk_error, Cloud};
-use crate::follow::{self, Ended};
-use crate::output::{self, short, Error, Exit, Result};
+use crate::follow;
+use crate::output::{self, Error, Exit, Result};
+use crate::verdict;
 use crate::Format;
 use deckhand_core::app::plan::{check_opted_in, choose_container};
 use deckhand_core::domain::image::ImageRef;
@@ -107,61 +108,13 @@ pub async fn run(cloud: &Cloud, format: Format, start: Start) -> Result<Exit> {
     if format == Format::Text {
         println!("execution {execution}");
     }
-    let ended = follow::follow(cloud, format, std::slice::from_ref(&execution)).await?;
-    let Some(ended) = ended.into_iter().next() else { return Err(Error::Other("the execution vanished".into())) };
-    let services = follow::children(cloud, &execution).await?;
-    report(format, &start, &ended, &services);
-    Ok(ended.exit())
-}
-
-/// A service execution's result: its deployment's status and reason.
-fn service_result(child: &Ended) -> Value {
-    let doc = child.document().unwrap_or(Value::Null);
-    let field =
-        |name: &str| doc.pointer(&format!("/final/{name}")).or_else(|| doc.get(name)).cloned().unwrap_or(Value::Null);
-    let target = doc.pointer("/target/service").cloned().or_else(|| doc.get("service").cloned());
-    json!({
-        "service": target.unwrap_or(Value::Null),
-        "status": field("status"),
-        "reason": field("reason"),
-        "taskDefinition": field("taskDefinition"),
-        "execution": child.execution,
-    })
-}
-
-fn report(format: Format, start: &Start, ended: &Ended, services: &[Ended]) {
-    let results: Vec<Value> = services.iter().map(service_result).collect();
-    if format == Format::Json {
-        let mut doc = follow::ended_document(ended);
-        doc["services"] = Value::Array(results);
-        output::json(&doc);
-        return;
+    let watched = follow::follow(cloud, format, std::slice::from_ref(&execution)).await?;
+    let Some(watched) = watched.into_iter().next() else { return Err(Error::Other("the execution vanished".into())) };
+    // The exit code and the last line come from the services' results (verdict.rs), not only
+    // from the execution's status: a SKIPPED or SUPERSEDED service ends the execution SUCCEEDED.
+    match format {
+        Format::Json => output::json(&verdict::json(&watched.ended, &watched.services)),
+        Format::Text => follow::report(std::slice::from_ref(&watched)),
     }
-    for result in &results {
-        let service = result["service"].as_str().unwrap_or("service");
-        println!(
-            "{}: {} {}",
-            short(service),
-            result["status"].as_str().unwrap_or("?"),
-            result["reason"].as_str().unwrap_or_default()
-        );
-    }
-    let summary = ended.document().unwrap_or(Value::Null);
-    let reason = summary.get("reason").and_then(Value::as_str).map(str::to_string);
-    match (ended.exit(), start.dry_run) {
-        (Exit::Ok, true) => println!("dry run: nothing changed"),
-        (Exit::Ok, false) => println!("deployed: {}", reason.unwrap_or_else(|| "done".into())),
-        (Exit::BadInput, _) => {
-            println!("refused (InvalidInput): {}", ended.cause.as_deref().unwrap_or_default());
-        }
-        (Exit::Failed, _) => {
-            let what = match ended.error.as_deref() {
-                Some("DeploymentRolledBack") => "rolled back",
-                Some("RollbackFailed") => "rollback failed",
-                _ => "failed",
-            };
-            let detail = reason.or_else(|| ended.cause.clone()).unwrap_or_default();
-            println!("{what} ({}): {detail}", ended.error.as_deref().unwrap_or(&ended.status));
-        }
-    }
+    Ok(verdict::verdict(&watched.ended, &watched.services).exit)
 }

@@ -3,6 +3,7 @@
 //! counts, the bake, the rollback. Pure: `follow` feeds it the events it reads.
 
 use crate::output::short;
+use crate::verdict::Ended;
 use serde_json::Value;
 
 /// One history event, reduced to what the narration uses.
@@ -13,7 +14,8 @@ pub struct Event {
     pub kind: String,
     /// The state's name (state entered and exited events).
     pub state: Option<String>,
-    /// The state's input (entered) or output (exited), the task's output (submitted, succeeded).
+    /// The state's input (entered) or output (exited), the task's output (submitted, succeeded)
+    /// or its cause when that is JSON (failed).
     pub document: Option<Value>,
     pub error: Option<String>,
     pub cause: Option<String>,
@@ -29,6 +31,11 @@ pub enum Step {
     Child(String),
     /// Whose steps these are (a service execution's service, from its input).
     Label(String),
+    /// A service execution this one started has ended (the `startExecution.sync:2` task's
+    /// result or failure): its result, whether or not its own history was read.
+    ChildEnded(Ended),
+    /// This execution is failing (a FAILED verdict, a rollback): worth following closely.
+    Failing,
 }
 
 /// The narration of one execution: remembers the last line so that repeated checks that saw the
@@ -66,7 +73,19 @@ fn describe(event: &Event) -> Vec<Step> {
             Some(child) => vec![Step::Child(child.to_string())],
             None => vec![],
         },
-        (kind, Some(state)) if kind.ends_with("StateExited") => exited(state, doc, &text),
+        // A service execution's end, as the fan-out's task saw it (its own narration, if it
+        // was read, has said why).
+        ("TaskSucceeded" | "TaskFailed", _) if doc.and_then(|d| d.get("ExecutionArn")).is_some() => {
+            doc.and_then(Ended::from_sync).map(Step::ChildEnded).into_iter().collect()
+        }
+        (kind, Some(state)) if kind.ends_with("StateExited") => {
+            let mut steps = exited(state, doc, &text);
+            let failed_check = doc.and_then(|d| d.pointer("/health/verdict")).and_then(Value::as_str) == Some("FAILED");
+            if failed_check || state == "Roll back to last known-good" {
+                steps.push(Step::Failing);
+            }
+            steps
+        }
         (kind, Some("Bake")) if kind.ends_with("StateEntered") => {
             let seconds = doc.and_then(|d| d.pointer("/target/policy/bakeSeconds")).and_then(Value::as_u64);
             vec![line(format!(
@@ -209,5 +228,41 @@ mod tests {
             ..Event::default()
         };
         assert_eq!(lines(describe(&busy)), ["waiting: locked by x"]);
+    }
+
+    #[test]
+    fn a_service_executions_end_is_read_from_the_fan_out_task() {
+        let succeeded = Event {
+            kind: "TaskSucceeded".into(),
+            document: Some(json!({"ExecutionArn": "arn:c", "Status": "SUCCEEDED",
+                "Output": {"service": "arn:aws:ecs:us-east-1:1:service/prod/api", "status": "SKIPPED", "outcome": "ok"}})),
+            ..Event::default()
+        };
+        let Ok([Step::ChildEnded(child)]) = <[Step; 1]>::try_from(describe(&succeeded)) else {
+            panic!("one child end")
+        };
+        assert_eq!((child.execution.as_str(), child.status.as_str()), ("arn:c", "SUCCEEDED"));
+        assert_eq!(child.output.unwrap()["status"], "SKIPPED");
+        let failed = Event {
+            kind: "TaskFailed".into(),
+            state: Some("Deploy the service".into()),
+            error: Some("States.TaskFailed".into()),
+            document: Some(json!({"ExecutionArn": "arn:d", "Status": "ABORTED"})),
+            ..Event::default()
+        };
+        assert!(matches!(&describe(&failed)[..], [Step::ChildEnded(c)] if c.status == "ABORTED"));
+        let lambda = Event { kind: "TaskSucceeded".into(), document: Some(json!({"ok": 1})), ..Event::default() };
+        assert!(describe(&lambda).is_empty());
+    }
+
+    #[test]
+    fn a_failed_check_or_a_rollback_marks_the_execution_failing() {
+        let failed = exited("Check rollout health", json!({"health": {"verdict": "FAILED", "reason": "crash"}}));
+        assert!(describe(&failed).contains(&Step::Failing));
+        let pending = exited("Check rollout health", json!({"health": {"verdict": "PENDING", "reason": "1/2"}}));
+        assert!(!describe(&pending).contains(&Step::Failing));
+        let rollback =
+            exited("Roll back to last known-good", json!({"rollback": {"reason": "r", "deploymentId": "d"}}));
+        assert!(describe(&rollback).contains(&Step::Failing));
     }
 }

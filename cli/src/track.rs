@@ -1,5 +1,7 @@
 //! `deckhand track` and `deckhand untrack`: set or remove a service's opt-in tag, validated as
-//! the plan function validates it (a tag it would refuse is never written).
+//! the plan function validates it (a tag it would refuse is never written). `track` owns every
+//! `deckhand:*` tag: what it does not set this time is removed (a gate dropped from the command
+//! line must not stay in force); `untrack` removes them all.
 
 use crate::cloud::{sdk_error, Cloud};
 use crate::output::{self, Error, Exit, Result};
@@ -13,7 +15,50 @@ use deckhand_core::domain::track::{
 };
 use deckhand_core::ports::Ecs;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Every deckhand tag key starts so (deckhand itself writes no tags: they are all the user's).
+const PREFIX: &str = "deckhand:";
+
+/// The keys `track` sets, removed when not set this time even if a lagging read missed them.
+const KNOWN_KEYS: [&str; 7] =
+    [TRACK_TAG, TIMEOUT_TAG, BAKE_TAG, MAX_FAILED_TASKS_TAG, ALARMS_TAG, APPROVAL_TAG, APPROVAL_TIMEOUT_TAG];
+
+/// The `deckhand:*` keys to remove: those the service has, or `track` may have set, and `keep`
+/// does not set.
+fn stale_keys<'a>(current: impl IntoIterator<Item = &'a str>, keep: &BTreeMap<String, String>) -> Vec<String> {
+    let candidates: BTreeSet<&str> =
+        current.into_iter().filter(|key| key.starts_with(PREFIX)).chain(KNOWN_KEYS).collect();
+    candidates.into_iter().filter(|key| !keep.contains_key(*key)).map(str::to_string).collect()
+}
+
+/// The service's tag keys as ListTagsForResource gives them (DescribeServices may lag).
+async fn tag_keys(cloud: &Cloud, arn: &str) -> Result<Vec<String>> {
+    let listed = cloud
+        .ecs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("ListTagsForResource", e))?;
+    Ok(listed.tags().iter().filter_map(|t| t.key().map(str::to_string)).collect())
+}
+
+/// UntagResource of `keys` (nothing to do when there are none).
+async fn untag(cloud: &Cloud, arn: &str, keys: &[String]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    cloud
+        .ecs
+        .untag_resource()
+        .resource_arn(arn)
+        .set_tag_keys(Some(keys.to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("UntagResource", e))?;
+    Ok(())
+}
 
 pub struct PolicyTags {
     pub timeout: Option<u64>,
@@ -77,7 +122,9 @@ pub async fn track(
             names.join(", ")
         )));
     }
+    let had = tag_keys(cloud, &snapshot.arn).await?;
     let ecs_tags: Vec<Tag> = tags.iter().map(|(key, value)| Tag::builder().key(key).value(value).build()).collect();
+    // Set first, then remove: in between the old gates still hold (stricter), never none.
     cloud
         .ecs
         .tag_resource()
@@ -86,30 +133,71 @@ pub async fn track(
         .send()
         .await
         .map_err(|e| sdk_error("TagResource", e))?;
+    let stale = stale_keys(had.iter().map(String::as_str), &tags);
+    untag(cloud, &snapshot.arn, &stale).await?;
+    // Only what was there is reported removed (the known keys are removed blindly, in case
+    // the read lagged).
+    let removed: Vec<&String> = stale.iter().filter(|key| had.contains(key)).collect();
     match format {
         Format::Text => {
             for (key, value) in &tags {
                 println!("{}: {key}={value}", snapshot.name);
             }
+            for key in &removed {
+                println!("{}: {key} removed", snapshot.name);
+            }
         }
-        Format::Json => output::json(&json!({"serviceArn": snapshot.arn, "tags": tags})),
+        Format::Json => output::json(&json!({"serviceArn": snapshot.arn, "tags": tags, "removed": removed})),
     }
     Ok(Exit::Ok)
 }
 
 pub async fn untrack(cloud: &Cloud, format: Format, cluster: &str, service: &str) -> Result<Exit> {
     let snapshot = active_service(cloud, cluster, service).await?;
-    cloud
-        .ecs
-        .untag_resource()
-        .resource_arn(&snapshot.arn)
-        .tag_keys(TRACK_TAG)
-        .send()
-        .await
-        .map_err(|e| sdk_error("UntagResource", e))?;
+    let had = tag_keys(cloud, &snapshot.arn).await?;
+    let keys = stale_keys(had.iter().map(String::as_str), &BTreeMap::new());
+    untag(cloud, &snapshot.arn, &keys).await?;
+    let removed: Vec<&String> = keys.iter().filter(|key| had.contains(key)).collect();
     match format {
-        Format::Text => println!("{}: {TRACK_TAG} removed; deckhand will not modify it again", snapshot.name),
-        Format::Json => output::json(&json!({"serviceArn": snapshot.arn, "removed": [TRACK_TAG]})),
+        Format::Text => {
+            let names: Vec<&str> = removed.iter().map(|k| k.as_str()).collect();
+            println!(
+                "{}: {} removed; deckhand will not modify it again",
+                snapshot.name,
+                if names.is_empty() { TRACK_TAG.to_string() } else { names.join(", ") }
+            );
+        }
+        Format::Json => output::json(&json!({"serviceArn": snapshot.arn, "removed": removed})),
     }
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_removes_the_deckhand_keys_it_does_not_set_this_time_and_nothing_else() {
+        let keep = BTreeMap::from([(TRACK_TAG.to_string(), "web=flask:main".to_string())]);
+        let current = ["deckhand:track", "deckhand:alarms", "deckhand:approval", "deckhand:bakee", "team", "Name"];
+        let stale = stale_keys(current, &keep);
+        for key in [ALARMS_TAG, APPROVAL_TAG, APPROVAL_TIMEOUT_TAG, TIMEOUT_TAG, BAKE_TAG, MAX_FAILED_TASKS_TAG] {
+            assert!(stale.contains(&key.to_string()), "{key}: {stale:?}");
+        }
+        assert!(stale.contains(&"deckhand:bakee".to_string()), "an unknown deckhand key is deckhand's too");
+        assert!(!stale.iter().any(|k| k == TRACK_TAG || k == "team" || k == "Name"), "{stale:?}");
+        let gated = BTreeMap::from([
+            (TRACK_TAG.to_string(), "web=flask:main".to_string()),
+            (ALARMS_TAG.to_string(), "api-5xx".to_string()),
+        ]);
+        assert!(!stale_keys(current, &gated).contains(&ALARMS_TAG.to_string()));
+    }
+
+    #[test]
+    fn untrack_removes_every_deckhand_key() {
+        let stale = stale_keys(["deckhand:track", "deckhand:custom", "owner"], &BTreeMap::new());
+        assert!(stale.contains(&TRACK_TAG.to_string()) && stale.contains(&"deckhand:custom".to_string()));
+        assert!(!stale.contains(&"owner".to_string()));
+        assert!(stale.len() <= 50, "UntagResource takes at most 50 keys");
+    }
 }

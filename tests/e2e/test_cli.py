@@ -1,17 +1,20 @@
 """Issue 13 end to end: the `deckhand` command, driven as a user drives it (the built binary, a
-terminal-less stdout, the stack found by its name), against the local cloud."""
+terminal-less stdout, the stack found by its name), against the local cloud. Issue 20: exit
+codes from the services' results, watch paced and surviving throttling, watch's `services`,
+track and untrack owning every deckhand:* tag."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .aws import Aws, api_service, unique
+from .aws import Aws, api_service, unique, wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -33,7 +36,27 @@ def deckhand(localcloud: Any):
         print(f"$ deckhand {' '.join(args)}  -> {done.returncode}\n{done.stdout}{done.stderr}")
         return done
 
+    def start(*args: str) -> subprocess.Popen:
+        """The command running in the background (e.g. a watch while the test acts)."""
+        return subprocess.Popen([str(BINARY), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    run.start = start  # type: ignore[attr-defined]
     return run
+
+
+def control(localcloud: Any, method: str, route: str, body: dict | None = None) -> Any:
+    """The local cloud's control routes (/_localcloud/...)."""
+    request = urllib.request.Request(f"{localcloud.endpoint}/_localcloud/{route}", method=method,
+                                     data=json.dumps(body or {}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def last_line(done: subprocess.CompletedProcess) -> str:
+    return done.stdout.strip().splitlines()[-1]
+
+
+SERVICE_FIELDS = {"cluster", "service", "status", "outcome", "reason", "taskDefinition", "execution"}
 
 
 def executions(aws: Aws) -> int:
@@ -178,3 +201,121 @@ def test_help_and_shell_completions_come_from_clap(deckhand) -> None:
     assert completion.returncode == 0 and "_deckhand()" in completion.stdout
     wrong = deckhand("deploy", "only-a-cluster")
     assert wrong.returncode == 2 and "required" in wrong.stderr, "clap refuses missing arguments with exit 2"
+
+
+def test_the_same_image_deployed_twice_deploys_nothing_the_second_time_and_exits_3(aws: Aws, deckhand) -> None:
+    api = api_service(aws)
+    aws.push(api.repository, "v2")
+    first = deckhand("deploy", api.cluster, api.service, f"{api.repository}:v2")
+    assert first.returncode == 0 and last_line(first).startswith("deployed: "), first.stdout
+    revision = aws.describe(api.cluster, api.service)["taskDefinition"]
+
+    again = deckhand("deploy", api.cluster, api.service, f"{api.repository}:v2")
+    assert again.returncode == 3, again.stdout
+    said = last_line(again)
+    assert said.startswith("nothing deployed: SKIPPED (") and "already" in said, said
+    assert "\ndeployed:" not in again.stdout
+
+    as_json = deckhand("--output", "json", "deploy", api.cluster, api.service, f"{api.repository}:v2")
+    assert as_json.returncode == 3, as_json.stdout
+    doc = json.loads(as_json.stdout)
+    assert doc["status"] == "SUCCEEDED", "the execution succeeded; the command says what it did"
+    assert doc["exitCode"] == 3 and doc["verdict"].startswith("nothing deployed: SKIPPED"), doc
+    (service,) = doc["services"]
+    assert set(service) == SERVICE_FIELDS, service
+    assert (service["status"], service["outcome"]) == ("SKIPPED", "ok")
+    assert service["cluster"] == api.cluster and service["service"].rsplit("/", 1)[-1] == api.service
+    assert service["execution"].startswith("arn:aws:states:") and service["execution"] != doc["executionArn"]
+    assert aws.describe(api.cluster, api.service)["taskDefinition"] == revision, "nothing changed"
+
+
+def test_watch_follows_a_push_held_for_approval_until_a_newer_push_supersedes_it(aws: Aws, events, deckhand) -> None:
+    api = api_service(aws)
+    service_arn = aws.describe(api.cluster, api.service)["serviceArn"]
+    aws.ecs.tag_resource(resourceArn=service_arn, tags=[{"key": "deckhand:approval", "value": "required"},
+                                                        {"key": "deckhand:approval-timeout", "value": "300"}])
+    held = aws.execution_for_push(aws.push(api.repository, "main"))
+    watcher = deckhand.start("--output", "json", "watch", held)
+    try:
+        wait_until("the push to await approval",
+                   lambda: "AWAITING_APPROVAL" in [e["status"] for e in events.for_execution(held)], 60)
+        assert watcher.poll() is None, "the watch follows the held push"
+        newer = aws.execution_for_push(aws.push(api.repository, "main"))
+        out, err = watcher.communicate(timeout=240)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    print(f"$ deckhand --output json watch {held}  -> {watcher.returncode}\n{out}{err}")
+    assert watcher.returncode == 3, (out, err)
+    (doc,) = json.loads(out)
+    assert doc["executionArn"] == held and doc["status"] == "SUCCEEDED" and doc["exitCode"] == 3, doc
+    assert doc["verdict"].startswith("nothing deployed: SUPERSEDED ("), doc["verdict"]
+    (service,) = doc["services"]
+    assert set(service) == SERVICE_FIELDS and service["status"] == "SUPERSEDED" and service["reason"], service
+    assert service["cluster"] == api.cluster and service["outcome"] == "ok"
+
+    rejected = deckhand("reject", api.cluster, api.service, "--reason", "test over")
+    assert rejected.returncode == 0, rejected.stderr
+    assert aws.finish(newer)["status"] == "SUCCEEDED"
+
+
+def test_watch_waits_out_throttling_and_reports_each_service(aws: Aws, localcloud, deckhand) -> None:
+    api = api_service(aws)
+    digest = aws.push(api.repository, "v5")
+    started = deckhand("--output", "json", "deploy", api.cluster, api.service, f"{api.repository}:v5", "--no-wait")
+    execution = json.loads(started.stdout)["executionArn"]
+    # More throttling errors than the SDK retries (3 attempts a call): the watch must back off
+    # and read again, not die.
+    fault = control(localcloud, "POST", "faults", {"action": "states:GetExecutionHistory",
+                                                  "error": "ThrottlingException", "count": 8})
+    try:
+        watched = deckhand("--output", "json", "watch", execution)
+        hits = [f["hits"] for f in control(localcloud, "GET", "faults")["faults"] if f["id"] == fault["id"]]
+    finally:
+        control(localcloud, "DELETE", "faults", {"id": fault["id"]})
+    assert hits == [8], f"every throttling error was met: {hits}"
+    assert watched.returncode == 0, watched.stderr
+    (doc,) = json.loads(watched.stdout)
+    assert doc["status"] == "SUCCEEDED" and doc["exitCode"] == 0 and doc["verdict"].startswith("deployed: ")
+    (service,) = doc["services"]
+    assert set(service) == SERVICE_FIELDS and service["status"] == "SUCCEEDED", service
+    assert aws.running_images(api.cluster, api.service)["web"].endswith(digest)
+
+
+def test_track_removes_the_tags_it_no_longer_sets_and_untrack_removes_every_deckhand_tag(aws: Aws, deckhand) -> None:
+    api = api_service(aws, verified=False)
+    service_arn = aws.describe(api.cluster, api.service)["serviceArn"]
+
+    def tags() -> dict[str, str]:
+        return {t["key"]: t["value"] for t in aws.ecs.list_tags_for_resource(resourceArn=service_arn)["tags"]}
+
+    def deckhands() -> dict[str, str]:
+        return {key: value for key, value in tags().items() if key.startswith("deckhand:")}
+
+    track = f"web={api.repository}:main"
+    gated = deckhand("track", api.cluster, api.service, track, "--alarm", "api-5xx", "--require-approval",
+                     "--approval-timeout", "600", "--timeout", "120", "--bake", "30", "--max-failed-tasks", "2")
+    assert gated.returncode == 0, gated.stderr
+    policy = {"deckhand:alarms", "deckhand:approval", "deckhand:approval-timeout", "deckhand:timeout", "deckhand:bake",
+              "deckhand:max-failed-tasks"}
+    assert set(deckhands()) == policy | {"deckhand:track"}, deckhands()
+    aws.ecs.tag_resource(resourceArn=service_arn, tags=[{"key": "team", "value": "payments"}])
+
+    plain = deckhand("--output", "json", "track", api.cluster, api.service, track)
+    assert plain.returncode == 0, plain.stderr
+    assert deckhands() == {"deckhand:track": track}, "the gates and policies not given again are gone"
+    assert set(json.loads(plain.stdout)["removed"]) == policy
+    assert tags()["team"] == "payments", "other tags are not deckhand's"
+
+    baked = deckhand("track", api.cluster, api.service, track, "--bake", "10", "--alarm", "api-5xx")
+    assert baked.returncode == 0 and deckhands() == {"deckhand:track": track, "deckhand:bake": "10",
+                                                     "deckhand:alarms": "api-5xx"}, deckhands()
+    again = deckhand("track", api.cluster, api.service, track, "--bake", "10")
+    assert "deckhand:alarms removed" in again.stdout and deckhands() == {"deckhand:track": track, "deckhand:bake": "10"}
+
+    aws.ecs.tag_resource(resourceArn=service_arn, tags=[{"key": "deckhand:note", "value": "set by hand"}])
+    untracked = deckhand("--output", "json", "untrack", api.cluster, api.service)
+    assert untracked.returncode == 0, untracked.stderr
+    assert deckhands() == {}, "every deckhand:* tag is removed"
+    assert set(json.loads(untracked.stdout)["removed"]) == {"deckhand:track", "deckhand:bake", "deckhand:note"}
+    assert tags()["team"] == "payments"
