@@ -3,7 +3,7 @@
 
 use deckhand_core::app::notify::{notify, Branch};
 use deckhand_core::app::settings::event_bus;
-use deckhand_core::app::summary::{summarize, ServiceOutcome};
+use deckhand_core::app::summary::{summarize, FanOut};
 use deckhand_core::aws::{eventbridge::EventBridgeAdapter, load_config};
 use deckhand_core::domain::events::Status;
 use deckhand_core::runtime;
@@ -18,12 +18,6 @@ enum Request {
     Summary { summary: FanOut },
 }
 
-#[derive(Deserialize)]
-struct FanOut {
-    reason: String,
-    results: Vec<ServiceOutcome>,
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_logging();
@@ -34,7 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             match runtime::input(event.payload)? {
                 Request::Event { status, branch } => runtime::output(notify(sink, status, &branch).await?),
-                Request::Summary { summary } => runtime::output(summarize(summary.reason, &summary.results)),
+                Request::Summary { summary } => runtime::output(summarize(&summary)),
             }
         }
     }))

@@ -3,18 +3,32 @@
 use super::lock::LockResult;
 use crate::domain::events::{DeploymentEvent, Status};
 use crate::domain::model::{Health, Mode, Rollout, RolloutOutcome, Target, Verdict};
+use crate::domain::request::{parse_request, Request};
 use crate::error::Result;
 use crate::ports::EventSink;
 use crate::runtime::absent_or_parse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The state of one service's branch of the state machine, as far as it got. Every part but the
-/// target is optional: a failure can happen at any step.
+/// The state of one service's branch of the state machine, as far as it got. Every part is
+/// optional: a failure can happen at any step, even before there is a target.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Branch {
-    pub target: Target,
+    /// Absent at the two ends that come before one (the service is no longer tracked, or its
+    /// planning failed): then `service_arn` names the service.
+    #[serde(default)]
+    pub target: Option<Target>,
+    /// The service's ARN, for an end without a target.
+    #[serde(default)]
+    pub service_arn: Option<String>,
+    /// Why an end without a target came (the plan's reason for a service no longer tracked).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The request the push or the user made, for an end without a target: what it would have
+    /// deployed names the event's image.
+    #[serde(default)]
+    pub request: Option<Value>,
     /// The execution deploying this service (the lock holder).
     pub execution_arn: String,
     /// The execution the push or the user started, which fanned out to this one: the
@@ -92,7 +106,7 @@ pub struct ServiceResult {
 }
 
 pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
-    let target = &branch.target;
+    let Some(target) = &branch.target else { return untargeted(status, branch) };
     let failed_rollout = branch.rollout.as_ref().filter(|r| r.outcome == RolloutOutcome::Started);
     let failure_reason = || why_failed(branch.health.as_ref(), branch.failure.as_ref(), "deployment failed");
     let rollback_failure =
@@ -130,18 +144,42 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
                         .filter(|r| matches!(r.outcome, RolloutOutcome::UpToDate | RolloutOutcome::Superseded))
                         .map(|r| r.reason.clone())
                 })
+                // A manual rollback with nothing to roll back to: the rollback's own reason.
+                .or_else(|| {
+                    branch.rollback.as_ref().filter(|_| target.mode == Mode::Rollback).map(|r| r.reason.clone())
+                })
                 .or_else(|| branch.lock.as_ref().map(|l| l.reason.clone()))
                 .unwrap_or_else(|| "skipped".into()),
         ),
         Status::Superseded => (
             None,
             failed_rollout.map(|r| r.task_definition.clone()),
-            branch.approval_failure.as_ref().and_then(|f| f.cause.clone()).unwrap_or_else(|| {
-                branch
-                    .health
-                    .as_ref()
-                    .map_or_else(|| "superseded by another update of the service".into(), |h| h.reason.clone())
-            }),
+            branch
+                .approval_failure
+                .as_ref()
+                .and_then(|f| f.cause.clone())
+                // Someone else's update during deckhand's rollback, seen by its check or by the
+                // rollback itself (the service no longer ran deckhand's deployment).
+                .or_else(|| {
+                    branch
+                        .rollback_health
+                        .as_ref()
+                        .filter(|h| h.verdict == Verdict::Superseded)
+                        .map(|h| h.reason.clone())
+                })
+                .or_else(|| {
+                    branch
+                        .rollback
+                        .as_ref()
+                        .filter(|r| r.outcome == RolloutOutcome::Superseded)
+                        .map(|r| r.reason.clone())
+                })
+                .unwrap_or_else(|| {
+                    branch
+                        .health
+                        .as_ref()
+                        .map_or_else(|| "superseded by another update of the service".into(), |h| h.reason.clone())
+                }),
         ),
         // Published by the approval gate itself (`app::approval`), never at a branch's end.
         Status::AwaitingApproval => (None, Some(target.task_definition.clone()), "awaiting approval".into()),
@@ -187,6 +225,50 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
     }
 }
 
+/// The event of an end that came before there was a target: the service no longer tracks what
+/// was pushed (SKIPPED with the plan's reason), or its planning failed (FAILED with the error).
+/// The service is named by its ARN, the image by what the request would have deployed.
+fn untargeted(status: Status, branch: &Branch) -> DeploymentEvent {
+    let arn = branch.service_arn.clone().unwrap_or_default();
+    let (cluster, service) = cluster_and_service(&arn);
+    let reason = match (&branch.reason, &branch.failure) {
+        (Some(reason), _) => reason.clone(),
+        (None, Some(failure)) => format!("planning {service} failed: {}", failure.describe()),
+        (None, None) => format!("{service} ended before it was planned"),
+    };
+    DeploymentEvent {
+        cluster,
+        service,
+        image: branch.request.as_ref().map(requested_image).unwrap_or_default(),
+        status,
+        reason,
+        task_definition: None,
+        previous_task_definition: None,
+        execution_arn: branch.parent_execution_arn.clone().unwrap_or_else(|| branch.execution_arn.clone()),
+        service_execution_arn: Some(branch.execution_arn.clone()),
+        changes: None,
+    }
+}
+
+/// The cluster and service names of an ECS service ARN (`…:service/CLUSTER/SERVICE`); the
+/// legacy form (`…:service/SERVICE`) names no cluster.
+fn cluster_and_service(arn: &str) -> (String, String) {
+    let resource = arn.split_once(":service/").map_or(arn, |(_, resource)| resource);
+    match resource.split_once('/') {
+        Some((cluster, service)) => (cluster.to_string(), service.to_string()),
+        None => (String::new(), resource.to_string()),
+    }
+}
+
+/// What a request would have deployed: the pushed digest, or the image asked for.
+fn requested_image(request: &Value) -> String {
+    match parse_request(request) {
+        Ok(Request::Push(push)) => format!("{}@{}", push.repository, push.digest),
+        Ok(Request::Deploy(deploy)) => deploy.image.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Why a wait for approval ended without an approval.
 fn approval_ended(failure: &Failure, target: &Target) -> String {
     match failure.error.as_str() {
@@ -228,9 +310,127 @@ pub async fn notify(sink: &impl EventSink, status: Status, branch: &Branch) -> R
         service: event.service,
         image: event.image,
         status,
-        outcome: outcome_of(status, branch.target.mode),
+        outcome: outcome_of(status, branch.target.as_ref().map_or(Mode::Deploy, |t| t.mode)),
         reason: event.reason,
         task_definition: event.task_definition,
         previous_task_definition: event.previous_task_definition,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::future::Future;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Sink(Mutex<Vec<DeploymentEvent>>);
+
+    impl EventSink for Sink {
+        fn publish(&self, event: &DeploymentEvent) -> impl Future<Output = Result<()>> + Send {
+            self.0.lock().unwrap().push(event.clone());
+            async { Ok(()) }
+        }
+    }
+
+    fn branch(value: Value) -> Branch {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn target(mode: &str) -> Value {
+        json!({
+            "cluster": "prod", "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
+            "service": "api", "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/prod/api",
+            "mode": mode, "image": "web=flask@sha256:1", "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/api:3",
+            "pushedAt": 0.0, "requestId": "r",
+            "policy": {"pollSeconds": 5, "timeoutSeconds": 60, "bakeSeconds": 0, "maxFailedTasks": 1, "unhealthyChecks": 2}
+        })
+    }
+
+    const DIGEST: &str = "sha256:4f1d2c7b8a9e0d3c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a2918";
+
+    #[tokio::test]
+    async fn a_service_no_longer_tracked_publishes_skipped_named_by_its_arn() {
+        let sink = Sink::default();
+        let no_target = branch(json!({
+            "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/prod/api",
+            "executionArn": "arn:exec:service", "parentExecutionArn": "arn:exec:push",
+            "reason": "nothing to deploy: api no longer tracks flask:main",
+            "request": {"cluster": "prod", "service": "api", "image": "flask:v2"},
+            "final": {"status": "SKIPPED", "outcome": "ok"}
+        }));
+        let result = notify(&sink, Status::Skipped, &no_target).await.unwrap();
+        assert_eq!((result.cluster.as_str(), result.service.as_str()), ("prod", "api"));
+        assert_eq!((result.status, result.outcome), (Status::Skipped, Outcome::Ok));
+        assert_eq!(result.reason, "nothing to deploy: api no longer tracks flask:main");
+        let events = sink.0.lock().unwrap().clone();
+        assert_eq!(events.len(), 1, "exactly one terminal event");
+        assert_eq!(events[0].image, "flask:v2", "what the request asked for");
+        assert_eq!(events[0].execution_arn, "arn:exec:push");
+        assert_eq!(events[0].service_execution_arn.as_deref(), Some("arn:exec:service"));
+    }
+
+    #[tokio::test]
+    async fn a_service_whose_planning_failed_publishes_failed_with_the_cause() {
+        let sink = Sink::default();
+        let push = json!({
+            "version": "0", "id": "e1", "detail-type": "ECR Image Action", "source": "aws.ecr",
+            "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": {"result": "SUCCESS", "repository-name": "flask", "image-digest": DIGEST,
+                       "action-type": "PUSH", "image-tag": "main"}
+        });
+        let failed = branch(json!({
+            // A legacy (short) service ARN names no cluster.
+            "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/api",
+            "executionArn": "arn:exec:service", "parentExecutionArn": "arn:exec:push", "request": push,
+            "failure": {"Error": "Sandbox.Timedout",
+                        "Cause": "{\"errorType\":\"Sandbox.Timedout\",\"errorMessage\":\"Task timed out after 30.00 seconds\"}"},
+            "final": {"status": "FAILED", "outcome": "failed"}
+        }));
+        let result = notify(&sink, Status::Failed, &failed).await.unwrap();
+        assert_eq!((result.cluster.as_str(), result.service.as_str()), ("", "api"));
+        assert_eq!(result.outcome, Outcome::Failed);
+        assert_eq!(result.reason, "planning api failed: Sandbox.Timedout: Task timed out after 30.00 seconds");
+        assert_eq!(result.image, format!("flask@{DIGEST}"));
+        assert_eq!(sink.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn someone_elses_update_during_the_rollback_is_the_superseded_events_reason() {
+        let rollout =
+            json!({"outcome": "STARTED", "taskDefinition": "td:4", "previousTaskDefinition": "td:3", "startedAt": 1.0});
+        let seen_by_the_check = branch(json!({
+            "target": target("deploy"), "executionArn": "arn:exec:service", "rollout": rollout,
+            "health": {"verdict": "FAILED", "reason": "2 task(s) stopped"},
+            "rollback": {"outcome": "STARTED", "taskDefinition": "td:3", "startedAt": 2.0, "reason": "rolling back"},
+            "rollbackHealth": {"verdict": "SUPERSEDED", "reason": "someone else updated the service to td:9"}
+        }));
+        let event = event_for(Status::Superseded, &seen_by_the_check);
+        assert_eq!(event.reason, "someone else updated the service to td:9");
+        assert_eq!(event.previous_task_definition.as_deref(), Some("td:4"));
+        let seen_by_the_rollback = branch(json!({
+            "target": target("deploy"), "executionArn": "arn:exec:service", "rollout": rollout,
+            "health": {"verdict": "PENDING", "reason": "1/2 targets healthy"},
+            "rollback": {"outcome": "SUPERSEDED", "taskDefinition": "td:9", "startedAt": 2.0,
+                         "reason": "someone else updated the service: deckhand leaves it alone"}
+        }));
+        assert_eq!(
+            event_for(Status::Superseded, &seen_by_the_rollback).reason,
+            "someone else updated the service: deckhand leaves it alone"
+        );
+    }
+
+    #[test]
+    fn a_manual_rollback_with_nothing_to_roll_back_to_is_skipped_with_the_rollbacks_reason() {
+        let nothing = branch(json!({
+            "target": target("rollback"), "executionArn": "arn:exec:service",
+            "lock": {"decision": "ACQUIRED", "reason": "lock acquired"},
+            "rollback": {"outcome": "UP_TO_DATE", "taskDefinition": "td:3", "startedAt": 2.0,
+                         "reason": "nothing to roll back to: api has no known-good revision other than td:3"}
+        }));
+        let event = event_for(Status::Skipped, &nothing);
+        assert_eq!(event.reason, "nothing to roll back to: api has no known-good revision other than td:3");
+        assert_eq!(outcome_of(Status::Skipped, Mode::Rollback), Outcome::Ok);
+    }
 }
