@@ -232,8 +232,9 @@ def test_a_task_replaced_during_the_bake_sends_the_rollout_back_to_waiting(aws: 
 
 
 def test_a_check_that_times_out_is_not_a_failure(aws: Aws, localcloud, events) -> None:
-    """A Check that runs past its function timeout reaches the state machine as Lambda.Unknown
-    (and throttling past its retries as AwsThrottled): "don't know yet", never a rollback."""
+    """A Check that runs past its function timeout reaches the state machine as Sandbox.Timedout,
+    Lambda's own name for it (older pages say Lambda.Unknown; both are handled), and throttling
+    past its retries as AwsThrottled: "don't know yet", never a rollback."""
     api = api_service(aws, grace=60)
     # Two checks in a row meet a load balancer API slower than the function's timeout.
     with function_timeout(localcloud, "CheckFunction", 3), fault(
@@ -246,7 +247,7 @@ def test_a_check_that_times_out_is_not_a_failure(aws: Aws, localcloud, events) -
     states = entered_states(aws, arn)
     assert states.count("Note inconclusive rollout check") == 2, states
     assert "Roll back to last known-good" not in states
-    assert "Lambda.Unknown" in task_errors(aws, arn)
+    assert "Sandbox.Timedout" in task_errors(aws, arn)
     assert aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, pushed)
 
 
@@ -262,7 +263,7 @@ def test_a_deploy_retried_after_its_update_went_through_keeps_the_previous_revis
         arn = aws.execution_for_push(pushed)
         execution = aws.finish(arn)
     assert execution["status"] == "SUCCEEDED", execution
-    assert "Lambda.Unknown" in task_errors(aws, arn), "the first Deploy timed out"
+    assert "Sandbox.Timedout" in task_errors(aws, arn), "the first Deploy timed out"
     end = terminal_event(events, arn)
     assert end["status"] == "SUCCEEDED" and end["previousTaskDefinition"] == original, end
     family = original.rsplit("/", 1)[1].split(":")[0]

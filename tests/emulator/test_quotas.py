@@ -6,7 +6,9 @@ exceeds it, and something just under it passes.
   (States.DataLimitExceeded, not caught by States.ALL), 32,768 characters for
   a Fail state's cause (256 for its error);
 * Lambda (lambda_runtime.py, lambda_memory.py): 6 MB synchronous request and
-  response, MemorySize, and timeouts / out-of-memory reaching Step Functions as
+  response, MemorySize, and timeouts / out-of-memory / a process that exits
+  reaching Step Functions under Lambda's own error types (Sandbox.Timedout,
+  Runtime.OutOfMemory, Runtime.ExitError), an error without a type as
   Lambda.Unknown.
 
 Functions are the fake Python bootstraps (fixtures/fake_bootstrap.py).
@@ -268,7 +270,7 @@ def test_a_refused_invoke_reaches_the_state_machine_as_lambda_error(cloud: Any, 
 
 
 # ------------------------------------------------------------------------------------------
-# Lambda: memory, and timeouts / out-of-memory as Lambda.Unknown
+# Lambda: memory, and timeouts / out-of-memory / exits under Lambda's own error names
 # ------------------------------------------------------------------------------------------
 
 
@@ -295,21 +297,28 @@ def test_a_function_over_its_memory_size_is_killed_as_out_of_memory(cloud: Any, 
 
 
 @pytest.mark.parametrize("resource", ["legacy", "lambda:invoke"])
-def test_timeouts_and_out_of_memory_reach_step_functions_as_lambda_unknown(
+def test_timeouts_out_of_memory_and_exits_reach_step_functions_under_lambdas_own_names(
         cloud: Any, role_arn: str, make_function: Callable, resource: str) -> None:
+    """The names Lambda reports (Lambda Developer Guide, "Troubleshoot invocation issues in
+    Lambda": Sandbox.Timedout), not the Lambda.Unknown of older pages; an error without a type
+    is still Lambda.Unknown (sfn_quotas.py)."""
     worker = make_function(timeout=1, memory=128)
     if resource == "legacy":
         start = task(worker["FunctionArn"], InputPath="$.event")
     else:
         start = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
                  "Parameters": {"FunctionName": worker["FunctionArn"], "Payload.$": "$.event"}}
-    start["Catch"] = [{"ErrorEquals": ["Lambda.Unknown"], "ResultPath": "$.error", "Next": "Caught"}]
+    start["Catch"] = [{"ErrorEquals": ["Lambda.Unknown", *sfn_quotas.LAMBDA_SANDBOX_ERROR_TYPES],
+                       "ResultPath": "$.error", "Next": "Caught"}]
     sm = machine(cloud, role_arn, {"Start": start,
                                    "Caught": {"Type": "Pass", "Parameters": {"error.$": "$.error.Error"}, "End": True}})
-    for event in ({"fake": {"sleep": 3}}, {"fake": {"allocateMB": 200, "hold": 30}}):
+    for event, error in (({"fake": {"sleep": 3}}, "Sandbox.Timedout"),
+                         ({"fake": {"allocateMB": 200, "hold": 30}}, "Runtime.OutOfMemory"),
+                         ({"fake": {"exit": 1}}, "Runtime.ExitError"),
+                         ({"fake": {"error": ""}}, "Lambda.Unknown")):
         result = run(cloud, sm, {"event": event})
         assert result["status"] == "SUCCEEDED", (event, result)
-        assert json.loads(result["output"]) == {"error": "Lambda.Unknown"}, event
+        assert json.loads(result["output"]) == {"error": error}, event
 
     # An error the function reports itself keeps its name.
     uncaught = run(cloud, sm, {"event": {"fake": {"error": "InvalidInput"}}})

@@ -2,11 +2,10 @@
 
 Lambda gives a function the memory it is configured with (MemorySize, 128 MB to
 10,240 MB) and stops an execution environment that uses more: the invocation
-fails as out of memory, and Step Functions reports it as ``Lambda.Unknown``
-("Handle Lambda service exceptions", Step Functions developer guide:
-https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html,
-"Unhandled errors in Lambda are reported as Lambda.Unknown ... These include
-out-of-memory errors and function timeouts").
+fails as out of memory (error type ``Runtime.OutOfMemory``, FunctionError
+``Unhandled``), and Step Functions reports the task failed with that error type
+(sfn_quotas.py cites the documentation; older pages call it ``Lambda.Unknown``,
+"Handle Lambda service exceptions", Step Functions developer guide).
 
 Locally a watcher thread samples the bootstrap process's resident set size
 (``VmRSS`` in ``/proc/PID/status``) and reports when it exceeds MemorySize; the

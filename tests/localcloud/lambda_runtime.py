@@ -61,7 +61,7 @@ DEFAULT_MAX_SANDBOXES_PER_FUNCTION = 10
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 # Not in the docs: the error type field reports show for a function killed for its memory (others
-# show Runtime.ExitError "signal: killed"); Step Functions sees Lambda.Unknown for both (sfn_quotas.py).
+# show Runtime.ExitError "signal: killed"); Step Functions sees the error type as it is (sfn_quotas.py).
 OUT_OF_MEMORY = "Runtime.OutOfMemory"
 # Host variables that are useful to pass to functions (logging knobs); the rest
 # of the host environment stays out, as in a real execution environment.

@@ -364,7 +364,7 @@ def _sfn_patches() -> list[Patch]:
         *_sfn_states_error_propagation_patch(),
         *_sfn_runtime_error_patches(),
         *sfn_definition_validation_patches(),  # InvalidDefinition as AWS: asl_validation.py
-        *sfn_quotas.patches(),  # history, payload, Fail cause, Lambda.Unknown (sfn_quotas.py)
+        *sfn_quotas.patches(),  # history, payload, Fail cause, Lambda error names (sfn_quotas.py)
         *sfn_integrations.patches(),  # startExecution.sync:2, heartbeats (sfn_integrations.py)
     ]
 

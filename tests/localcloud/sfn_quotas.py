@@ -12,7 +12,9 @@ behaves as AWS documents it:
 * 32,768 characters for a Fail state's cause (Cause/CausePath) and 256 for
   its error (Error/ErrorPath);
 * a Lambda function that timed out, ran out of memory or exited reaches the
-  state machine as ``Lambda.Unknown``; an Invoke refused by Lambda
+  state machine under the error type Lambda reports (``Sandbox.Timedout``,
+  ``Runtime.OutOfMemory``, ``Runtime.ExitError``), and one that returned no
+  error type as ``Lambda.Unknown``; an Invoke refused by Lambda
   (RequestTooLargeException, ...) as ``Lambda.<error code>`` for a legacy
   Lambda resource too (moto called it "Exception").
 
@@ -93,17 +95,24 @@ MAX_PAYLOAD_BYTES = 262_144
 MAX_CAUSE_CHARACTERS = 32_768
 MAX_ERROR_CHARACTERS = 256
 
-# "Handle Lambda service exceptions" (Step Functions best practices,
-# https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html):
-# "Unhandled errors in Lambda are reported as Lambda.Unknown in the error output. These include
-# out-of-memory errors and function timeouts. You can match on Lambda.Unknown, States.ALL, or
-# States.TaskFailed to handle these errors." "Lambda errors are reported as Lambda.ErrorName".
-# The Lambda API reference (InvocationResponse.FunctionError) calls "Unhandled" the errors
-# "detected and reported by AWS Lambda ... include out of memory errors and function timeouts":
-# here, the error types the local Lambda runtime reports itself for a sandbox that did not
-# answer (lambda_runtime.py). An error the function's runtime posted keeps its errorType.
+# Which name a failed Lambda task reports. Step Functions takes the error type Lambda answers with:
+# for a sandbox that did not answer, the type Lambda itself reports. The Lambda Developer Guide,
+# "Troubleshoot invocation issues in Lambda"
+# (https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html), names a function
+# that ran past its timeout "Sandbox.Timedout" ("Lambda: Function times out during Init phase
+# (Sandbox.Timedout)"), and that is the error Step Functions histories show for a Lambda task that
+# timed out; a process that exits is "Runtime.ExitError", one out of memory "Runtime.OutOfMemory"
+# (the error types Lambda's Invoke answers with, FunctionError "Unhandled": "Errors detected and
+# reported by AWS Lambda ... include out of memory errors and function timeouts", Lambda API
+# reference, Invoke). Older pages ("Handle Lambda service exceptions", Step Functions best
+# practices, https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html)
+# say these "are reported as Lambda.Unknown"; Step Functions still reports Lambda.Unknown when
+# Lambda returns no error type ("The cause could not be determined because Lambda did not return
+# an error type"), which is all this module renames. deckhand's definitions handle both spellings.
 LAMBDA_UNKNOWN = "Lambda.Unknown"
-LAMBDA_UNHANDLED_ERROR_TYPES = frozenset({"Sandbox.Timedout", "Runtime.OutOfMemory", "Runtime.ExitError"})
+# What the local Lambda runtime reports for a sandbox that did not answer (lambda_runtime.py,
+# lambda_memory.py): these names reach the state machine as they are.
+LAMBDA_SANDBOX_ERROR_TYPES = frozenset({"Sandbox.Timedout", "Runtime.OutOfMemory", "Runtime.ExitError"})
 
 _DATA_LIMIT = StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded)
 
@@ -339,7 +348,7 @@ def _lambda_error_patches() -> list[Patch]:
             error_type = json.loads(ex.payload).get("errorType")
         except (ValueError, AttributeError):
             error_type = None
-        return not error_type or error_type in LAMBDA_UNHANDLED_ERROR_TYPES
+        return not error_type
 
     def renamed(event: FailureEvent, env: Environment, error: str) -> FailureEvent:
         details = {key: dict(value, error=error) for key, value in (event.event_details or {}).items()}
