@@ -46,7 +46,8 @@ def fake_value(key: str) -> str:
         return f"arn:aws:lambda:us-east-1:123456789012:function:deckhand-{key.removesuffix('FunctionArn')}"
     if key.endswith("StateMachineArn"):
         return f"arn:aws:states:us-east-1:123456789012:stateMachine:deckhand-{key.removesuffix('StateMachineArn')}"
-    return {"PollIntervalSeconds": "5"}.get(key, f"deckhand-{key}")  # unquoted in the fixture: a number
+    # PollIntervalSeconds is unquoted in the fixture: a number; Partition is AWS::Partition.
+    return {"PollIntervalSeconds": "5", "Partition": "aws"}.get(key, f"deckhand-{key}")
 
 
 @pytest.fixture(scope="module")

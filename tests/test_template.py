@@ -79,7 +79,9 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-LAMBDA_INTEGRATIONS = {"arn:aws:states:::lambda:invoke", "arn:aws:states:::lambda:invoke.waitForTaskToken"}
+# Integration ARNs carry the partition (aws, aws-cn, aws-us-gov), substituted from AWS::Partition.
+INTEGRATION_PREFIX = "arn:${Partition}:states:::"
+LAMBDA_INTEGRATIONS = {f"{INTEGRATION_PREFIX}lambda:invoke", f"{INTEGRATION_PREFIX}lambda:invoke.waitForTaskToken"}
 
 
 def called_resource(state: dict) -> str:
@@ -87,7 +89,7 @@ def called_resource(state: dict) -> str:
     optimised integration."""
     if state["Resource"] in LAMBDA_INTEGRATIONS:
         return state["Parameters"]["FunctionName"]
-    if state["Resource"].startswith("arn:aws:states:::states:startExecution"):
+    if state["Resource"].startswith(f"{INTEGRATION_PREFIX}states:startExecution"):
         return state["Parameters"]["StateMachineArn"]
     return state["Resource"]
 
@@ -115,7 +117,7 @@ def test_every_lambda_the_definitions_call_is_a_function_of_the_template() -> No
 def test_the_fan_out_starts_one_service_execution_per_service_and_waits_for_it() -> None:
     item = DEFINITION["States"]["Deploy each service"]["ItemProcessor"]["States"]
     (start,) = [s for s in item.values() if s["Type"] == "Task"]
-    assert start["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+    assert start["Resource"] == f"{INTEGRATION_PREFIX}states:startExecution.sync:2"
     assert start["Parameters"]["StateMachineArn"] == "${ServiceStateMachineArn}"
     assert "Name.$" in start["Parameters"], "a deterministic name makes a retried start idempotent"
     assert any("States.ALL" in c["ErrorEquals"] for c in start["Catch"]), "a failed child must not fail the Map"
@@ -275,3 +277,74 @@ def test_the_state_machines_may_only_invoke_the_deckhand_functions_they_call() -
         invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
         assert len(invoke) == 1, machine
         assert sorted(invoke[0]["Resource"]) == sorted(f"arn:aws:lambda:{REGION}:{ACCOUNT}:{f}" for f in functions_called), machine
+
+
+# ------------------------------------------------------------------------------------------
+# Partitions (aws, aws-cn, aws-us-gov) and what the logs may hold (issue 20)
+# ------------------------------------------------------------------------------------------
+
+STATEMACHINE = ROOT / "statemachine"
+
+
+def without_yaml_comments(text: str) -> str:
+    return "\n".join(line.split(" #", 1)[0] if not line.lstrip().startswith("#") else "" for line in text.splitlines())
+
+
+def test_no_arn_names_the_aws_partition_literally() -> None:
+    """In China and GovCloud ARNs start arn:aws-cn: / arn:aws-us-gov:; the partition comes from
+    the template (AWS::Partition), in IAM and in the state machines' integration ARNs alike."""
+    for path in [*STATEMACHINE.glob("*.src.json"), *STATEMACHINE.glob("*.asl.json"), STATEMACHINE / "policies.json"]:
+        assert "arn:aws:" not in path.read_text(), path.name
+    assert "arn:aws:" not in without_yaml_comments((ROOT / "template.yaml").read_text())
+    for machine in MACHINES:
+        substitutions = TEMPLATE["Resources"][machine]["Properties"]["DefinitionSubstitutions"]
+        assert substitutions["Partition"] == {"Ref": "AWS::Partition"}, machine
+    integrations = [s["Resource"] for d in DEFINITIONS.values() for _, s in states(d)
+                    if s["Type"] == "Task" and s["Resource"].startswith("arn:")]
+    assert integrations and all(r.startswith(INTEGRATION_PREFIX) for r in integrations), integrations
+
+
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
+def test_the_definitions_rendered_for_a_partition_name_its_integrations_there(partition: str) -> None:
+    from localcloud.asl_validation import validate_definition
+    from localcloud.stack import apply_definition_substitutions
+
+    for machine, path in DEFINITION_PATHS.items():
+        keys = TEMPLATE["Resources"][machine]["Properties"]["DefinitionSubstitutions"]
+        values = {key: f"arn:{partition}:lambda:cn-north-1:{ACCOUNT}:function:{key}" for key in keys}
+        values["ServiceStateMachineArn"] = f"arn:{partition}:states:cn-north-1:{ACCOUNT}:stateMachine:deckhand-service"
+        values["Partition"] = partition
+        text = apply_definition_substitutions(path.read_text(), values)
+        assert "${" not in text, machine
+        definition = json.loads(text)
+        integrations = [s["Resource"] for _, s in states(definition) if ":states:::" in s.get("Resource", "")]
+        assert integrations and all(r.startswith(f"arn:{partition}:states:::") for r in integrations), integrations
+        assert validate_definition(text) == [], machine
+
+
+def test_the_state_machine_logs_hold_no_execution_data() -> None:
+    """A task token (the approval wait's $$.Task.Token) approves a deploy: execution data in the
+    logs would hand it to whoever can read them."""
+    for machine in MACHINES:
+        logging = TEMPLATE["Resources"][machine]["Properties"]["Logging"]
+        assert logging["IncludeExecutionData"] is False, machine
+        assert logging["Level"] in ("ALL", "ERROR", "FATAL", "OFF"), machine
+    approval = SERVICE_DEFINITION["States"]["Wait for approval"]
+    assert approval["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
+
+
+def test_no_function_logs_a_task_token() -> None:
+    """Every tracing macro call in the functions, read whole: none mentions a token."""
+    calls = 0
+    for path in (ROOT / "functions").rglob("*.rs"):
+        text = path.read_text()
+        for match in re.finditer(r"\b(?:tracing::)?(?:trace|debug|info|warn|error|event)!\s*\(", text):
+            depth, end = 0, match.end() - 1
+            for end in range(match.end() - 1, len(text)):
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            call = text[match.start():end + 1]
+            calls += 1
+            assert "token" not in call.lower(), f"{path.relative_to(ROOT)}: {call}"
+    assert calls >= 5, "the functions log something"
