@@ -23,7 +23,7 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from bench import coldstart, profiles  # noqa: E402
+from bench import coldstart, payload, profiles  # noqa: E402
 from bench.deployments import Deployment, DeploymentBench  # noqa: E402
 from bench.functions import MB, ROOT, functions, zip_size  # noqa: E402
 from bench.scale import run_scale  # noqa: E402
@@ -326,6 +326,31 @@ def scale_section(table: Table, bench: DeploymentBench, count: int) -> None:
                 note=_services_text(Counter(f"{c.operation} {c.status}" for c in throttled)))
 
 
+MASS_ROLLBACK = 1000  # services of the computed mass-rollback payload
+LONG_NAME = 64  # characters of the cluster's and of the service's name in it
+
+
+def payload_section(table: Table) -> None:
+    """The largest payloads of a push whose services all roll back, computed from the rendered
+    deploy definition (bench/payload.py): no cloud needed, so it is always in the table."""
+    worst = payload.fan_out_payload(MASS_ROLLBACK, "Child rolled back", LONG_NAME, LONG_NAME)
+    quota = f"< {PAYLOAD_QUOTA // 1024} KiB (quota)"
+    section = table.section(f"payload: one push -> {MASS_ROLLBACK} services, all rolled back (computed)",
+                            f"cluster and service names of {LONG_NAME} characters, GovCloud ARNs "
+                            f"({worst.arn_length} characters each); compact JSON, UTF-8")
+    section.add("payload.map_results", "Map results (every iteration's result)", worst.map_results / 1024, "KiB",
+                note=f"{worst.map_results / MASS_ROLLBACK:.0f} bytes per service, whatever its names")
+    section.add("payload.summary_input", "summary task input (Sum up the services)", worst.summary_input / 1024, "KiB",
+                quota, "ok" if worst.summary_input < PAYLOAD_QUOTA else "over")
+    section.add("payload.largest_state", "largest state (the Map's output)", worst.largest_state / 1024, "KiB",
+                quota, "ok" if worst.largest_state < PAYLOAD_QUOTA else "over",
+                note="the plan's list of service ARNs is most of it")
+    longest = payload.largest_arn_that_fits(MASS_ROLLBACK, "Child rolled back")
+    section.add("payload.longest_arn", f"longest service ARN with which {MASS_ROLLBACK} services fit", longest,
+                "chars", note=f"ECS allows {len(payload.service_arn(payload.MAX_ECS_NAME, payload.MAX_ECS_NAME))}: "
+                              "with names that long the plan's own list of services is over the quota")
+
+
 def profiles_section(table: Table, specs: list, binaries: tuple[str, ...], runs: int) -> None:
     base = profiles.release_profile()
     by_binary = {s.binary: s for s in specs}
@@ -404,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     if "coldstart" not in skip:
         size_and_init(table, specs, cold_runs, handler)
     table.sections += deployment_sections
+    payload_section(table)
     if args.profiles:
         binaries = tuple(b.strip() for b in args.profile_binaries.split(",") if b.strip())
         profiles_section(table, specs, binaries, cold_runs)

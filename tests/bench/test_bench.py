@@ -34,6 +34,7 @@ EXPECTED_KEYS = (
     + [f"scale.{k}" for k in ("outcome", "wall", "per_service", "concurrency", "push_to_first_update", "succeeded",
                               "failed", "on_new_digest", "history", "payload", "cost", "transitions", "invocations", "api_calls", "plan_calls",
                               "check_handler", "lock_handler", "errors")]
+    + [f"payload.{k}" for k in ("map_results", "summary_input", "largest_state", "longest_arn")]
 )
 
 
@@ -104,3 +105,4 @@ def test_values_are_sane(bench: tuple[dict, str]) -> None:
     assert rows["scale.on_new_digest"]["value"] == SCALE
     assert rows["scale.api_calls"]["value"] >= SCALE * rows["healthy.calls_per_check"]["value"]
     assert rows["scale.transitions"]["value"] > rows["healthy.transitions"]["value"]
+    assert rows["payload.summary_input"]["verdict"] == "ok" and rows["payload.largest_state"]["verdict"] == "ok"
