@@ -181,3 +181,31 @@ def test_a_service_with_a_legacy_short_arn_is_deployed(aws: Aws, events) -> None
         assert terminal(events, execution["executionArn"])["status"] == "SUCCEEDED"
         assert aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, digest)
         assert json.loads(execution["output"])["counts"] == {"SUCCEEDED": 1}
+
+
+# ------------------------------------------------------------------------------------------ known-good
+
+
+def test_a_known_good_that_cannot_be_recorded_is_said_not_swallowed(aws: Aws, localcloud, events) -> None:
+    from .test_misbehaviour import entered_states, lock_item
+
+    api = api_service(aws, tags={"deckhand:bake": "3"}, verified=False)
+    pushed_digest = aws.push(api.repository, "main")
+    arn = aws.execution_for_push(pushed_digest)
+    wait_until("the bake", lambda: "Bake" in entered_states(aws, arn), 90, interval=0.2)
+    # While it bakes, the lock is taken over (its holder judged dead by another execution).
+    table = localcloud.stack_outputs["StateTableName"]
+    item = lock_item(localcloud, aws, api.cluster, api.service)
+    record = json.loads(item["record"]["S"])
+    record["lock"]["owner"] = "arn:aws:states:us-east-1:123456789012:execution:deckhand-service:someone-else"
+    item["record"] = {"S": json.dumps(record)}
+    item["lockOwner"] = {"S": record["lock"]["owner"]}
+    localcloud.client("dynamodb").put_item(TableName=table, Item=item)
+
+    execution = aws.finish(arn)
+    assert execution["status"] == "SUCCEEDED", execution
+    end = terminal(events, arn)
+    assert end["status"] == "SUCCEEDED", end
+    assert "not recorded as known-good: LockLost" in end["reason"], end
+    record = json.loads(lock_item(localcloud, aws, api.cluster, api.service)["record"]["S"])
+    assert not any(k["taskDefinition"] == end["taskDefinition"] for k in record.get("knownGood", [])), record

@@ -53,6 +53,10 @@ pub struct Branch {
     /// superseded by a newer push).
     #[serde(default, deserialize_with = "absent_or_parse")]
     pub approval_failure: Option<Failure>,
+    /// Why a verified revision could not be recorded as known-good (the lock was taken over,
+    /// or the state table kept failing): the outcome stands, and the event says so.
+    #[serde(default, deserialize_with = "absent_or_parse")]
+    pub known_good_failure: Option<Failure>,
 }
 
 /// What a Catch puts in the state: `{"Error": ..., "Cause": ...}`.
@@ -210,6 +214,11 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
     let image = match (target.mode, &branch.rollback) {
         (Mode::Rollback, Some(r)) => r.task_definition.clone(),
         _ => target.image.clone(),
+    };
+    let reason = match &branch.known_good_failure {
+        // Never swallowed: a later rollback would skip past this revision without knowing why.
+        Some(failure) => format!("{reason} (not recorded as known-good: {})", failure.describe()),
+        None => reason,
     };
     DeploymentEvent {
         cluster: target.cluster.clone(),
@@ -432,5 +441,23 @@ mod tests {
         let event = event_for(Status::Skipped, &nothing);
         assert_eq!(event.reason, "nothing to roll back to: api has no known-good revision other than td:3");
         assert_eq!(outcome_of(Status::Skipped, Mode::Rollback), Outcome::Ok);
+    }
+
+    #[test]
+    fn a_known_good_that_could_not_be_recorded_is_said_in_the_event() {
+        let rollout =
+            json!({"outcome": "STARTED", "taskDefinition": "td:4", "previousTaskDefinition": "td:3", "startedAt": 1.0});
+        let deployed = branch(json!({
+            "target": target("deploy"), "executionArn": "arn:exec:service", "rollout": rollout,
+            "health": {"verdict": "HEALTHY", "reason": "2/2 targets healthy"},
+            "knownGoodFailure": {"Error": "LockLost", "Cause": "the lock of api is held by arn:other"}
+        }));
+        let event = event_for(Status::Succeeded, &deployed);
+        assert!(
+            event.reason.starts_with("2/2 targets healthy (not recorded as known-good: LockLost"),
+            "{}",
+            event.reason
+        );
+        assert!(event.reason.contains("arn:other"), "{}", event.reason);
     }
 }
