@@ -52,6 +52,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 from .events import EventDelivery, EventHooks
+from .ecr_lifecycle import LifecycleRunner
 from .faults import FaultInjector
 from .iam import IamEnforcement
 from .asl_validation import sfn_definition_validation_patches
@@ -527,6 +528,10 @@ class LocalCloud:
             self.events = EventHooks(self.delivery)
             self.events.install()
             self._undo.append(self.events.uninstall)
+            # ECR lifecycle policies expire images after each PutImage and on demand.
+            self.lifecycle = LifecycleRunner()
+            self.lifecycle.install()
+            self._undo.append(self.lifecycle.uninstall)
             self._install_simulator()
             self._serve()
         except BaseException:
@@ -644,6 +649,8 @@ class LocalCloud:
             if self.delivery is None:
                 return 404, {"error": "EventBridge delivery is not running"}
             return self.delivery.control(method, body)
+        if route == "ecr/lifecycle/run":  # run ECR lifecycle policies now (ecr_lifecycle.py)
+            return self.lifecycle.control(method, body)
         if route.startswith("sim/"):
             if self.sim is None:
                 return 404, {"error": "the ECS simulator is not installed"}
