@@ -88,6 +88,10 @@ class Sim:
 def sim(endpoint):
     events: list[dict] = []
     simulator = ecs_sim.install(events.append)
+    # These tests follow a rollout moment by moment and compare ECS's state with the load
+    # balancer's at the same instant, so they read ECS without the default lag of the local cloud
+    # (ecs_consistency.DEFAULT_LAG_SECONDS); the lag itself is tested in test_consistency.py.
+    simulator.consistency.lag_seconds = 0
     yield Sim(simulator, events)
     simulator.stop()
 

@@ -76,7 +76,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.elbv2 import models as elbv2_models
 
-from . import ecs_rules
+from . import ecs_consistency, ecs_rules
 
 LOG = logging.getLogger("localcloud.ecs_sim")
 
@@ -2093,5 +2093,7 @@ def install(emit_event: Callable[[dict], None], clock: Callable[[], float] = tim
         raise RuntimeError("the ECS simulator is already installed; stop() it first")
     sim = Simulator(emit_event, clock)
     sim._start()
+    # ECS reads lag behind writes (eventual consistency): ecs_consistency.py, sim.consistency.
+    sim.consistency = ecs_consistency.install(sim)
     _ACTIVE = sim
     return sim

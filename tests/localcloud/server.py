@@ -649,6 +649,10 @@ class LocalCloud:
             if self.delivery is None:
                 return 404, {"error": "EventBridge delivery is not running"}
             return self.delivery.control(method, body)
+        if route == "ecs/consistency":  # ECS reads lag behind writes (ecs_consistency.py)
+            if self.sim is None:
+                return 404, {"error": "the ECS simulator is not installed"}
+            return self.sim.consistency.control(method, body)
         if route == "ecr/lifecycle/run":  # run ECR lifecycle policies now (ecr_lifecycle.py)
             return self.lifecycle.control(method, body)
         if route.startswith("sim/"):
