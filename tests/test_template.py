@@ -31,7 +31,8 @@ EXPECTED_ACTIONS = {
     "PlanFunction": {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages",
                      "cloudwatch:DescribeAlarms"},
     "LockFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "states:DescribeExecution", "ecs:DescribeServices",
-                     "ecs:DescribeTaskDefinition", "events:PutEvents", "states:SendTaskFailure"},
+                     "ecs:DescribeTaskDefinition", "events:PutEvents", "states:SendTaskFailure",
+                     "ecr:BatchGetImage", "ecr:PutImage", "ecr:BatchDeleteImage"},
     "DeployFunction": {"ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource",
                        "ecs:UpdateService", "iam:PassRole", "ecr:DescribeImages"},
     "CheckFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
@@ -39,7 +40,7 @@ EXPECTED_ACTIONS = {
     "SignalFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
                        "dynamodb:GetItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
     "RollbackFunction": {"dynamodb:GetItem", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:UpdateService",
-                         "iam:PassRole"},
+                         "iam:PassRole", "ecr:DescribeImages"},
     "NotifyFunction": {"events:PutEvents"},
 }
 MUTATING_ECS = {"ecs:UpdateService"}

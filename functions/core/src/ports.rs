@@ -47,6 +47,16 @@ pub enum ImageSelector<'a> {
     Digest(&'a str),
 }
 
+/// What adding a tag to an image came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tagging {
+    Tagged,
+    /// The image already carried the tag (ECR: `ImageAlreadyExistsException`).
+    AlreadyTagged,
+    /// No such image (expired or deleted) or repository.
+    ImageGone,
+}
+
 pub trait Registry: Send + Sync {
     /// The image in the account's ECR registry, or None when the repository or image is absent.
     fn describe_image(
@@ -54,6 +64,12 @@ pub trait Registry: Send + Sync {
         repository: &str,
         selector: ImageSelector<'_>,
     ) -> impl Future<Output = Result<Option<ImageDetail>>> + Send;
+    /// Adds `tag` to the image `digest` (BatchGetImage of its manifest, then PutImage of the same
+    /// manifest with the tag).
+    fn tag_image(&self, repository: &str, digest: &str, tag: &str) -> impl Future<Output = Result<Tagging>> + Send;
+    /// Removes `tag` (BatchDeleteImage by tag: ECR removes only the tag while the image has
+    /// another one, and the image with its last tag). A tag that is not there is not an error.
+    fn untag_image(&self, repository: &str, tag: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// CloudWatch alarms, for the alarm gate.

@@ -8,7 +8,7 @@ use crate::domain::snapshot::{DeploymentSnapshot, ImageDetail, ServiceSnapshot, 
 use crate::domain::wake::Waiter;
 use crate::error::{DeckhandError, Result};
 use crate::ports::{
-    Alarms, Approvals, Ecs, EventSink, Executions, ImageSelector, Ledger, LoadBalancer, Registry, TaskTokens,
+    Alarms, Approvals, Ecs, EventSink, Executions, ImageSelector, Ledger, LoadBalancer, Registry, Tagging, TaskTokens,
     TokenOutcome, Version, Waiters,
 };
 use aws_sdk_ecs::types::{ContainerDefinition, Tag, TaskDefinition};
@@ -49,6 +49,8 @@ pub struct State {
     pub failed_tokens: Vec<(String, String, String)>,
     /// SendTaskFailure calls still to answer with throttling (then they go through).
     pub throttle_token_failures: usize,
+    /// ECR tagging calls (PutImage, BatchDeleteImage) still to fail with an access denial.
+    pub deny_image_tagging: usize,
 }
 
 #[derive(Default)]
@@ -129,6 +131,24 @@ impl FakeCloud {
             s.images.insert((repository.into(), tag.into()), detail.clone());
             s.images.insert((repository.into(), digest.into()), detail);
         });
+    }
+
+    /// An image known by its digest, with `tags` on it (but not findable by them).
+    pub fn add_image_by_digest(&self, repository: &str, digest: &str, tags: &[&str]) {
+        let tags = tags.iter().map(|t| t.to_string()).collect();
+        let detail = ImageDetail { digest: digest.into(), pushed_at: Some(1.0), tags };
+        self.with(|s| s.images.insert((repository.into(), digest.into()), detail));
+    }
+
+    /// BatchDeleteImage by digest: the image and every tag of it are gone.
+    pub fn delete_image(&self, repository: &str, digest: &str) {
+        self.with(|s| s.images.retain(|(repo, _), detail| !(repo == repository && detail.digest == digest)))
+    }
+
+    /// The tags of the image `digest` in `repository`.
+    pub fn image_tags(&self, repository: &str, digest: &str) -> Vec<String> {
+        self.with(|s| s.images.get(&(repository.to_string(), digest.to_string())).map(|d| d.tags.clone()))
+            .unwrap_or_default()
     }
 
     /// DeregisterTaskDefinition: the revision stays describable, as INACTIVE.
@@ -241,6 +261,56 @@ impl Registry for FakeCloud {
             ImageSelector::Tag(t) | ImageSelector::Digest(t) => t,
         };
         Ok(self.with(|s| s.images.get(&(repository.to_string(), key.to_string())).cloned()))
+    }
+
+    async fn tag_image(&self, repository: &str, digest: &str, tag: &str) -> Result<Tagging> {
+        self.with(|s| {
+            s.calls.push(format!("PutImage {repository}@{digest} {tag}"));
+            if s.deny_image_tagging > 0 {
+                s.deny_image_tagging -= 1;
+                return Err(DeckhandError::AwsRequestFailed("PutImage: AccessDeniedException".into()));
+            }
+            let repo = repository.to_string();
+            let Some(mut detail) = s.images.get(&(repo.clone(), digest.to_string())).cloned() else {
+                return Ok(Tagging::ImageGone);
+            };
+            if detail.tags.iter().any(|t| t == tag) {
+                return Ok(Tagging::AlreadyTagged);
+            }
+            detail.tags.push(tag.to_string());
+            // Every key of the image (its digest and each tag) sees the new tag list.
+            for (key, value) in s.images.iter_mut() {
+                if key.0 == repo && value.digest == detail.digest {
+                    *value = detail.clone();
+                }
+            }
+            s.images.insert((repo, tag.to_string()), detail);
+            Ok(Tagging::Tagged)
+        })
+    }
+
+    async fn untag_image(&self, repository: &str, tag: &str) -> Result<()> {
+        self.with(|s| {
+            s.calls.push(format!("BatchDeleteImage {repository}:{tag}"));
+            if s.deny_image_tagging > 0 {
+                s.deny_image_tagging -= 1;
+                return Err(DeckhandError::AwsRequestFailed("BatchDeleteImage: AccessDeniedException".into()));
+            }
+            let repo = repository.to_string();
+            let Some(detail) = s.images.remove(&(repo.clone(), tag.to_string())) else { return Ok(()) };
+            let tags: Vec<String> = detail.tags.iter().filter(|t| *t != tag).cloned().collect();
+            if tags.is_empty() {
+                // The last tag: the image goes with it.
+                s.images.retain(|(r, _), d| !(*r == repo && d.digest == detail.digest));
+            } else {
+                for (key, value) in s.images.iter_mut() {
+                    if key.0 == repo && value.digest == detail.digest {
+                        value.tags = tags.clone();
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 }
 

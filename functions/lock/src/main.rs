@@ -2,8 +2,9 @@
 //! revision. Also parks a push on its approval (the approval gate, which comes before the lock).
 
 use deckhand_core::app::approval::{await_approval, Waiter, Waiting};
-use deckhand_core::app::lock::{acquire, release, renew};
-use deckhand_core::app::settings::{event_bus, lock_ttl_seconds, state_table};
+use deckhand_core::app::lock::{acquire, protect_known_good, release, renew};
+use deckhand_core::app::settings::{account_registry, event_bus, lock_ttl_seconds, state_table};
+use deckhand_core::aws::ecr::EcrAdapter;
 use deckhand_core::aws::eventbridge::EventBridgeAdapter;
 use deckhand_core::aws::{dynamodb::DynamoLedger, ecs::EcsAdapter, load_config, sfn::SfnAdapter};
 use deckhand_core::domain::events::Status;
@@ -50,8 +51,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ledger = DynamoLedger::new(&config, state_table()?);
     let (executions, ecs) = (SfnAdapter::new(&config), EcsAdapter::new(&config));
     let sink = EventBridgeAdapter::new(&config, event_bus());
+    let (registry, account_registry) = (EcrAdapter::new(&config), account_registry().unwrap_or_default());
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (ledger, executions, ecs, sink) = (&ledger, &executions, &ecs, &sink);
+        let (registry, account_registry) = (&registry, account_registry.as_str());
         async move {
             let request: Request = runtime::input(event.payload)?;
             match request {
@@ -76,8 +79,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 }
                 Request::Release { target, execution_arn, verified_task_definition, outcome } => {
                     let verified = verified_task_definition.as_deref();
-                    release(ledger, &target, &execution_arn, verified, outcome, runtime::now()).await?;
-                    Ok(json!({"released": true}))
+                    let released = release(ledger, &target, &execution_arn, verified, outcome, runtime::now()).await?;
+                    let Some(verified) = verified else { return Ok(json!({"released": true})) };
+                    // Known-good images get a tag of their own so that ECR lifecycle rules that
+                    // expire untagged images keep them; a failure is a warning (logged and in
+                    // this output), never a failed deployment.
+                    let protection =
+                        protect_known_good(ecs, registry, account_registry, &target, verified, &released).await;
+                    Ok(json!({"released": true, "protection": protection}))
                 }
             }
         }

@@ -7,8 +7,9 @@ use crate::domain::ledger::{
     Ending, HolderStatus, KnownGood,
 };
 use crate::domain::model::{Mode, Target};
+use crate::domain::protect::{pinned_images, plan_protection, PinnedImage};
 use crate::error::{DeckhandError, Result};
-use crate::ports::{Ecs, Executions, Ledger};
+use crate::ports::{Ecs, Executions, Ledger, Registry, Tagging};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +135,16 @@ pub async fn renew(ledger: &impl Ledger, target: &Target, owner: &str, now: f64,
     Err(DeckhandError::AwsTransient(format!("state of {} kept changing under concurrent writers", target.service_arn)))
 }
 
+/// The known-good history after a release, and what left it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Released {
+    /// The known-good revisions now recorded, newest first.
+    pub known_good: Vec<String>,
+    /// Revisions that were known-good before this release and no longer are (pushed out of the
+    /// history by the verified one).
+    pub left: Vec<String>,
+}
+
 /// Releases `owner`'s lock; with `verified`, records that revision as known-good; with
 /// `outcome`, records how the deployment ended in the service's history.
 pub async fn release(
@@ -143,7 +154,7 @@ pub async fn release(
     verified: Option<&str>,
     outcome: Option<Status>,
     now: f64,
-) -> Result<()> {
+) -> Result<Released> {
     let ending = outcome.map(|status| Ending { status, now });
     let verified = verified.map(|td| KnownGood {
         task_definition: td.to_string(),
@@ -166,8 +177,102 @@ pub async fn release(
                 }
             }
             tracing::info!(service = %target.service_arn, known_good = verified.is_some(), "lock released");
-            return Ok(());
+            let known_good: Vec<String> = next.known_good.iter().map(|k| k.task_definition.clone()).collect();
+            let left = record
+                .known_good
+                .iter()
+                .map(|k| k.task_definition.clone())
+                .filter(|td| !known_good.contains(td))
+                .collect();
+            return Ok(Released { known_good, left });
         }
     }
     Err(DeckhandError::AwsTransient(format!("state of {} kept changing under concurrent writers", target.service_arn)))
+}
+
+/// What protecting the known-good images from ECR lifecycle policies came to
+/// ([`crate::domain::protect`]). Never a failure of the deployment: what could not be done is in
+/// `warnings` (logged, and in the lock function's output).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Protection {
+    /// `REPOSITORY:TAG` added (or already there).
+    pub tagged: Vec<String>,
+    /// `REPOSITORY:TAG` removed.
+    pub untagged: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Tags the ECR images of the `verified` revision (pinned by digest, in `account_registry`) so
+/// that "expire untagged" lifecycle rules leave them, and removes the tags of revisions that left
+/// the known-good history, unless a revision still in it runs the same image.
+pub async fn protect_known_good(
+    ecs: &impl Ecs,
+    registry: &impl Registry,
+    account_registry: &str,
+    target: &Target,
+    verified: &str,
+    released: &Released,
+) -> Protection {
+    let mut protection = Protection::default();
+    let images_of = |td: String| async move {
+        ecs.describe_task_definition(&td).await.map(|(definition, _)| {
+            pinned_images(definition.container_definitions().iter().filter_map(|c| c.image()), account_registry)
+        })
+    };
+    let verified_images = match images_of(verified.to_string()).await {
+        Ok(images) => images,
+        Err(error) => {
+            protection.warnings.push(format!("cannot read the images of {verified}: {error}"));
+            vec![]
+        }
+    };
+    let (mut left, mut kept): (Vec<PinnedImage>, Vec<PinnedImage>) = (vec![], vec![]);
+    let mut untag = true;
+    if !released.left.is_empty() {
+        for td in &released.left {
+            match images_of(td.clone()).await {
+                Ok(images) => left.extend(images),
+                // Deleted: its images cannot be known; their tags stay (harmless, just kept).
+                Err(error) => protection.warnings.push(format!("cannot read the images of {td}: {error}")),
+            }
+        }
+        for td in released.known_good.iter().filter(|td| *td != verified) {
+            match images_of(td.clone()).await {
+                Ok(images) => kept.extend(images),
+                Err(error) => {
+                    // Which images are still known-good is unknown: untag nothing rather than
+                    // expose one of them.
+                    protection.warnings.push(format!("cannot read the images of {td}: {error}; no tag removed"));
+                    untag = false;
+                }
+            }
+        }
+    }
+    let plan = plan_protection(&target.service_arn, &verified_images, &left, &kept);
+    for ((repository, digest), tag) in &plan.tag {
+        match registry.tag_image(repository, digest, tag).await {
+            Ok(Tagging::Tagged | Tagging::AlreadyTagged) => protection.tagged.push(format!("{repository}:{tag}")),
+            Ok(Tagging::ImageGone) => {
+                protection.warnings.push(format!("image {repository}@{digest} is gone: it cannot be protected"))
+            }
+            Err(error) => protection.warnings.push(format!("cannot tag {repository}@{digest} {tag}: {error}")),
+        }
+    }
+    for (repository, tag) in plan.untag.iter().filter(|_| untag) {
+        match registry.untag_image(repository, tag).await {
+            Ok(()) => protection.untagged.push(format!("{repository}:{tag}")),
+            Err(error) => protection.warnings.push(format!("cannot remove {repository}:{tag}: {error}")),
+        }
+    }
+    if protection.warnings.is_empty() {
+        tracing::info!(service = %target.service_arn, tagged = ?protection.tagged, untagged = ?protection.untagged, "known-good images protected");
+    } else {
+        tracing::warn!(
+            service = %target.service_arn,
+            warnings = ?protection.warnings,
+            "known-good images not (all) protected from ECR lifecycle policies: a rollback to them may find them expired"
+        );
+    }
+    protection
 }

@@ -13,6 +13,8 @@ pub mod summary;
 pub mod watch;
 
 #[cfg(test)]
+mod protect_tests;
+#[cfg(test)]
 mod release_tests;
 #[cfg(test)]
 mod tests;

@@ -3,10 +3,32 @@
 use super::deploy::{describe_one, short};
 use crate::domain::ledger::rollback_candidates;
 use crate::domain::model::{Mode, Rollout, RolloutOutcome, Target};
+use crate::domain::protect::pinned_images;
 use crate::domain::snapshot::{DeploymentSnapshot, ServiceSnapshot};
 use crate::domain::status::{RolloutState, TaskDefinitionStatus};
 use crate::error::{DeckhandError, Result};
-use crate::ports::{Ecs, Ledger};
+use crate::ports::{Ecs, ImageSelector, Ledger, Registry};
+
+/// Where a rollback checks that a candidate's images still exist: the account's ECR registry
+/// (`REGISTRY` host, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com`; empty: no check).
+pub struct Images<'a, R> {
+    pub registry: &'a R,
+    pub account_registry: &'a str,
+}
+
+// Shared references only: copyable whatever `R` is (a derive would ask `R: Copy`).
+impl<R> Clone for Images<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R> Copy for Images<'_, R> {}
+
+impl<'a, R: Registry> Images<'a, R> {
+    pub fn new(registry: &'a R, account_registry: &'a str) -> Self {
+        Self { registry, account_registry }
+    }
+}
 
 /// What a rollback knows of the deployment it undoes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,6 +42,7 @@ pub struct Undo<'a> {
 pub async fn rollback(
     ecs: &impl Ecs,
     ledger: &impl Ledger,
+    images: Images<'_, impl Registry>,
     target: &Target,
     undo: Undo<'_>,
     dry_run: bool,
@@ -63,7 +86,7 @@ pub async fn rollback(
     let (record, _) = ledger.load(target.service_key()).await?;
     let candidates =
         prefer_newer_completed(rollback_candidates(&record, &leaving, completed_at_start), completed_at_start);
-    let Some((revision, why)) = first_registered(ecs, candidates).await? else {
+    let Some((revision, why)) = first_registered(ecs, images, candidates).await? else {
         if target.mode == Mode::Rollback {
             // A manual rollback with nowhere to go changed nothing: not a failed rollback.
             return Ok(unchanged(
@@ -189,14 +212,20 @@ async fn deckhand_changed_it(ecs: &impl Ecs, target: &Target, service: &ServiceS
 }
 
 /// The first candidate that can still be deployed: a deregistered (INACTIVE) or deleted revision
-/// cannot be the target of UpdateService, so the next one is tried, and the reason says why.
-async fn first_registered(ecs: &impl Ecs, candidates: Vec<(String, String)>) -> Result<Option<(String, String)>> {
+/// cannot be the target of UpdateService, and a revision whose image is gone from the account's
+/// ECR registry (expired by a lifecycle policy, deleted by hand) cannot start a task, so the next
+/// one is tried, and the reason says why.
+async fn first_registered(
+    ecs: &impl Ecs,
+    images: Images<'_, impl Registry>,
+    candidates: Vec<(String, String)>,
+) -> Result<Option<(String, String)>> {
     let mut passed_over = Vec::new();
     for (revision, why) in candidates {
         let unusable = match ecs.describe_task_definition(&revision).await {
             Ok((definition, _)) => {
                 match definition.status().map_or(TaskDefinitionStatus::Active, |s| s.as_str().into()) {
-                    TaskDefinitionStatus::Active => None,
+                    TaskDefinitionStatus::Active => missing_image(images, &definition).await?,
                     status => Some(format!("it is {status}")),
                 }
             }
@@ -209,6 +238,26 @@ async fn first_registered(ecs: &impl Ecs, candidates: Vec<(String, String)>) -> 
                 return Ok(Some((revision, why)));
             }
             Some(reason) => passed_over.push(format!("{} passed over: {reason}", short(&revision))),
+        }
+    }
+    Ok(None)
+}
+
+/// Why a revision cannot run for want of an image: the first of its images of the account's ECR
+/// registry, pinned by digest, that DescribeImages no longer finds. A check that cannot be made
+/// (other than throttling and faults, which are retried) does not pass the revision over.
+async fn missing_image(
+    images: Images<'_, impl Registry>,
+    definition: &aws_sdk_ecs::types::TaskDefinition,
+) -> Result<Option<String>> {
+    let pinned =
+        pinned_images(definition.container_definitions().iter().filter_map(|c| c.image()), images.account_registry);
+    for (repository, digest) in pinned {
+        match images.registry.describe_image(&repository, ImageSelector::Digest(&digest)).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(Some(format!("image {repository}@{digest} expired/deleted"))),
+            Err(error) if error.is_retryable() => return Err(error),
+            Err(error) => tracing::warn!(%repository, %digest, %error, "cannot tell whether the image still exists"),
         }
     }
     Ok(None)

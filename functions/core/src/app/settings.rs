@@ -62,6 +62,15 @@ impl PlanSettings {
     }
 }
 
+/// The account's own ECR registry host (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`), when the
+/// function knows its account (`DECKHAND_ACCOUNT_ID`).
+pub fn account_registry() -> Option<String> {
+    let account = var("DECKHAND_ACCOUNT_ID")?;
+    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+    let suffix = var("DECKHAND_REGISTRY_SUFFIX").unwrap_or_else(|| "amazonaws.com".into());
+    Some(format!("{account}.dkr.ecr.{region}.{suffix}"))
+}
+
 /// The state table's name (lock, lock and rollback functions).
 pub fn state_table() -> Result<String> {
     required("DECKHAND_STATE_TABLE")

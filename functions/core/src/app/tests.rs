@@ -4,7 +4,7 @@ use super::deploy::deploy;
 use super::lock::{acquire, release, LockDecision};
 use super::notify::{notify, Branch, Outcome};
 use super::plan::{plan, plan_service, unwrap_invocation, Execution, Invocation, ServicePart};
-use super::rollback::{rollback, Undo};
+use super::rollback::{rollback, Images, Undo};
 use super::settings::PlanSettings;
 use crate::domain::events::Status;
 use crate::domain::image::RegistryPolicy;
@@ -267,6 +267,8 @@ async fn a_service_that_stopped_tracking_the_push_is_nothing_to_its_own_executio
 }
 
 pub(super) async fn deploy_target(cloud: &FakeCloud, n: u8) -> Target {
+    // The pushed image exists (by digest only: what the tag names is each test's business).
+    cloud.add_image_by_digest("todo/files", &digest(n), &[]);
     let mut plan = plan_for(cloud, push("todo/files", "prod", &digest(n))).await;
     plan.targets.remove(0)
 }
@@ -326,8 +328,17 @@ async fn rollback_goes_to_the_verified_revision() {
     let failed = deploy(&cloud, &cloud, &worse, None, 300.0).await.unwrap();
     assert_eq!(failed.task_definition, td_arn("todo", 4));
 
-    let back =
-        rollback(&cloud, &cloud, &worse, Undo { failed: Some(&failed), previous: None }, false, 400.0).await.unwrap();
+    let back = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &worse,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        400.0,
+    )
+    .await
+    .unwrap();
     assert_eq!(back.task_definition, td_arn("todo", 2), "the verified revision, not revision − 1");
     assert_eq!(cloud.service("todo").task_definition, td_arn("todo", 2));
 }
@@ -337,8 +348,17 @@ async fn rollback_of_a_first_deployment_uses_the_revision_completed_at_start() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
     let failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
-    let back =
-        rollback(&cloud, &cloud, &target, Undo { failed: Some(&failed), previous: None }, false, 200.0).await.unwrap();
+    let back = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &target,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        200.0,
+    )
+    .await
+    .unwrap();
     assert_eq!(back.task_definition, td_arn("todo", 1));
 }
 
@@ -348,9 +368,17 @@ async fn rollback_with_nothing_known_good_fails_with_a_clear_error() {
     let target = deploy_target(&cloud, 7).await;
     let mut failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
     failed.previous_task_definition = None;
-    let error = rollback(&cloud, &cloud, &target, Undo { failed: Some(&failed), previous: None }, false, 200.0)
-        .await
-        .unwrap_err();
+    let error = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &target,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        200.0,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.name(), "NoKnownGoodRevision");
 }
 
@@ -367,8 +395,17 @@ async fn rollback_watches_a_circuit_breaker_rollback_instead_of_starting_another
     service.task_definition = td_arn("todo", 1);
     cloud.set_service(service);
     let updates_before = cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count();
-    let back =
-        rollback(&cloud, &cloud, &target, Undo { failed: Some(&failed), previous: None }, false, 200.0).await.unwrap();
+    let back = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &target,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        200.0,
+    )
+    .await
+    .unwrap();
     assert_eq!(back.task_definition, td_arn("todo", 1));
     assert!(back.reason.contains("already back"), "{}", back.reason);
     assert_eq!(cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count(), updates_before);
@@ -378,7 +415,8 @@ async fn rollback_watches_a_circuit_breaker_rollback_instead_of_starting_another
 async fn a_failure_before_the_service_changed_needs_no_rollback() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
-    let result = rollback(&cloud, &cloud, &target, Undo::default(), false, 200.0).await.unwrap();
+    let result =
+        rollback(&cloud, &cloud, Images::new(&cloud, REGISTRY), &target, Undo::default(), false, 200.0).await.unwrap();
     assert_eq!(result.outcome, RolloutOutcome::UpToDate);
     assert!(cloud.mutating_calls().is_empty());
 }
@@ -398,7 +436,8 @@ async fn manual_rollback_dry_run_names_the_target_and_changes_nothing() {
     manual.mode = Mode::Rollback;
     manual.containers.clear();
     let calls = cloud.mutating_calls().len();
-    let preview = rollback(&cloud, &cloud, &manual, Undo::default(), true, 300.0).await.unwrap();
+    let preview =
+        rollback(&cloud, &cloud, Images::new(&cloud, REGISTRY), &manual, Undo::default(), true, 300.0).await.unwrap();
     assert_eq!(preview.task_definition, td_arn("todo", 2), "the verified one before the current");
     assert!(preview.reason.starts_with("dry run"));
     assert_eq!(cloud.mutating_calls().len(), calls);
@@ -592,7 +631,8 @@ async fn a_failed_deploy_does_not_undo_someone_elses_revision_but_does_undo_its_
     let mut service = cloud.service("todo");
     service.task_definition = theirs.clone();
     cloud.set_service(service);
-    let result = rollback(&cloud, &cloud, &target, Undo::default(), false, 200.0).await.unwrap();
+    let result =
+        rollback(&cloud, &cloud, Images::new(&cloud, REGISTRY), &target, Undo::default(), false, 200.0).await.unwrap();
     assert_eq!(result.outcome, RolloutOutcome::UpToDate, "{}", result.reason);
     assert!(cloud.mutating_calls().is_empty());
 
@@ -601,7 +641,7 @@ async fn a_failed_deploy_does_not_undo_someone_elses_revision_but_does_undo_its_
     let target = deploy_target(&cloud, 7).await;
     deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
     let undo = Undo { failed: None, previous: Some(&td_arn("todo", 1)) };
-    let result = rollback(&cloud, &cloud, &target, undo, false, 200.0).await.unwrap();
+    let result = rollback(&cloud, &cloud, Images::new(&cloud, REGISTRY), &target, undo, false, 200.0).await.unwrap();
     assert_eq!(result.outcome, RolloutOutcome::Started, "{}", result.reason);
     assert_eq!(cloud.service("todo").task_definition, td_arn("todo", 1));
 }
@@ -628,8 +668,17 @@ async fn rollback_passes_over_a_deregistered_known_good_revision() {
     let bad = deploy_target(&cloud, 9).await;
     let failed = deploy(&cloud, &cloud, &bad, None, 1000.0).await.unwrap();
     cloud.deregister(&td_arn("todo", 3)); // the last known-good
-    let back =
-        rollback(&cloud, &cloud, &bad, Undo { failed: Some(&failed), previous: None }, false, 1100.0).await.unwrap();
+    let back = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &bad,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        1100.0,
+    )
+    .await
+    .unwrap();
     assert_eq!(back.task_definition, td_arn("todo", 2), "the next verified one");
     assert!(back.reason.contains("todo:3 passed over: it is INACTIVE"), "{}", back.reason);
 
@@ -647,14 +696,30 @@ async fn rollback_passes_over_a_deregistered_known_good_revision() {
     cloud.deregister(&td_arn("todo", 2));
     let mut failed_again = failed.clone();
     failed_again.previous_task_definition = Some(td_arn("todo", 1));
-    let back = rollback(&cloud, &cloud, &bad, Undo { failed: Some(&failed_again), previous: None }, true, 1200.0)
-        .await
-        .unwrap();
+    let back = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &bad,
+        Undo { failed: Some(&failed_again), previous: None },
+        true,
+        1200.0,
+    )
+    .await
+    .unwrap();
     assert_eq!(back.task_definition, td_arn("todo", 1), "then the one COMPLETED at start");
     cloud.deregister(&td_arn("todo", 1));
-    let error = rollback(&cloud, &cloud, &bad, Undo { failed: Some(&failed_again), previous: None }, true, 1300.0)
-        .await
-        .unwrap_err();
+    let error = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &bad,
+        Undo { failed: Some(&failed_again), previous: None },
+        true,
+        1300.0,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.name(), "NoKnownGoodRevision");
 }
 
@@ -692,8 +757,17 @@ async fn a_rollback_without_a_verdict_leaves_someone_elses_deployment_alone() {
     service.task_definition = theirs.clone();
     cloud.set_service(service);
     let calls = cloud.mutating_calls().len();
-    let result =
-        rollback(&cloud, &cloud, &target, Undo { failed: Some(&failed), previous: None }, false, 200.0).await.unwrap();
+    let result = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &target,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        200.0,
+    )
+    .await
+    .unwrap();
     assert_eq!(result.outcome, RolloutOutcome::Superseded, "{}", result.reason);
     assert!(result.reason.contains("ecs-svc/theirs"), "{}", result.reason);
     assert_eq!(cloud.mutating_calls().len(), calls, "nothing changed");
@@ -719,8 +793,17 @@ async fn a_failed_forced_deployment_of_the_running_revision_goes_back_to_no_olde
     failed.previous_task_definition = Some(running.clone());
     assert_eq!(failed.task_definition, running, "a forced deployment of the same revision");
     let calls = cloud.mutating_calls().len();
-    let result =
-        rollback(&cloud, &cloud, &forced, Undo { failed: Some(&failed), previous: None }, false, 1100.0).await.unwrap();
+    let result = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &forced,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        1100.0,
+    )
+    .await
+    .unwrap();
     assert_eq!(result.outcome, RolloutOutcome::UpToDate, "{}", result.reason);
     assert_eq!(cloud.mutating_calls().len(), calls);
     assert_eq!(cloud.service("todo").task_definition, running);
@@ -749,8 +832,17 @@ async fn rollback_keeps_someones_newer_configuration_change_that_ran_before() {
     let bad = deploy_target(&cloud, 9).await;
     let failed = deploy(&cloud, &cloud, &bad, Some(&theirs), 300.0).await.unwrap();
     assert_eq!(failed.previous_task_definition.as_deref(), Some(theirs.as_str()));
-    let back =
-        rollback(&cloud, &cloud, &bad, Undo { failed: Some(&failed), previous: None }, false, 400.0).await.unwrap();
+    let back = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &bad,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        400.0,
+    )
+    .await
+    .unwrap();
     assert_eq!(back.task_definition, theirs, "{}", back.reason);
     assert!(back.reason.contains("what ran before deckhand's change"), "{}", back.reason);
     assert_eq!(cloud.service("todo").task_definition, theirs);
@@ -762,7 +854,8 @@ async fn a_manual_rollback_with_nowhere_to_go_changes_nothing_and_says_so() {
     let mut manual = deploy_target(&cloud, 7).await;
     manual.mode = Mode::Rollback;
     manual.containers.clear();
-    let result = rollback(&cloud, &cloud, &manual, Undo::default(), false, 100.0).await.unwrap();
+    let result =
+        rollback(&cloud, &cloud, Images::new(&cloud, REGISTRY), &manual, Undo::default(), false, 100.0).await.unwrap();
     assert_eq!(result.outcome, RolloutOutcome::Nothing, "{}", result.reason);
     assert!(result.reason.starts_with("nothing to roll back to"), "{}", result.reason);
     assert!(cloud.mutating_calls().is_empty());

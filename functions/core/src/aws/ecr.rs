@@ -3,8 +3,11 @@
 use super::{classify, seconds};
 use crate::domain::snapshot::ImageDetail;
 use crate::error::Result;
-use crate::ports::{ImageSelector, Registry};
+use crate::ports::{ImageSelector, Registry, Tagging};
+use aws_sdk_ecr::operation::batch_delete_image::BatchDeleteImageError;
+use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
 use aws_sdk_ecr::operation::describe_images::DescribeImagesError;
+use aws_sdk_ecr::operation::put_image::PutImageError;
 use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecr::Client;
 
@@ -38,6 +41,53 @@ impl Registry for EcrAdapter {
                     | DescribeImagesError::RepositoryNotFoundException(_),
                 ) => Ok(None),
                 _ => Err(classify("DescribeImages", error)),
+            },
+        }
+    }
+
+    async fn tag_image(&self, repository: &str, digest: &str, tag: &str) -> Result<Tagging> {
+        // ECR API reference, PutImage: "Creates or updates the image manifest and tags associated
+        // with an image"; tagging an existing image puts its own manifest (and media type) back
+        // with the new tag.
+        let id = ImageIdentifier::builder().image_digest(digest).build();
+        let got = match self.client.batch_get_image().repository_name(repository).image_ids(id).send().await {
+            Ok(got) => got,
+            Err(error) => {
+                return match error.as_service_error() {
+                    Some(BatchGetImageError::RepositoryNotFoundException(_)) => Ok(Tagging::ImageGone),
+                    _ => Err(classify("BatchGetImage", error)),
+                }
+            }
+        };
+        let Some(image) = got.images().first() else { return Ok(Tagging::ImageGone) };
+        let Some(manifest) = image.image_manifest() else { return Ok(Tagging::ImageGone) };
+        let mut put = self
+            .client
+            .put_image()
+            .repository_name(repository)
+            .image_manifest(manifest)
+            .image_tag(tag)
+            .image_digest(digest);
+        if let Some(media_type) = image.image_manifest_media_type() {
+            put = put.image_manifest_media_type(media_type);
+        }
+        match put.send().await {
+            Ok(_) => Ok(Tagging::Tagged),
+            Err(error) => match error.as_service_error() {
+                Some(PutImageError::ImageAlreadyExistsException(_)) => Ok(Tagging::AlreadyTagged),
+                _ => Err(classify("PutImage", error)),
+            },
+        }
+    }
+
+    async fn untag_image(&self, repository: &str, tag: &str) -> Result<()> {
+        let id = ImageIdentifier::builder().image_tag(tag).build();
+        match self.client.batch_delete_image().repository_name(repository).image_ids(id).send().await {
+            // A tag that is not there answers a failure ImageNotFound in the output: nothing to do.
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(BatchDeleteImageError::RepositoryNotFoundException(_)) => Ok(()),
+                _ => Err(classify("BatchDeleteImage", error)),
             },
         }
     }

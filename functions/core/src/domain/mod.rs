@@ -7,6 +7,7 @@ pub mod health;
 pub mod image;
 pub mod ledger;
 pub mod model;
+pub mod protect;
 pub mod release;
 pub mod request;
 pub mod snapshot;
