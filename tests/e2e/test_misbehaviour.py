@@ -81,24 +81,95 @@ def test_two_pushes_of_one_tag_back_to_back_end_on_the_newer(aws: Aws, events) -
     assert terminal_event(events, executions[1]["executionArn"])["status"] == "SUCCEEDED"
 
 
-def test_someone_elses_update_service_mid_rollout_supersedes_deckhand(aws: Aws, localcloud, events) -> None:
-    api = api_service(aws, grace=30)
-    slow = aws.push(api.repository, "main", ready_seconds=8)
+# When, in deckhand's rollout, someone else's UpdateService lands: each moment is an observable
+# state of deckhand's deployment (the simulator moves on every 0.2 s, so timing them by the clock
+# would test whatever the machine's load made of it).
+MOMENTS = ("visible", "launching", "running", "completed")
+
+
+def reach(aws: Aws, api: Any, moment: str) -> str:
+    """Waits until deckhand's deployment of `api` has reached `moment`; returns its id.
+    visible: UpdateService is done and the deployment is PRIMARY (no task started yet, most likely);
+    launching: its first tasks exist, not yet RUNNING; running: a task of it is RUNNING while its
+    targets are not healthy yet; completed: ECS calls it COMPLETED (deckhand is baking)."""
+    deployment = primary_id(aws, api.cluster, api.service)
+    if moment == "launching":
+        wait_until("deckhand's first tasks", lambda: new_tasks(aws, api.cluster, deployment), 60, interval=0.05)
+    elif moment == "running":
+        def running() -> bool:
+            arns = new_tasks(aws, api.cluster, deployment)
+            tasks = aws.ecs.describe_tasks(cluster=api.cluster, tasks=arns)["tasks"] if arns else []
+            return any(t["lastStatus"] == "RUNNING" for t in tasks)
+        wait_until("a task of deckhand's deployment RUNNING", running, 60, interval=0.1)
+    elif moment == "completed":
+        def completed() -> bool:
+            found = [d for d in aws.describe(api.cluster, api.service)["deployments"] if d["id"] == deployment]
+            return bool(found) and found[0].get("rolloutState") == "COMPLETED"
+        wait_until("deckhand's deployment COMPLETED", completed, 90, interval=0.1)
+    return deployment
+
+
+def scaled_api(aws: Aws, desired: int, **kwargs: Any) -> Any:
+    """api_service, then scaled to `desired` tasks and steady again."""
+    api = api_service(aws, **kwargs)
+    if desired != 2:
+        aws.ecs.update_service(cluster=api.cluster, service=api.service, desiredCount=desired)
+        aws.wait_steady(api.cluster, api.service)
+    return api
+
+
+@pytest.mark.parametrize("theirs", ["new", "previous"])
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_someone_elses_update_service_mid_rollout_supersedes_deckhand(
+        aws: Aws, localcloud, events, moment: str, theirs: str) -> None:
+    """Their own revision, or the revision deckhand replaced (a person going back by hand is not
+    ECS rolling back), at any moment of deckhand's rollout: SUPERSEDED, their change left alone."""
+    desired = 4 if moment in ("launching", "completed") else 2
+    api = scaled_api(aws, desired, grace=30, tags={"deckhand:bake": "4"} if moment == "completed" else None)
+    slow = aws.push(api.repository, "main", ready_seconds=1 if moment == "completed" else 6)
     arn = aws.execution_for_push(slow)
     ours = wait_for_deckhands_update(aws, api.cluster, api.service, slow)
-    # An operator ships their own revision while deckhand watches its rollout.
-    hotfix = aws.push(api.repository, "hotfix")
-    theirs = aws.task_definition(unique("api"), [("web", aws.pinned(api.repository, hotfix), 5000)])
-    aws.ecs.update_service(cluster=api.cluster, service=api.service, taskDefinition=theirs)
+    reach(aws, api, moment)
+    if theirs == "new":
+        hotfix = aws.push(api.repository, "hotfix")
+        revision = aws.task_definition(unique("api"), [("web", aws.pinned(api.repository, hotfix), 5000)])
+    else:
+        revision = api.good_revision
+    aws.ecs.update_service(cluster=api.cluster, service=api.service, taskDefinition=revision)
 
     execution = aws.finish(arn)
     assert execution["status"] == "SUCCEEDED", execution
     end = terminal_event(events, arn)
     assert end["status"] == "SUPERSEDED", end
     assert end["previousTaskDefinition"] == ours
-    assert aws.describe(api.cluster, api.service)["taskDefinition"] == theirs, "their change is left alone"
+    assert aws.describe(api.cluster, api.service)["taskDefinition"] == revision, "their change is left alone"
     assert "lockOwner" not in lock_item(localcloud, aws, api.cluster, api.service), "lock released"
     assert "ROLLED_BACK" not in events.statuses(arn)
+    assert "Roll back to last known-good" not in entered_states(aws, arn)
+
+
+@pytest.mark.parametrize("moment", ["visible", "running", "completed"])
+def test_a_forced_new_deployment_of_deckhands_revision_is_still_deckhands_rollout(
+        aws: Aws, localcloud, events, moment: str) -> None:
+    """UpdateService --force-new-deployment by hand restarts deckhand's own revision: the service
+    still rolls out exactly what deckhand deployed, so deckhand watches the new deployment to its
+    end (neither SUPERSEDED nor, worse, rolled back)."""
+    api = api_service(aws, grace=30, tags={"deckhand:bake": "4"} if moment == "completed" else None)
+    pushed = aws.push(api.repository, "main", ready_seconds=1 if moment == "completed" else 4)
+    arn = aws.execution_for_push(pushed)
+    ours = wait_for_deckhands_update(aws, api.cluster, api.service, pushed)
+    first = reach(aws, api, moment)
+    aws.ecs.update_service(cluster=api.cluster, service=api.service, forceNewDeployment=True)
+    forced = primary_id(aws, api.cluster, api.service)
+    assert forced != first
+
+    execution = aws.finish(arn)
+    assert execution["status"] == "SUCCEEDED", execution
+    end = terminal_event(events, arn)
+    assert end["status"] == "SUCCEEDED" and end["taskDefinition"] == ours, end
+    assert "Roll back to last known-good" not in entered_states(aws, arn)
+    service = aws.describe(api.cluster, api.service)
+    assert service["taskDefinition"] == ours and service["deployments"][0]["id"] == forced
 
 
 def test_rollback_passes_over_a_deregistered_known_good_revision(aws: Aws, events) -> None:
@@ -196,21 +267,29 @@ def primary_id(aws: Aws, cluster: str, service: str) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def test_scale_in_and_stop_task_during_a_rollout_are_not_failed_tasks(aws: Aws, events) -> None:
-    api = api_service(aws, grace=30)
-    slow = aws.push(api.repository, "main", ready_seconds=5)
+@pytest.mark.parametrize("moment", ["launching", "running", "completed"])
+@pytest.mark.parametrize("sizes", [(2, 1), (4, 2), (3, 1)], ids=lambda s: f"{s[0]}to{s[1]}")
+def test_scale_in_and_stop_task_during_a_rollout_are_not_failed_tasks(
+        aws: Aws, events, sizes: tuple[int, int], moment: str) -> None:
+    """A scale-in (ServiceSchedulerInitiated, exit 143) and an operator's StopTask (UserInitiated)
+    at any moment of the rollout: stops of new tasks, as many as MaxFailedTasks or more, and none
+    is a failure of the revision."""
+    before, after = sizes
+    api = scaled_api(aws, before, grace=30, tags={"deckhand:bake": "4"} if moment == "completed" else None)
+    slow = aws.push(api.repository, "main", ready_seconds=1 if moment == "completed" else 5)
     arn = aws.execution_for_push(slow)
     wait_for_deckhands_update(aws, api.cluster, api.service, slow)
-    deployment = primary_id(aws, api.cluster, api.service)
-    running = wait_until("new tasks running", lambda: new_tasks(aws, api.cluster, deployment) or None, 60, interval=0.2)
-    # A scale-in (ServiceSchedulerInitiated, exit 143) and an operator's StopTask (UserInitiated):
-    # two stops of new tasks, as many as MaxFailedTasks, and neither is a failure of the revision.
-    aws.ecs.update_service(cluster=api.cluster, service=api.service, desiredCount=1)
+    deployment = reach(aws, api, moment)
+    running = wait_until("new tasks", lambda: new_tasks(aws, api.cluster, deployment) or None, 60, interval=0.1)
+    aws.ecs.update_service(cluster=api.cluster, service=api.service, desiredCount=after)
     aws.ecs.stop_task(cluster=api.cluster, task=running[0], reason="operator restarts it")
     execution = aws.finish(arn)
     assert execution["status"] == "SUCCEEDED", execution
     assert terminal_event(events, arn)["status"] == "SUCCEEDED"
+    assert "Roll back to last known-good" not in entered_states(aws, arn)
     assert aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, slow)
+    service = aws.wait_steady(api.cluster, api.service)
+    assert service["desiredCount"] == after, "their scale-in is left alone"
 
 
 def test_a_task_replaced_during_the_bake_sends_the_rollout_back_to_waiting(aws: Aws, events) -> None:

@@ -204,6 +204,7 @@ pub fn service_snapshot(service: &Service) -> ServiceSnapshot {
                 running_count: d.running_count().into(),
                 pending_count: d.pending_count().into(),
                 failed_tasks: d.failed_tasks().into(),
+                created_at: seconds(d.created_at()),
             })
             .collect(),
         load_balancers: service

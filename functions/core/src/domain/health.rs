@@ -38,8 +38,10 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
         healthy_since: None,
     };
     let service = &observation.service;
-    let deployment = match our_deployment(service, rollout) {
+    let deployment = match our_deployment(service, rollout, now) {
         Ok(deployment) => deployment,
+        // Not listed yet: nothing ECS announces will say when it is, so look again soon.
+        Err(settled @ (Verdict::Pending, _)) => return Health { needs_poll: true, ..health(settled, 0) },
         Err(settled) => return health(settled, 0),
     };
     let ours: Vec<&TaskSnapshot> = observation.tasks.iter().filter(|t| belongs_to(t, deployment, rollout)).collect();
@@ -88,53 +90,159 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
     pending
 }
 
+/// How long a deployment deckhand started may be missing from DescribeServices before its
+/// absence counts. The ECS API is eventually consistent ("Eventual consistency" in the Amazon ECS
+/// API reference: the result of a call that changes a resource may not be visible to the calls
+/// right after it), so a DescribeServices just after UpdateService may not list the new deployment
+/// yet, and the service then looks exactly as it did before deckhand changed it.
+pub const UNSEEN_GRACE_SECONDS: f64 = 30.0;
+
+/// What became of the deployment a rollout watches, when it is not the service's PRIMARY.
+#[derive(Debug)]
+enum Replaced<'a> {
+    /// Not listed yet, and nothing after deckhand's UpdateService either: ECS's reads lag.
+    NotYetVisible,
+    /// A newer deployment of deckhand's own revision (UpdateService --force-new-deployment by
+    /// hand): the service still rolls out exactly what deckhand deployed, so it is watched.
+    SameRevision(&'a DeploymentSnapshot),
+    /// ECS went back by itself (the circuit breaker or a deployment alarm).
+    ByEcs(&'a DeploymentSnapshot),
+    /// Someone else's UpdateService: their change, not deckhand's to judge or undo.
+    BySomeoneElse(&'a DeploymentSnapshot),
+    /// No PRIMARY deployment at all.
+    Gone,
+}
+
 /// Step 1: the deployment this rollout started must still be there, PRIMARY and not FAILED.
-/// When it is not, ECS failed or rolled it back (a failure), or someone else updated the service
-/// (SUPERSEDED: their change is theirs, deckhand leaves it alone).
-fn our_deployment<'a>(service: &'a ServiceSnapshot, rollout: &Rollout) -> Result<&'a DeploymentSnapshot, Settled> {
+/// When it is not, ECS failed or rolled it back (a failure), someone else updated the service
+/// (SUPERSEDED: their change is theirs, deckhand leaves it alone), or ECS does not show it yet
+/// (PENDING, for a bounded time).
+fn our_deployment<'a>(
+    service: &'a ServiceSnapshot,
+    rollout: &Rollout,
+    now: f64,
+) -> Result<&'a DeploymentSnapshot, Settled> {
     let found = match &rollout.deployment_id {
         Some(id) => service.deployments.iter().find(|d| &d.id == id),
         // Without an id (e.g. ECS had already rolled back before we looked), accept the PRIMARY
         // only when it runs the expected revision.
         None => service.primary().filter(|d| d.task_definition == rollout.task_definition),
     };
+    let ours = rollout.deployment_id.as_deref().unwrap_or("(id unknown)");
     if let Some(deployment) = found {
+        // ECS's own verdict on it: the circuit breaker (rolloutStateReason "ECS deployment circuit
+        // breaker: …") or a deployment alarm failed it, whether or not ECS then rolled back.
         if deployment.rollout_state == RolloutState::Failed {
-            let why = deployment.rollout_state_reason.as_deref().unwrap_or("no reason given");
-            return Err((Verdict::Failed, format!("ECS marked deployment {} FAILED: {why}", deployment.id)));
+            return Err(failed_by_ecs(deployment));
         }
         if deployment.status == DeploymentStatus::Primary {
             return Ok(deployment);
         }
     }
-    let ours = rollout.deployment_id.as_deref().unwrap_or("?");
-    let Some(now_primary) = service.primary() else {
-        return Err((Verdict::Failed, format!("deployment {ours} is gone and the service has no PRIMARY deployment")));
-    };
-    let back_to_previous = rollout.previous_task_definition.as_deref() == Some(now_primary.task_definition.as_str());
-    if back_to_previous {
-        // The circuit breaker's rollback (or anyone's) to what ran before: this revision failed.
-        return Err((
+    match replaced(service, rollout, found.is_some(), now) {
+        Replaced::SameRevision(primary) if primary.rollout_state == RolloutState::Failed => {
+            Err(failed_by_ecs(primary))
+        }
+        Replaced::SameRevision(primary) => Ok(primary),
+        Replaced::NotYetVisible => Err((
+            Verdict::Pending,
+            format!(
+                "deployment {ours} of {} is not listed by ECS yet (its reads lag its writes); waiting up to {UNSEEN_GRACE_SECONDS:.0}s for it",
+                short_td(&rollout.task_definition)
+            ),
+        )),
+        Replaced::Gone => Err((
+            Verdict::Failed,
+            format!("deployment {ours} is gone and the service has no PRIMARY deployment"),
+        )),
+        Replaced::ByEcs(primary) => Err((
             Verdict::Failed,
             format!(
-                "deployment {ours} of {} was replaced: the service is back on {} (rolled back by ECS)",
+                "deployment {ours} of {} was rolled back by ECS: the service is back on {} (deployment {}{})",
                 short_td(&rollout.task_definition),
-                short_td(&now_primary.task_definition)
+                short_td(&primary.task_definition),
+                primary.id,
+                primary.rollout_state_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
             ),
-        ));
+        )),
+        Replaced::BySomeoneElse(primary) => Err((
+            Verdict::Superseded,
+            format!(
+                "someone else updated the service during the rollout: deployment {} of {} replaced deckhand's {ours} of {}",
+                primary.id,
+                short_td(&primary.task_definition),
+                short_td(&rollout.task_definition)
+            ),
+        )),
     }
-    Err((
-        Verdict::Superseded,
-        format!(
-            "someone else updated the service during the rollout: deployment {} of {} replaced deckhand's {ours} of {}",
-            now_primary.id,
-            short_td(&now_primary.task_definition),
-            short_td(&rollout.task_definition)
-        ),
-    ))
+}
+
+fn failed_by_ecs(deployment: &DeploymentSnapshot) -> Settled {
+    let why = deployment.rollout_state_reason.as_deref().unwrap_or("no reason given");
+    (Verdict::Failed, format!("ECS marked deployment {} FAILED: {why}", deployment.id))
+}
+
+/// Who replaced the rollout's deployment as PRIMARY. `listed`: the deployment is still in the
+/// service's list (ACTIVE, not FAILED), so it was certainly replaced by a newer deployment.
+///
+/// ECS's own rollback and a person going back by hand both leave the service on the revision
+/// that ran before, so the revision alone cannot tell them apart (a person re-applying the
+/// previous revision is not a failure of deckhand's). ECS marks what it does: the deployment it
+/// gives up on is FAILED (handled before this), and the deployment it rolls back with says so in
+/// its rolloutStateReason ("ECS deployment circuit breaker: rolling back to deploymentId …").
+/// A deployment of the previous revision that says neither is someone's UpdateService.
+fn replaced<'a>(service: &'a ServiceSnapshot, rollout: &Rollout, listed: bool, now: f64) -> Replaced<'a> {
+    let waited = now - rollout.started_at;
+    let Some(primary) = service.primary() else {
+        return if !listed && waited < UNSEEN_GRACE_SECONDS { Replaced::NotYetVisible } else { Replaced::Gone };
+    };
+    if primary.task_definition == rollout.task_definition {
+        return Replaced::SameRevision(primary);
+    }
+    if listed {
+        // Ours is there and not FAILED: whatever came after it, ECS did not give up on ours. Even
+        // a PRIMARY that is ECS's rollback went back from someone else's (later) deployment.
+        return Replaced::BySomeoneElse(primary);
+    }
+    if is_ecs_rollback(primary) {
+        return Replaced::ByEcs(primary);
+    }
+    // Created after deckhand's UpdateService (whose time `started_at` precedes it): the service
+    // moved on after deckhand's change, whether or not ours ever showed up.
+    if primary.created_at.is_some_and(|created| created > rollout.started_at) {
+        return Replaced::BySomeoneElse(primary);
+    }
+    if waited < UNSEEN_GRACE_SECONDS {
+        return Replaced::NotYetVisible;
+    }
+    // Never seen, or gone, for longer than ECS's reads lag, and nothing newer in its place: the
+    // service is on what ran before. ECS went back (its rollback completed and ours was dropped
+    // from the list before a check saw it) unless the PRIMARY is some other revision.
+    if rollout.previous_task_definition.as_deref() == Some(primary.task_definition.as_str()) {
+        Replaced::ByEcs(primary)
+    } else {
+        Replaced::BySomeoneElse(primary)
+    }
+}
+
+/// ECS's own rollback deployment: its rolloutStateReason is the only mark ECS leaves on it
+/// (there is no typed field), e.g. "ECS deployment circuit breaker: rolling back to deploymentId
+/// ecs-svc/…". A reason is not an error message: nothing else carries this fact.
+pub fn is_ecs_rollback(deployment: &DeploymentSnapshot) -> bool {
+    deployment.rollout_state_reason.as_deref().is_some_and(|reason| {
+        let reason = reason.to_ascii_lowercase();
+        reason.contains("circuit breaker") || reason.contains("rolling back")
+    })
 }
 
 /// Step 2: new tasks stopping with a real failure (not a scale-in, Spot or manual stop).
+///
+/// deckhand classifies each task it can see ([`is_failed_stop`]). ECS's own `failedTasks` counts
+/// what its circuit breaker counts: by the API reference, a task that "doesn't transition to a
+/// RUNNING state" is one, and a scale-in or StopTask of a task still starting is such a task, so
+/// the counter may include stops that say nothing about the revision (and it resets once a task
+/// runs). It counts only for the failures deckhand cannot see or explain: what is left of it once
+/// the external stops of the deployment's tasks are taken off.
 fn too_many_failed_tasks(
     ours: &[&TaskSnapshot],
     deployment: &DeploymentSnapshot,
@@ -142,7 +250,9 @@ fn too_many_failed_tasks(
     policy: &Policy,
 ) -> Option<Settled> {
     let failed: Vec<&&TaskSnapshot> = ours.iter().filter(|t| is_failed_stop(t)).collect();
-    let failed_count = (failed.len() as i64).max(deployment.failed_tasks) as u64;
+    let external = ours.iter().filter(|t| is_external_stop(t)).count() as i64;
+    let unexplained_by_ecs = (deployment.failed_tasks - external).max(0);
+    let failed_count = (failed.len() as i64).max(unexplained_by_ecs) as u64;
     (failed_count >= policy.max_failed_tasks).then(|| {
         let example = failed.first().map_or(String::new(), |t| format!(" (last: {})", stop_description(t)));
         (
@@ -309,6 +419,13 @@ pub fn is_failed_stop(task: &TaskSnapshot) -> bool {
     let by_code = matches!(task.stop_code, StopCode::TaskFailedToStart | StopCode::EssentialContainerExited);
     let by_exit = task.containers.iter().any(|c| c.exit_code.is_some_and(|code| code != 0));
     by_code || by_exit
+}
+
+/// A stop made from outside the task that is not a failure: a scale-in, a replaced deployment,
+/// Spot, StopTask.
+fn is_external_stop(task: &TaskSnapshot) -> bool {
+    let stopping = task.last_status == TaskStatus::Stopped || task.desired_status == TaskStatus::Stopped;
+    stopping && task.stop_code.is_external() && !is_failed_stop(task)
 }
 
 fn stop_description(task: &TaskSnapshot) -> String {

@@ -153,19 +153,150 @@ fn ecs_marking_the_deployment_failed_fails_it() {
 
 #[test]
 fn ecs_rolling_back_by_itself_is_a_failure_never_a_success() {
-    // The circuit breaker rolled back: a new PRIMARY on the old revision, ours demoted to ACTIVE.
+    // The circuit breaker failed ours (rolloutState FAILED, its reason names the breaker) and
+    // rolled back: a new PRIMARY on the old revision, whose reason says so.
     let mut observation = completed(["healthy", "healthy"]);
     observation.service.task_definition = OLD_TD.into();
-    observation.service.deployments = vec![
-        deployment("ecs-svc/3", "PRIMARY", OLD_TD, "COMPLETED", 2),
-        deployment("ecs-svc/2", "ACTIVE", NEW_TD, "IN_PROGRESS", 0),
-    ];
-    assert_eq!(judge(&observation, START + 30.0).verdict, Verdict::Failed);
-    // …and once ECS has cleaned up, our deployment is gone altogether.
+    let mut back = deployment("ecs-svc/3", "PRIMARY", OLD_TD, "IN_PROGRESS", 0);
+    back.rollout_state_reason = Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1.".into());
+    back.created_at = Some(START + 20.0);
+    let mut ours = deployment("ecs-svc/2", "ACTIVE", NEW_TD, "FAILED", 0);
+    ours.rollout_state_reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
+    observation.service.deployments = vec![back, ours];
+    let health = judge(&observation, START + 30.0);
+    assert_eq!(health.verdict, Verdict::Failed, "{}", health.reason);
+    assert!(health.reason.contains("circuit breaker"), "{}", health.reason);
+    // …and once ECS has dropped ours from the list, its rollback deployment still says what it is,
+    // even though it was created after deckhand's UpdateService.
     observation.service.deployments.truncate(1);
-    let health = judge(&observation, START + 60.0);
-    assert_eq!(health.verdict, Verdict::Failed);
-    assert!(health.reason.contains("api:7"), "{}", health.reason);
+    let health = judge(&observation, START + 31.0);
+    assert_eq!(health.verdict, Verdict::Failed, "{}", health.reason);
+    assert!(health.reason.contains("rolled back by ECS") && health.reason.contains("api:7"), "{}", health.reason);
+    // …and once that rollback COMPLETED too (its reason no longer tells), the service is on what
+    // ran before with nothing after deckhand's UpdateService but ECS's own: a failure once ours
+    // has been missing for longer than ECS's reads lag.
+    observation.service.deployments[0] = deployment("ecs-svc/1", "PRIMARY", OLD_TD, "COMPLETED", 2);
+    observation.service.deployments[0].created_at = Some(START - 600.0);
+    assert_eq!(judge(&observation, START + UNSEEN_GRACE_SECONDS + 1.0).verdict, Verdict::Failed);
+}
+
+#[test]
+fn ecs_rolling_back_to_the_same_deployment_is_a_failure_too() {
+    // ECS may return to the last COMPLETED deployment itself (same id, IN_PROGRESS again): ours is
+    // FAILED and demoted, whatever the PRIMARY's id.
+    let mut observation = completed(["healthy", "healthy"]);
+    let mut back = deployment("ecs-svc/1", "PRIMARY", OLD_TD, "IN_PROGRESS", 2);
+    back.rollout_state_reason = Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1.".into());
+    back.created_at = Some(START - 600.0);
+    observation.service.deployments = vec![back, deployment("ecs-svc/2", "ACTIVE", NEW_TD, "FAILED", 0)];
+    assert_eq!(judge(&observation, START + 5.0).verdict, Verdict::Failed);
+}
+
+#[test]
+fn a_person_going_back_to_the_previous_revision_supersedes_the_rollout() {
+    // UpdateService to the revision deckhand replaced, by hand: same revision as an ECS rollback,
+    // but ours is not FAILED and the new PRIMARY does not say it is ECS's rollback.
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.task_definition = OLD_TD.into();
+    let mut theirs = deployment("ecs-svc/4", "PRIMARY", OLD_TD, "IN_PROGRESS", 0);
+    theirs.rollout_state_reason = Some("ECS deployment ecs-svc/4 in progress.".into());
+    theirs.created_at = Some(START + 3.0);
+    observation.service.deployments = vec![theirs, deployment("ecs-svc/2", "ACTIVE", NEW_TD, "IN_PROGRESS", 1)];
+    let health = judge(&observation, START + 4.0);
+    assert_eq!(health.verdict, Verdict::Superseded, "{}", health.reason);
+    assert!(health.reason.contains("ecs-svc/4") && health.reason.contains("api:7"), "{}", health.reason);
+    // Still theirs once ours has drained away and theirs COMPLETED: it was created after
+    // deckhand's UpdateService, inside or past the grace for unseen deployments.
+    observation.service.deployments = vec![deployment("ecs-svc/4", "PRIMARY", OLD_TD, "COMPLETED", 2)];
+    observation.service.deployments[0].created_at = Some(START + 3.0);
+    for now in [START + 10.0, START + UNSEEN_GRACE_SECONDS + 60.0] {
+        assert_eq!(judge(&observation, now).verdict, Verdict::Superseded, "at {now}");
+    }
+}
+
+#[test]
+fn ecs_rolling_back_someone_elses_later_deployment_supersedes_ours() {
+    // Ours was replaced by theirs, theirs failed and ECS rolled it back: ours is listed and not
+    // FAILED, so the rollback was not of deckhand's deployment.
+    let mut observation = completed(["healthy", "healthy"]);
+    let mut back = deployment("ecs-svc/5", "PRIMARY", OLD_TD, "IN_PROGRESS", 0);
+    back.rollout_state_reason = Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1.".into());
+    let other = "arn:aws:ecs:us-east-1:1:task-definition/api:9";
+    observation.service.deployments = vec![
+        back,
+        deployment("ecs-svc/4", "ACTIVE", other, "FAILED", 0),
+        deployment("ecs-svc/2", "ACTIVE", NEW_TD, "IN_PROGRESS", 1),
+    ];
+    assert_eq!(judge(&observation, START + 20.0).verdict, Verdict::Superseded);
+}
+
+#[test]
+fn a_deployment_ecs_does_not_list_yet_is_pending_for_a_bounded_time() {
+    // Right after UpdateService, DescribeServices may still answer what it did before (ECS reads
+    // are eventually consistent): only the old deployment, PRIMARY, on the previous revision.
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.task_definition = OLD_TD.into();
+    let mut old = deployment("ecs-svc/1", "PRIMARY", OLD_TD, "COMPLETED", 2);
+    old.created_at = Some(START - 600.0);
+    observation.service.deployments = vec![old];
+    observation.tasks.clear();
+    for now in [START + 0.5, START + 10.0, START + UNSEEN_GRACE_SECONDS - 1.0] {
+        let health = judge(&observation, now);
+        assert_eq!(health.verdict, Verdict::Pending, "at {now}: {}", health.reason);
+        assert!(health.needs_poll, "ECS announces nothing about its reads catching up: poll");
+        assert!(health.reason.contains("not listed by ECS yet"), "{}", health.reason);
+    }
+    // Missing for longer than that, with nothing after it: ours is gone, the service is on what
+    // ran before.
+    let health = judge(&observation, START + UNSEEN_GRACE_SECONDS + 1.0);
+    assert_eq!(health.verdict, Verdict::Failed, "{}", health.reason);
+    // A service with no PRIMARY at all reads the same way: pending first, gone after the grace.
+    observation.service.deployments.clear();
+    assert_eq!(judge(&observation, START + 1.0).verdict, Verdict::Pending);
+    assert_eq!(judge(&observation, START + UNSEEN_GRACE_SECONDS + 1.0).verdict, Verdict::Failed);
+}
+
+#[test]
+fn a_newer_deployment_than_deckhands_update_supersedes_even_before_ours_is_listed() {
+    let other = "arn:aws:ecs:us-east-1:1:task-definition/api:9";
+    let mut observation = completed(["healthy", "healthy"]);
+    let mut theirs = deployment("ecs-svc/4", "PRIMARY", other, "IN_PROGRESS", 0);
+    theirs.created_at = Some(START + 2.0);
+    let mut old = deployment("ecs-svc/1", "ACTIVE", OLD_TD, "COMPLETED", 2);
+    old.created_at = Some(START - 600.0);
+    observation.service.deployments = vec![theirs, old];
+    let health = judge(&observation, START + 3.0);
+    assert_eq!(health.verdict, Verdict::Superseded, "{}", health.reason);
+    // Theirs going back to the previous revision, created after deckhand's UpdateService, too.
+    observation.service.deployments[0].task_definition = OLD_TD.into();
+    assert_eq!(judge(&observation, START + 3.0).verdict, Verdict::Superseded);
+}
+
+#[test]
+fn a_forced_new_deployment_of_deckhands_revision_is_watched_to_its_end() {
+    // UpdateService --force-new-deployment by hand: a new PRIMARY of deckhand's own revision.
+    let mut observation = completed(["healthy", "healthy"]);
+    let mut forced = deployment("ecs-svc/6", "PRIMARY", NEW_TD, "IN_PROGRESS", 0);
+    forced.created_at = Some(START + 5.0);
+    observation.service.deployments = vec![forced, deployment("ecs-svc/2", "ACTIVE", NEW_TD, "IN_PROGRESS", 2)];
+    let health = judge(&observation, START + 6.0);
+    assert_eq!(health.verdict, Verdict::Pending, "{}", health.reason);
+    assert!(
+        health.reason.contains("0/2 new tasks running"),
+        "the forced deployment's own tasks count: {}",
+        health.reason
+    );
+    // Its tasks become healthy and ECS calls it COMPLETED (ours gone): HEALTHY.
+    observation.service.deployments = vec![deployment("ecs-svc/6", "PRIMARY", NEW_TD, "COMPLETED", 2)];
+    for task in &mut observation.tasks {
+        task.started_by = Some("ecs-svc/6".into());
+    }
+    let health = judge(&observation, START + 20.0);
+    assert_eq!(health.verdict, Verdict::Healthy, "{}", health.reason);
+    assert!(health.reason.contains("ecs-svc/6"), "{}", health.reason);
+    // …and FAILED by ECS is a failure like ours would have been.
+    observation.service.deployments[0].rollout_state = "FAILED".into();
+    assert_eq!(judge(&observation, START + 20.0).verdict, Verdict::Failed);
 }
 
 #[test]
@@ -205,6 +336,51 @@ fn ecs_failed_task_counter_counts_too() {
     observation.service.deployments[0].rollout_state = "IN_PROGRESS".into();
     observation.service.deployments[0].failed_tasks = 2;
     assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Failed);
+}
+
+#[test]
+fn ecs_counting_scaled_in_tasks_that_never_ran_is_not_a_failure() {
+    // desired 4 → 2 (or 3 → 1) while the new tasks are still starting: the scheduler stops two
+    // of them before they reach RUNNING, and ECS's failedTasks ("the task doesn't transition to a
+    // RUNNING state") may count both: as many as MaxFailedTasks.
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.deployments[0].rollout_state = "IN_PROGRESS".into();
+    observation.service.deployments[0].failed_tasks = 2;
+    for n in [3, 4] {
+        let mut scaled = task(n, "STOPPED");
+        scaled.stop_code = "ServiceSchedulerInitiated".into();
+        scaled.stopped_reason = Some("Scaling activity initiated by (deployment ecs-svc/2)".into());
+        scaled.started_at = None;
+        scaled.private_ip = None;
+        observation.tasks.push(scaled);
+    }
+    let health = judge(&observation, START + 10.0);
+    assert_eq!(health.verdict, Verdict::Pending, "{}", health.reason);
+    // …and the rollout completes: HEALTHY, ECS's counter notwithstanding.
+    observation.service.deployments[0].rollout_state = "COMPLETED".into();
+    assert_eq!(judge(&observation, START + 12.0).verdict, Verdict::Healthy);
+    // A failure ECS counts beyond what the external stops explain still counts.
+    observation.service.deployments[0].rollout_state = "IN_PROGRESS".into();
+    observation.service.deployments[0].failed_tasks = 4;
+    let health = judge(&observation, START + 14.0);
+    assert_eq!(health.verdict, Verdict::Failed, "{}", health.reason);
+}
+
+#[test]
+fn a_scale_in_leaves_fewer_tasks_to_wait_for() {
+    // desired 4 → 2 mid-rollout: the deployment's desired count follows the service's, and the
+    // two tasks still running are all the rollout needs.
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.desired_count = 2;
+    observation.service.deployments[0].desired_count = 2;
+    let mut scaled = task(3, "RUNNING");
+    scaled.desired_status = "STOPPED".into();
+    scaled.stop_code = "ServiceSchedulerInitiated".into();
+    scaled.stopped_reason = Some("Scaling activity initiated by (deployment ecs-svc/2)".into());
+    observation.tasks.push(scaled);
+    let health = judge(&observation, START + 10.0);
+    assert_eq!(health.verdict, Verdict::Healthy, "{}", health.reason);
+    assert!(health.reason.contains("2/2 tasks running"), "{}", health.reason);
 }
 
 #[test]

@@ -65,6 +65,9 @@ pub struct DeploymentSnapshot {
     pub running_count: i64,
     pub pending_count: i64,
     pub failed_tasks: i64,
+    /// When ECS created the deployment (epoch seconds): tells a deployment started after
+    /// deckhand's UpdateService from one that was there before it.
+    pub created_at: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
