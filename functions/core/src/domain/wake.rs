@@ -6,6 +6,7 @@
 //! event's content beyond "something may have changed on this service": the watcher always
 //! judges the live state, which makes duplicates and stale events harmless by construction.
 
+use super::status::TaskStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -32,7 +33,7 @@ pub fn waiter_key(service_key: &str) -> String {
 pub enum EcsSignal {
     /// `ECS Deployment State Change` (IN_PROGRESS, COMPLETED, FAILED) of a service.
     Deployment { service_arn: String, deployment_id: String, event_name: String },
-    /// `ECS Task State Change` of a service's task that stopped.
+    /// `ECS Task State Change` of a service's task that is stopping or stopped ([`is_stopping`]).
     TaskStopped { service_arn: String, started_by: Option<String>, task_arn: String },
 }
 
@@ -58,12 +59,28 @@ impl EcsSignal {
     }
 }
 
+/// Whether a task event is one of a stop. The stop is decided (desiredStatus STOPPED) long before
+/// the task is STOPPED: a target failing its health checks drains for the deregistration delay
+/// first (300 s by default). ECS's task lifecycle (ECS Developer Guide, "Amazon ECS task
+/// lifecycle") passes a stopping task through DEACTIVATING (load-balancer targets deregistered),
+/// STOPPING (containers stopped) and DEPROVISIONING (network interface detached) to STOPPED, and
+/// each lastStatus change is a task state change event. EventBridge may lose, repeat or reorder
+/// them, so any of them (the first that arrives) wakes the watcher, not only the two that carry
+/// STOPPED.
+pub fn is_stopping(last: &TaskStatus, desired: &TaskStatus) -> bool {
+    *desired == TaskStatus::Stopped
+        || matches!(
+            last,
+            TaskStatus::Deactivating | TaskStatus::Stopping | TaskStatus::Deprovisioning | TaskStatus::Stopped
+        )
+}
+
 /// Why an event was not routed (logged, never an error: EventBridge would retry it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ignored(pub String);
 
 /// Reads an EventBridge event from `aws.ecs`. Events of other kinds, of tasks that are not a
-/// service's or have not stopped, are ignored with the reason.
+/// service's or are not stopping, are ignored with the reason.
 pub fn parse_ecs_event(event: &Value) -> Result<EcsSignal, Ignored> {
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
     let kind = text(event, "detail-type").unwrap_or_default();
@@ -83,14 +100,10 @@ pub fn parse_ecs_event(event: &Value) -> Result<EcsSignal, Ignored> {
             })
         }
         "ECS Task State Change" => {
-            // The stop is decided (desiredStatus STOPPED) long before the task is STOPPED: a
-            // target failing its health checks drains for the deregistration delay first (300 s
-            // by default). The first event of the stop is what the watcher must act on.
-            let stopping = [text(&detail, "lastStatus"), text(&detail, "desiredStatus")]
-                .iter()
-                .any(|status| status.as_deref() == Some("STOPPED"));
-            if !stopping {
-                return Err(Ignored("task is not stopping".into()));
+            let last = TaskStatus::from(text(&detail, "lastStatus").unwrap_or_default());
+            let desired = TaskStatus::from(text(&detail, "desiredStatus").unwrap_or_default());
+            if !is_stopping(&last, &desired) {
+                return Err(Ignored(format!("task is not stopping (lastStatus {last}, desiredStatus {desired})")));
             }
             let group = text(&detail, "group").unwrap_or_default();
             let Some(service) = group.strip_prefix("service:") else {
@@ -155,6 +168,43 @@ mod tests {
         let mut running = task_event("RUNNING", "ecs-svc/1");
         running["detail"]["desiredStatus"] = json!("RUNNING");
         assert!(parse_ecs_event(&running).is_err());
+    }
+
+    #[test]
+    fn every_stopping_state_wakes_the_watcher() {
+        // ECS's task lifecycle: RUNNING → DEACTIVATING → STOPPING → DEPROVISIONING → STOPPED.
+        // The first of these events to arrive may be any of them (EventBridge loses and reorders).
+        for last_status in ["DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"] {
+            for desired_status in [Some("STOPPED"), Some("RUNNING"), None] {
+                let mut event = task_event(last_status, "ecs-svc/1");
+                if let Some(desired) = desired_status {
+                    event["detail"]["desiredStatus"] = json!(desired);
+                }
+                let signal = parse_ecs_event(&event)
+                    .unwrap_or_else(|e| panic!("{last_status} (desired {desired_status:?}) ignored: {e:?}"));
+                assert_eq!(signal.service_arn(), SERVICE, "{last_status}");
+                assert!(signal.concerns(&waiter(Some("ecs-svc/1"))), "{last_status}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_stop_decided_before_the_task_ran_wakes_the_watcher() {
+        // Scaled in or replaced while still starting: desiredStatus STOPPED, lastStatus not yet RUNNING.
+        for last_status in ["PROVISIONING", "PENDING", "ACTIVATING"] {
+            let mut event = task_event(last_status, "ecs-svc/1");
+            event["detail"]["desiredStatus"] = json!("STOPPED");
+            assert!(parse_ecs_event(&event).is_ok(), "{last_status}");
+        }
+    }
+
+    #[test]
+    fn starting_and_running_tasks_do_not_wake_the_watcher() {
+        for last_status in ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "", "SOMETHING_NEW"] {
+            let mut event = task_event(last_status, "ecs-svc/1");
+            event["detail"]["desiredStatus"] = json!("RUNNING");
+            assert!(parse_ecs_event(&event).is_err(), "{last_status:?}");
+        }
     }
 
     #[test]
