@@ -1,6 +1,7 @@
 //! Rollback: return the service to its last known-good revision.
 
 use super::deploy::{describe_one, short};
+use crate::domain::health::is_ecs_rollback;
 use crate::domain::ledger::rollback_candidates;
 use crate::domain::model::{Mode, Rollout, RolloutOutcome, Target};
 use crate::domain::protect::pinned_images;
@@ -155,10 +156,14 @@ fn unchanged(service: &ServiceSnapshot, outcome: RolloutOutcome, now: f64, reaso
 
 /// Why the service's PRIMARY deployment is someone else's, if it is: neither deckhand's failed
 /// deployment (by id or revision) nor ECS's own rollback of it to the revision that ran before.
+/// ECS marks its rollback deployment (its reason), or rolls back by returning the deployment that
+/// ran before to IN_PROGRESS (created before deckhand's); a deployment of the previous revision
+/// created since, unmarked, is a person's re-apply, theirs to keep.
 fn someone_elses(failed: &Rollout, primary: &DeploymentSnapshot) -> Option<String> {
     let ours = failed.deployment_id.as_deref() == Some(primary.id.as_str())
         || primary.task_definition == failed.task_definition;
-    let ecs_went_back = failed.previous_task_definition.as_deref() == Some(primary.task_definition.as_str());
+    let ecs_went_back = failed.previous_task_definition.as_deref() == Some(primary.task_definition.as_str())
+        && (is_ecs_rollback(primary) || primary.created_at.is_none_or(|created| created <= failed.started_at));
     (!ours && !ecs_went_back).then(|| {
         format!(
             "someone else updated the service: deployment {} of {} replaced deckhand's {} of {}; deckhand leaves it alone",

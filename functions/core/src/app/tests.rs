@@ -917,3 +917,57 @@ async fn a_re_tag_orders_by_the_event_time_when_ecr_keeps_the_first_push_time() 
     assert!(plan.targets[0].pushed_at > 1_000.0, "the event's own time: {}", plan.targets[0].pushed_at);
     assert!(plan.targets[0].pushed_tag.as_ref().unwrap().exact, "todo tracks files=todo/files:prod exactly");
 }
+
+#[tokio::test]
+async fn a_person_re_applying_the_previous_revision_is_theirs_not_ecs_rolling_back() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
+    let previous = failed.previous_task_definition.clone().unwrap();
+    let mut service = cloud.service("todo");
+    service.deployments[0].status = "ACTIVE".into();
+    service.deployments.insert(
+        0,
+        crate::domain::snapshot::DeploymentSnapshot {
+            id: "ecs-svc/by-hand".into(),
+            status: "PRIMARY".into(),
+            task_definition: previous.clone(),
+            rollout_state: "IN_PROGRESS".into(),
+            created_at: Some(150.0),
+            ..Default::default()
+        },
+    );
+    service.task_definition = previous.clone();
+    cloud.set_service(service.clone());
+    let calls = cloud.mutating_calls().len();
+    let result = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &target,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        200.0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.outcome, RolloutOutcome::Superseded, "{}", result.reason);
+    assert_eq!(cloud.mutating_calls().len(), calls);
+
+    // The same revision brought back by ECS's circuit breaker is ECS's rollback: watched.
+    service.deployments[0].rollout_state_reason =
+        Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1".into());
+    cloud.set_service(service);
+    let result = rollback(
+        &cloud,
+        &cloud,
+        Images::new(&cloud, REGISTRY),
+        &target,
+        Undo { failed: Some(&failed), previous: None },
+        false,
+        200.0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.outcome, RolloutOutcome::Started, "{}", result.reason);
+}
