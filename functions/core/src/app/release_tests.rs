@@ -199,11 +199,6 @@ async fn a_rejected_or_expired_wait_cannot_be_approved() {
 #[tokio::test]
 async fn a_superseded_wait_whose_token_could_not_be_failed_is_failed_by_the_retry() {
     let cloud = approval_cloud();
-    let waiter = |execution: &'static str, token: &'static str| Waiter {
-        execution_arn: execution,
-        parent_execution_arn: None,
-        token,
-    };
     let first = child_plan(&cloud, "1.1.0", 2, 10.0).await.targets.remove(0);
     await_approval(&cloud, &cloud, &cloud, &cloud, &first, &waiter("arn:one", "t1"), 20.0).await.unwrap();
     let second = child_plan(&cloud, "1.2.0", 3, 30.0).await.targets.remove(0);
@@ -221,11 +216,6 @@ async fn a_superseded_wait_whose_token_could_not_be_failed_is_failed_by_the_retr
 #[tokio::test]
 async fn pushes_of_different_containers_wait_side_by_side_and_are_approved_together() {
     let cloud = approval_cloud();
-    let waiter = |execution: &'static str, token: &'static str| Waiter {
-        execution_arn: execution,
-        parent_execution_arn: None,
-        token,
-    };
     let image = format!("{REGISTRY}/{SHOP}:1.0.0");
     cloud.add_task_definition("api", 1, &[("app", &image), ("sidecar", "envoy:1")]);
     let app = child_plan(&cloud, "1.1.0", 2, 10.0).await.targets.remove(0);
@@ -240,4 +230,9 @@ async fn pushes_of_different_containers_wait_side_by_side_and_are_approved_toget
     let key = cloud.service("api").arn;
     let decided = decide(&cloud, &cloud, &key, Decision::Approve, "alice", "", 50.0).await.unwrap();
     assert_eq!(decided.iter().map(|d| d.token.as_str()).collect::<Vec<_>>(), ["t1", "t2"]);
+}
+
+/// The waiting execution `execution` parked on `token`.
+fn waiter(execution: &'static str, token: &'static str) -> Waiter<'static> {
+    Waiter { execution_arn: execution, parent_execution_arn: None, token }
 }

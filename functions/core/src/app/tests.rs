@@ -328,17 +328,7 @@ async fn rollback_goes_to_the_verified_revision() {
     let failed = deploy(&cloud, &cloud, &worse, None, 300.0).await.unwrap();
     assert_eq!(failed.task_definition, td_arn("todo", 4));
 
-    let back = rollback(
-        &cloud,
-        &cloud,
-        Images::new(&cloud, REGISTRY),
-        &worse,
-        Undo { failed: Some(&failed), previous: None },
-        false,
-        400.0,
-    )
-    .await
-    .unwrap();
+    let back = roll_back_failed(&cloud, &worse, &failed, 400.0).await;
     assert_eq!(back.task_definition, td_arn("todo", 2), "the verified revision, not revision − 1");
     assert_eq!(cloud.service("todo").task_definition, td_arn("todo", 2));
 }
@@ -348,17 +338,7 @@ async fn rollback_of_a_first_deployment_uses_the_revision_completed_at_start() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
     let failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
-    let back = rollback(
-        &cloud,
-        &cloud,
-        Images::new(&cloud, REGISTRY),
-        &target,
-        Undo { failed: Some(&failed), previous: None },
-        false,
-        200.0,
-    )
-    .await
-    .unwrap();
+    let back = roll_back_failed(&cloud, &target, &failed, 200.0).await;
     assert_eq!(back.task_definition, td_arn("todo", 1));
 }
 
@@ -395,17 +375,7 @@ async fn rollback_watches_a_circuit_breaker_rollback_instead_of_starting_another
     service.task_definition = td_arn("todo", 1);
     cloud.set_service(service);
     let updates_before = cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count();
-    let back = rollback(
-        &cloud,
-        &cloud,
-        Images::new(&cloud, REGISTRY),
-        &target,
-        Undo { failed: Some(&failed), previous: None },
-        false,
-        200.0,
-    )
-    .await
-    .unwrap();
+    let back = roll_back_failed(&cloud, &target, &failed, 200.0).await;
     assert_eq!(back.task_definition, td_arn("todo", 1));
     assert!(back.reason.contains("already back"), "{}", back.reason);
     assert_eq!(cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count(), updates_before);
@@ -668,17 +638,7 @@ async fn rollback_passes_over_a_deregistered_known_good_revision() {
     let bad = deploy_target(&cloud, 9).await;
     let failed = deploy(&cloud, &cloud, &bad, None, 1000.0).await.unwrap();
     cloud.deregister(&td_arn("todo", 3)); // the last known-good
-    let back = rollback(
-        &cloud,
-        &cloud,
-        Images::new(&cloud, REGISTRY),
-        &bad,
-        Undo { failed: Some(&failed), previous: None },
-        false,
-        1100.0,
-    )
-    .await
-    .unwrap();
+    let back = roll_back_failed(&cloud, &bad, &failed, 1100.0).await;
     assert_eq!(back.task_definition, td_arn("todo", 2), "the next verified one");
     assert!(back.reason.contains("todo:3 passed over: it is INACTIVE"), "{}", back.reason);
 
@@ -757,17 +717,7 @@ async fn a_rollback_without_a_verdict_leaves_someone_elses_deployment_alone() {
     service.task_definition = theirs.clone();
     cloud.set_service(service);
     let calls = cloud.mutating_calls().len();
-    let result = rollback(
-        &cloud,
-        &cloud,
-        Images::new(&cloud, REGISTRY),
-        &target,
-        Undo { failed: Some(&failed), previous: None },
-        false,
-        200.0,
-    )
-    .await
-    .unwrap();
+    let result = roll_back_failed(&cloud, &target, &failed, 200.0).await;
     assert_eq!(result.outcome, RolloutOutcome::Superseded, "{}", result.reason);
     assert!(result.reason.contains("ecs-svc/theirs"), "{}", result.reason);
     assert_eq!(cloud.mutating_calls().len(), calls, "nothing changed");
@@ -793,17 +743,7 @@ async fn a_failed_forced_deployment_of_the_running_revision_goes_back_to_no_olde
     failed.previous_task_definition = Some(running.clone());
     assert_eq!(failed.task_definition, running, "a forced deployment of the same revision");
     let calls = cloud.mutating_calls().len();
-    let result = rollback(
-        &cloud,
-        &cloud,
-        Images::new(&cloud, REGISTRY),
-        &forced,
-        Undo { failed: Some(&failed), previous: None },
-        false,
-        1100.0,
-    )
-    .await
-    .unwrap();
+    let result = roll_back_failed(&cloud, &forced, &failed, 1100.0).await;
     assert_eq!(result.outcome, RolloutOutcome::UpToDate, "{}", result.reason);
     assert_eq!(cloud.mutating_calls().len(), calls);
     assert_eq!(cloud.service("todo").task_definition, running);
@@ -832,17 +772,7 @@ async fn rollback_keeps_someones_newer_configuration_change_that_ran_before() {
     let bad = deploy_target(&cloud, 9).await;
     let failed = deploy(&cloud, &cloud, &bad, Some(&theirs), 300.0).await.unwrap();
     assert_eq!(failed.previous_task_definition.as_deref(), Some(theirs.as_str()));
-    let back = rollback(
-        &cloud,
-        &cloud,
-        Images::new(&cloud, REGISTRY),
-        &bad,
-        Undo { failed: Some(&failed), previous: None },
-        false,
-        400.0,
-    )
-    .await
-    .unwrap();
+    let back = roll_back_failed(&cloud, &bad, &failed, 400.0).await;
     assert_eq!(back.task_definition, theirs, "{}", back.reason);
     assert!(back.reason.contains("what ran before deckhand's change"), "{}", back.reason);
     assert_eq!(cloud.service("todo").task_definition, theirs);
@@ -940,17 +870,7 @@ async fn a_person_re_applying_the_previous_revision_is_theirs_not_ecs_rolling_ba
     service.task_definition = previous.clone();
     cloud.set_service(service.clone());
     let calls = cloud.mutating_calls().len();
-    let result = rollback(
-        &cloud,
-        &cloud,
-        Images::new(&cloud, REGISTRY),
-        &target,
-        Undo { failed: Some(&failed), previous: None },
-        false,
-        200.0,
-    )
-    .await
-    .unwrap();
+    let result = roll_back_failed(&cloud, &target, &failed, 200.0).await;
     assert_eq!(result.outcome, RolloutOutcome::Superseded, "{}", result.reason);
     assert_eq!(cloud.mutating_calls().len(), calls);
 
@@ -958,16 +878,26 @@ async fn a_person_re_applying_the_previous_revision_is_theirs_not_ecs_rolling_ba
     service.deployments[0].rollout_state_reason =
         Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1".into());
     cloud.set_service(service);
-    let result = rollback(
-        &cloud,
-        &cloud,
-        Images::new(&cloud, REGISTRY),
-        &target,
-        Undo { failed: Some(&failed), previous: None },
+    let result = roll_back_failed(&cloud, &target, &failed, 200.0).await;
+    assert_eq!(result.outcome, RolloutOutcome::Started, "{}", result.reason);
+}
+
+/// Rolls back `failed`, a deployment of `target`, as the state machine does after its verdict.
+async fn roll_back_failed(
+    cloud: &FakeCloud,
+    target: &Target,
+    failed: &crate::domain::model::Rollout,
+    now: f64,
+) -> crate::domain::model::Rollout {
+    rollback(
+        cloud,
+        cloud,
+        Images::new(cloud, REGISTRY),
+        target,
+        Undo { failed: Some(failed), previous: None },
         false,
-        200.0,
+        now,
     )
     .await
-    .unwrap();
-    assert_eq!(result.outcome, RolloutOutcome::Started, "{}", result.reason);
+    .unwrap()
 }
