@@ -7,12 +7,14 @@ use crate::output::{self, short, Error, Exit, Result};
 use crate::Format;
 use aws_sdk_ecs::types::{Service, ServiceField, TaskDefinition};
 use deckhand_core::app::plan::unverifiable;
+use deckhand_core::aws::ecr::EcrAdapter;
 use deckhand_core::aws::ecs::service_snapshot;
 use deckhand_core::domain::gates::gates_from_tags;
-use deckhand_core::domain::ledger::HolderStatus;
+use deckhand_core::domain::ledger::{HolderStatus, ServiceRecord};
+use deckhand_core::domain::protect::{pinned_images, protection_tag, rule_threatens_known_good};
 use deckhand_core::domain::snapshot::ServiceSnapshot;
 use deckhand_core::domain::track::{parse_track, policy_tag_warnings, TRACK_TAG};
-use deckhand_core::ports::{Ecs, Executions, Ledger};
+use deckhand_core::ports::{Ecs, Executions, ImageSelector, Ledger, Registry};
 use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,5 +224,107 @@ async fn state_checks(cloud: &Cloud, snapshot: &ServiceSnapshot) -> Vec<Finding>
             "none yet: a failed deployment rolls back to the revision that was COMPLETED when it started",
         ),
     };
-    vec![lock, known_good]
+    let lifecycle = lifecycle_check(cloud, snapshot, &record).await;
+    vec![lock, known_good, lifecycle]
+}
+
+/// ECR lifecycle rules of the tracked repositories (of the account's own registry) that could
+/// delete a known-good image: an untagged-expiry rule when the known-good image does not carry
+/// deckhand's protection tag (`deckhand-kg-…`, added when a revision is recorded known-good), a
+/// tagged rule whose prefixes or patterns select that tag, an `any` rule.
+async fn lifecycle_check(cloud: &Cloud, snapshot: &ServiceSnapshot, record: &ServiceRecord) -> Finding {
+    const CHECK: &str = "image lifecycle";
+    // arn:aws:ecs:REGION:ACCOUNT:service/…: the account's registry is where deckhand protects.
+    let parts: Vec<&str> = snapshot.arn.split(':').collect();
+    let (Some(region), Some(account)) = (parts.get(3), parts.get(4)) else {
+        return finding(Level::Warn, CHECK, format!("cannot tell the account of {}", snapshot.arn));
+    };
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let registry = format!("{account}.dkr.ecr.{region}.{suffix}");
+    let ecr = EcrAdapter::new(&cloud.config);
+    let mut repositories: Vec<String> = snapshot
+        .tags
+        .get(TRACK_TAG)
+        .and_then(|v| parse_track(v).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| match t.repository.split_once('/') {
+            Some((host, rest)) if host.contains('.') => (host == registry).then(|| rest.to_string()),
+            _ => Some(t.repository),
+        })
+        .collect();
+    repositories.sort();
+    repositories.dedup();
+    // The known-good revision's images, and whether each carries the protection tag.
+    let mut images = Vec::new();
+    if let Some(good) = record.known_good.first() {
+        if let Ok((definition, _)) = cloud.ecs_adapter.describe_task_definition(&good.task_definition).await {
+            for (repository, digest) in
+                pinned_images(definition.container_definitions().iter().filter_map(|c| c.image()), &registry)
+            {
+                let tag = protection_tag(&snapshot.arn, &digest);
+                let tagged = match ecr.describe_image(&repository, ImageSelector::Digest(&digest)).await {
+                    Ok(Some(detail)) => Some(detail.tags.contains(&tag)),
+                    Ok(None) => None,
+                    Err(_) => Some(false),
+                };
+                images.push((repository, digest, tag, tagged));
+            }
+        }
+    }
+    let mut threats = Vec::new();
+    for (repository, digest, _, tagged) in &images {
+        if tagged.is_none() {
+            threats.push(format!("known-good image {repository}@{digest} is gone: a rollback passes over it"));
+        }
+    }
+    for repository in &repositories {
+        let text = match ecr.lifecycle_policy(repository).await {
+            Ok(Some(text)) => text,
+            Ok(None) => continue,
+            Err(error) => {
+                threats.push(format!("{repository}: cannot read its lifecycle policy: {error}"));
+                continue;
+            }
+        };
+        let policy: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let known = images.iter().find(|(r, ..)| r == repository);
+        let sample =
+            known.map_or_else(|| protection_tag(&snapshot.arn, "sha256:000000000000"), |(_, _, t, _)| t.clone());
+        // Protection is on when the known-good image carries the tag (none yet: assume it will).
+        let protected = known.is_none_or(|(.., tagged)| *tagged == Some(true));
+        for rule in policy["rules"].as_array().into_iter().flatten() {
+            let selection = &rule["selection"];
+            let list = |key: &str| -> Vec<String> {
+                selection[key].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
+            };
+            let status = selection["tagStatus"].as_str().unwrap_or_default();
+            let expires = rule["action"]["type"].as_str().unwrap_or("expire") == "expire";
+            if expires
+                && rule_threatens_known_good(
+                    status,
+                    &list("tagPrefixList"),
+                    &list("tagPatternList"),
+                    &sample,
+                    protected,
+                )
+            {
+                let why = match status {
+                    "untagged" => "expires untagged images and the known-good image lacks deckhand's tag",
+                    "any" => "can expire any image, deckhand's protected ones included",
+                    _ => "selects deckhand's protection tag",
+                };
+                threats.push(format!("{repository}: rule {} {why}", rule["rulePriority"]));
+            }
+        }
+    }
+    if threats.is_empty() {
+        finding(
+            Level::Ok,
+            CHECK,
+            format!("no lifecycle rule can delete a known-good image ({} repositories)", repositories.len()),
+        )
+    } else {
+        finding(Level::Warn, CHECK, threats.join("; "))
+    }
 }

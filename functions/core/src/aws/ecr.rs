@@ -7,6 +7,7 @@ use crate::ports::{ImageSelector, Registry, Tagging};
 use aws_sdk_ecr::operation::batch_delete_image::BatchDeleteImageError;
 use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
 use aws_sdk_ecr::operation::describe_images::DescribeImagesError;
+use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyError;
 use aws_sdk_ecr::operation::put_image::PutImageError;
 use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecr::Client;
@@ -18,6 +19,23 @@ pub struct EcrAdapter {
 impl EcrAdapter {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self { client: Client::new(config) }
+    }
+}
+
+impl EcrAdapter {
+    /// The repository's lifecycle policy text (GetLifecyclePolicy), None when it has none (or
+    /// the repository does not exist). For `deckhand doctor`.
+    pub async fn lifecycle_policy(&self, repository: &str) -> Result<Option<String>> {
+        match self.client.get_lifecycle_policy().repository_name(repository).send().await {
+            Ok(output) => Ok(output.lifecycle_policy_text().map(str::to_string)),
+            Err(error) => match error.as_service_error() {
+                Some(
+                    GetLifecyclePolicyError::LifecyclePolicyNotFoundException(_)
+                    | GetLifecyclePolicyError::RepositoryNotFoundException(_),
+                ) => Ok(None),
+                _ => Err(classify("GetLifecyclePolicy", error)),
+            },
+        }
     }
 }
 
