@@ -159,8 +159,10 @@ def test_a_forced_new_deployment_of_deckhands_revision_is_still_deckhands_rollou
     arn = aws.execution_for_push(pushed)
     ours = wait_for_deckhands_update(aws, api.cluster, api.service, pushed)
     first = reach(aws, api, moment)
-    aws.ecs.update_service(cluster=api.cluster, service=api.service, forceNewDeployment=True)
-    forced = primary_id(aws, api.cluster, api.service)
+    # ECS reads lag behind writes (the local cloud's ecs/consistency): the forced deployment is
+    # known from UpdateService's own answer, not from a DescribeServices right after it.
+    answer = aws.ecs.update_service(cluster=api.cluster, service=api.service, forceNewDeployment=True)["service"]
+    forced = answer["deployments"][0]["id"]
     assert forced != first
 
     execution = aws.finish(arn)
