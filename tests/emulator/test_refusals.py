@@ -123,11 +123,13 @@ def test_an_inactive_task_definition_cannot_be_deployed_or_run(ecs, cluster):
     with pytest.raises(ClientError) as run:
         ecs.run_task(cluster=cluster, taskDefinition=known_good)
     assert error_of(run) == ("InvalidParameterException", "TaskDefinition is inactive")
-    # The service keeps its revision; an active one still deploys.
-    described = ecs.describe_services(cluster=cluster, services=[service["serviceName"]])["services"][0]
-    assert described["taskDefinition"] == current
+    # The service kept its revision, and an active one still deploys. UpdateService answers with
+    # the service as it is now (a DescribeServices right after the writes would show it as of the
+    # local cloud's ECS read lag ago): the deployment it replaces, right behind the new one, is
+    # the one of `current`.
     newest = register(ecs, family=family)
-    ecs.update_service(cluster=cluster, service=service["serviceName"], taskDefinition=newest)
+    updated = ecs.update_service(cluster=cluster, service=service["serviceName"], taskDefinition=newest)["service"]
+    assert [d["taskDefinition"] for d in updated["deployments"][:2]] == [newest, current]
 
 
 def test_a_deleted_service_cannot_be_updated(ecs, cluster):
