@@ -306,8 +306,9 @@ def test_a_task_replaced_during_the_bake_sends_the_rollout_back_to_waiting(aws: 
     assert execution["status"] == "SUCCEEDED", execution
     states = entered_states(aws, arn)
     after_bake = states[states.index("Still healthy after bake?") + 1]
-    assert after_bake in ("Wait for ECS events", "Record known-good and release lock"), states
-    if after_bake == "Wait for rollout":  # the replacement was still initial: waited, not rolled back
+    # PENDING goes through "How to wait for the rollout?" (lease, poll or park); never a rollback.
+    assert after_bake in ("How to wait for the rollout?", "Record known-good and release lock"), states
+    if after_bake == "How to wait for the rollout?":  # the replacement was still initial: waited
         assert "Roll back to last known-good" not in states, states
     assert terminal_event(events, arn)["status"] == "SUCCEEDED"
 
