@@ -178,7 +178,6 @@ def test_a_service_with_a_legacy_short_arn_is_deployed(aws: Aws, events) -> None
         digest = aws.push(api.repository, "main")
         execution = aws.finish(aws.execution_for_push(digest))
         assert execution["status"] == "SUCCEEDED", execution
-        assert json.loads(execution["output"])["counts"] == {"SUCCEEDED": 1}
         assert aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, digest)
 
 

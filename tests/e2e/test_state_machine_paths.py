@@ -93,7 +93,9 @@ def test_someone_elses_update_during_the_rollback_ends_superseded_and_is_left_al
     child = child_of(aws, push, service_arn)
     # deckhand's rollback started (the rollback's UpdateService is back on the known-good revision).
     wait_until("the rollback", lambda: "Anything to roll back?" in own_states(aws, child), 180, interval=0.2)
-    assert aws.describe(cluster, "api")["taskDefinition"] == good_revision
+    # ECS reads lag behind writes (the local cloud's ecs/consistency): wait until it shows.
+    wait_until("the rollback's revision", lambda: aws.describe(cluster, "api")["taskDefinition"] == good_revision, 30,
+               interval=0.2)
     hotfix = aws.push(repository, "hotfix")
     theirs = aws.task_definition(unique("api"), [("web", aws.pinned(repository, hotfix), 5000)])
     aws.ecs.update_service(cluster=cluster, service="api", taskDefinition=theirs)
