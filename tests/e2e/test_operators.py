@@ -10,6 +10,7 @@ import json
 from typing import Iterator
 
 import pytest
+from botocore.exceptions import ClientError
 
 from .aws import Aws, unique, wait_until
 from .test_cli import deckhand  # noqa: F401  (the fixture running the built command)
@@ -168,17 +169,26 @@ def short_service_arns(aws: Aws) -> Iterator[None]:
         aws.ecs.delete_account_setting(name="serviceLongArnFormat")
 
 
-def test_a_service_with_a_legacy_short_arn_is_deployed(aws: Aws, events) -> None:
-    # moto derives a service's ARN from the account setting at each read, so the setting stays
-    # disabled for the whole test (tests run one at a time in the one local cloud).
+def test_a_legacy_short_arn_service_in_the_cluster_does_not_stop_the_push(aws: Aws, events) -> None:
+    # A service created before 2021 keeps its short ARN (`…:service/NAME`) until migrated, and ECS
+    # refuses to tag it, so it can never opt in: the push must deploy the tracked service beside
+    # it, not fail on it (issue 20, item 6).
+    api = api_service(aws, verified=False)
     with short_service_arns(aws):
-        api = api_service(aws, verified=False)
-        arn = aws.describe(api.cluster, api.service)["serviceArn"]
-        assert arn.endswith(":service/api"), f"a short ARN: {arn}"
-        digest = aws.push(api.repository, "main")
-        execution = aws.finish(aws.execution_for_push(digest))
-        assert execution["status"] == "SUCCEEDED", execution
-        assert aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, digest)
+        legacy_arn = aws.service(api.cluster, unique("legacy"), api.good_revision, api.network)
+    legacy = legacy_arn.rsplit("/", 1)[-1]
+    assert legacy_arn.endswith(f":service/{legacy}"), f"a short ARN: {legacy_arn}"
+    assert aws.describe(api.cluster, legacy)["serviceArn"] == legacy_arn, "the format is fixed at creation"
+    with pytest.raises(ClientError) as refused:
+        aws.ecs.tag_resource(resourceArn=legacy_arn, tags=[{"key": "deckhand:track", "value": f"web={api.repository}:main"}])
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+
+    digest = aws.push(api.repository, "main")
+    execution = aws.finish(aws.execution_for_push(digest))
+    assert execution["status"] == "SUCCEEDED", execution
+    assert terminal(events, execution["executionArn"])["status"] == "SUCCEEDED"
+    assert aws.running_images(api.cluster, api.service)["web"] == aws.pinned(api.repository, digest), execution.get("output")
+    assert aws.describe(api.cluster, legacy)["taskDefinition"] == api.good_revision, "the untracked service is left alone"
 
 
 # ------------------------------------------------------------------------------------------ known-good

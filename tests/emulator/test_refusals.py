@@ -141,6 +141,27 @@ def test_a_deleted_service_cannot_be_updated(ecs, cluster):
     assert error_of(refused) == ("ServiceNotActiveException", "Service was not ACTIVE.")
 
 
+def test_a_service_with_a_short_arn_cannot_be_tagged(ecs, cluster):
+    task_definition = register(ecs)
+    tag = [{"key": "owner", "value": "ops"}]
+    ecs.put_account_setting(name="serviceLongArnFormat", value="disabled")
+    try:
+        with pytest.raises(ClientError) as at_creation:
+            create_service(ecs, cluster, task_definition, tags=tag)
+        legacy = create_service(ecs, cluster, task_definition)
+    finally:
+        ecs.delete_account_setting(name="serviceLongArnFormat")
+    assert error_of(at_creation)[0] == "InvalidParameterException"
+    assert legacy["serviceArn"].endswith(f":service/{legacy['serviceName']}"), legacy["serviceArn"]
+    again = ecs.describe_services(cluster=cluster, services=[legacy["serviceName"]])["services"][0]
+    assert again["serviceArn"] == legacy["serviceArn"], "a service keeps the ARN format it was created with"
+    with pytest.raises(ClientError) as tagging:
+        ecs.tag_resource(resourceArn=legacy["serviceArn"], tags=tag)
+    assert error_of(tagging)[0] == "InvalidParameterException"
+    modern = create_service(ecs, cluster, task_definition, tags=tag)
+    assert modern["serviceArn"].endswith(f":service/{cluster}/{modern['serviceName']}")
+
+
 BAD_TAGS = {
     "asterisk in a value (a glob in deckhand:track)": {"key": "deckhand:track", "value": "web=app:v*"},
     "caret in a value (a semver range)": {"key": "deckhand:track", "value": "web=app:semver:^1.2"},

@@ -17,7 +17,9 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Callable, Iterable
 
+from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
+from moto.utilities.utils import get_partition
 from moto.ecs.exceptions import ECSException, EcsClientException, InvalidParameterException
 
 # Tag - Amazon Elastic Container Service (API Reference, data type Tag):
@@ -188,12 +190,55 @@ _LAUNCHING_ACTIONS = {
 }
 
 
+# Services created before 2021 have the short ARN `arn:aws:ecs:REGION:ACCOUNT:service/NAME`,
+# and "Your service must have the long ARN format in order to tag your service" (Migrate an
+# Amazon ECS short service ARN to a long ARN, Developer Guide:
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-arn-migration.html).
+# TagResource (API Reference): "If you try to tag a service with a short ARN, you receive an
+# InvalidParameterException error." CreateService's wording is ECS's as Terraform users report
+# it; TagResource's is the local cloud's own (unconfirmed). moto tags both, and derives the ARN
+# from the account setting at each read: `fix_service_arn_format` pins it at creation instead.
+SHORT_ARN_CREATE_MESSAGE = (
+    "The new ARN and resource ID format must be enabled to add tags to the service. "
+    "Opt in to the new format and try again."
+)
+SHORT_ARN_TAG_MESSAGE = "Long arn format must be used for tagging operations"
+
+
+def is_short_service_arn(arn: Any) -> bool:
+    resource = str(arn).split(":", 5)[-1]
+    return resource.startswith("service/") and resource.count("/") == 1
+
+
+def long_service_arns_enabled(backend: Any) -> bool:
+    return bool(backend.enable_long_arn_for_name(name="serviceLongArnFormat"))
+
+
+def fix_service_arn_format(service: Any, backend: Any) -> None:
+    """Pins a new service's ARN format to the account setting at its creation, as ECS does."""
+    service._long_arn = long_service_arns_enabled(backend)
+
+
+def _service_arn(service: Any) -> str:
+    long_arn = getattr(service, "_long_arn", None)
+    if long_arn is None:
+        long_arn = long_service_arns_enabled(service._backend)
+    prefix = f"arn:{get_partition(service.region_name)}:ecs:{service.region_name}:{service._account_id}:service/"
+    return prefix + (f"{service.cluster_name}/{service.name}" if long_arn else service.name)
+
+
 def _checking_tags(action_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     inactive_error = _LAUNCHING_ACTIONS.get(action_name)
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def action(response: Any) -> Any:
             check_tags(response._get_param("tags"))
+            if (
+                action_name == "create_service"
+                and response._get_param("tags")
+                and not long_service_arns_enabled(response.ecs_backend)
+            ):
+                raise InvalidParameterException(SHORT_ARN_CREATE_MESSAGE)
             if inactive_error is not None:
                 check_active_task_definition(
                     response.ecs_backend, response._get_param("taskDefinition"), inactive_error
@@ -207,6 +252,8 @@ def _checking_tags(action_name: str) -> Callable[[Callable[..., Any]], Callable[
 
 def _checking_tag_resource(original: Callable[..., Any]) -> Callable[..., Any]:
     def tag_resource(response: Any) -> Any:
+        if is_short_service_arn(response._get_param("resourceArn")):
+            raise InvalidParameterException(SHORT_ARN_TAG_MESSAGE)
         existing: list[dict[str, Any]] = []
         try:
             existing = response.ecs_backend.list_tags_for_resource(response._get_param("resourceArn"))
@@ -244,4 +291,5 @@ def response_checks() -> list[Wrapper]:
     ]
     checks.append((responses, "tag_resource", _checking_tag_resource))
     checks.append((responses, "update_service", _checking_update_service))
+    checks.append((ecs_models.Service, "arn", lambda _original: property(_service_arn)))
     return checks

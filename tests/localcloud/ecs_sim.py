@@ -1896,7 +1896,9 @@ class _MotoPatches:
 
     def _wrap(self, owner: type, name: str, make: Callable[[Any], Callable[..., Any]]) -> None:
         original = owner.__dict__[name]
-        wrapper = functools.wraps(original)(make(original))
+        wrapper = make(original)
+        if not isinstance(wrapper, property):
+            wrapper = functools.wraps(original)(wrapper)
         self._saved.append((owner, name, original))
         setattr(owner, name, wrapper)
 
@@ -1908,6 +1910,7 @@ class _MotoPatches:
         def create_service(backend: Any, *args: Any, **kwargs: Any) -> Any:
             with sim._lock:
                 service = original(backend, *args, **kwargs)
+                ecs_rules.fix_service_arn_format(service, backend)
                 if not service.network_configuration:
                     # moto stores {} for "not given" (bridge/host mode): ECS omits the member.
                     service.network_configuration = None
