@@ -51,6 +51,9 @@ pub struct State {
     pub throttle_token_failures: usize,
     /// ECR tagging calls (PutImage, BatchDeleteImage) still to fail with an access denial.
     pub deny_image_tagging: usize,
+    /// Lagging reads: DescribeServices answers these older snapshots first, one per call (ECS
+    /// reads are eventually consistent).
+    pub stale_service_reads: std::collections::VecDeque<ServiceSnapshot>,
 }
 
 #[derive(Default)]
@@ -163,6 +166,12 @@ impl FakeCloud {
         self.with(|s| s.services.iter().find(|x| x.name == name).cloned().expect("service"))
     }
 
+    /// The next `reads` DescribeServices of `name` still answer what it is now, whatever changes.
+    pub fn lag_service_reads(&self, name: &str, reads: usize) {
+        let now = self.service(name);
+        self.with(|s| s.stale_service_reads.extend(std::iter::repeat_n(now, reads)));
+    }
+
     pub fn set_service(&self, service: ServiceSnapshot) {
         self.with(|s| {
             let slot = s.services.iter_mut().find(|x| x.arn == service.arn).expect("service");
@@ -189,6 +198,9 @@ impl Ecs for FakeCloud {
     async fn describe_services(&self, cluster: &str, services: &[String]) -> Result<Vec<ServiceSnapshot>> {
         self.with(|s| s.calls.push(format!("DescribeServices {}", services.join(","))));
         Ok(self.with(|s| {
+            if let Some(stale) = s.stale_service_reads.pop_front() {
+                return vec![stale];
+            }
             s.services
                 .iter()
                 .filter(|x| cluster_matches(x, cluster) && services.iter().any(|n| n == &x.arn || n == &x.name))

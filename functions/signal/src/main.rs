@@ -3,7 +3,7 @@
 //! concern no watcher, duplicates and stale ones change nothing.
 
 use deckhand_core::app::settings::state_table;
-use deckhand_core::app::watch::{signal, Woken};
+use deckhand_core::app::watch::{signal, Woken, REREAD_AFTER};
 use deckhand_core::aws::{
     cloudwatch::CloudWatchAdapter, dynamodb::DynamoLedger, ecs::EcsAdapter, elb::ElbAdapter, load_config,
     sfn::SfnAdapter,
@@ -25,7 +25,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             if !event.payload.is_object() {
                 return Err(DeckhandError::invalid("input", "expected an EventBridge event (a JSON object)"));
             }
-            let woken = signal(waiters, tokens, ecs, elb, alarms, &event.payload, runtime::now()).await?;
+            let woken =
+                signal(waiters, tokens, ecs, elb, alarms, &event.payload, runtime::now(), &REREAD_AFTER).await?;
             let answer = match woken {
                 Woken::Woke(health) => json!({"woke": true, "verdict": health.verdict, "reason": health.reason}),
                 Woken::StillWaiting(health) => json!({"woke": false, "reason": health.reason}),

@@ -9,6 +9,15 @@ use crate::domain::wake::{parse_ecs_event, waiter_key, EcsSignal, Waiter};
 use crate::error::Result;
 use crate::ports::{Alarms, Ecs, LoadBalancer, TaskTokens, TokenOutcome, Waiters};
 use serde_json::Value;
+use std::time::Duration;
+
+/// ECS reads are eventually consistent ("Amazon ECS API Reference: Eventual consistency"), and
+/// EventBridge can deliver the event of a change before DescribeServices shows it. Judged only
+/// once, such an event leaves the watcher parked until its heartbeat (RecheckSeconds, a minute by
+/// default) although the rollout is over. So an event that reports a change the first look
+/// does not see is judged again after these pauses (7 s in all, well inside the function's
+/// timeout).
+pub const REREAD_AFTER: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
 
 /// What became of a watcher after a judgement.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +56,9 @@ pub async fn park(
     judge(waiters, tokens, ecs, elb, alarms, &key, &waiter, request, now).await
 }
 
-/// Routes an ECS event to the watcher parked on its service, if any.
+/// Routes an ECS event to the watcher parked on its service, if any. When the event reports a
+/// change the live state does not show yet, it is judged again after each of `rereads`.
+#[allow(clippy::too_many_arguments)]
 pub async fn signal(
     waiters: &impl Waiters,
     tokens: &impl TaskTokens,
@@ -56,6 +67,7 @@ pub async fn signal(
     alarms: &impl Alarms,
     event: &Value,
     now: f64,
+    rereads: &[Duration],
 ) -> Result<Woken> {
     let signal = match parse_ecs_event(event) {
         Ok(signal) => signal,
@@ -75,7 +87,23 @@ pub async fn signal(
     }
     let request: CheckRequest = serde_json::from_value(waiter.check.clone())
         .map_err(|e| crate::error::DeckhandError::AwsRequestFailed(format!("waiter {key} is unreadable: {e}")))?;
-    judge(waiters, tokens, ecs, elb, alarms, &key, &waiter, &request, now).await
+    let mut woken = judge(waiters, tokens, ecs, elb, alarms, &key, &waiter, &request, now).await?;
+    let mut waited = 0.0;
+    for pause in rereads {
+        if !matches!(woken, Woken::StillWaiting(_)) || !signal.announces_a_change(&waiter) {
+            break;
+        }
+        tokio::time::sleep(*pause).await;
+        waited += pause.as_secs_f64();
+        // Another event may have woken the watcher meanwhile, or a new one parked: judge only
+        // the watcher this event found.
+        match waiters.find(&key).await? {
+            Some(still) if still.token == waiter.token => {}
+            _ => return Ok(Woken::Ignored("the watcher was woken meanwhile".into())),
+        }
+        woken = judge(waiters, tokens, ecs, elb, alarms, &key, &waiter, &request, now + waited).await?;
+    }
+    Ok(woken)
 }
 
 /// A task event names its service by cluster and name (`…:service/CLUSTER/NAME`); a service

@@ -38,12 +38,12 @@ async fn a_pending_rollout_parks_until_an_event_brings_a_verdict() {
     // An event while nothing changed: judged again, still parked.
     let service_arn = request.target.service_arn.clone();
     let nothing_new =
-        signal(&cloud, &cloud, &cloud, &cloud, &cloud, &deployment_event(&service_arn, "X"), 102.0).await.unwrap();
+        signal(&cloud, &cloud, &cloud, &cloud, &cloud, &deployment_event(&service_arn, "X"), 102.0, &[]).await.unwrap();
     assert!(matches!(nothing_new, Woken::StillWaiting(_)), "{nothing_new:?}");
 
     fail_the_rollout(&cloud);
     let event = deployment_event(&service_arn, "SERVICE_DEPLOYMENT_FAILED");
-    let woke = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 103.0).await.unwrap();
+    let woke = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 103.0, &[]).await.unwrap();
     assert!(matches!(woke, Woken::Woke(ref h) if h.verdict == Verdict::Failed), "{woke:?}");
     let completed = cloud.with(|s| s.completed_tokens.clone());
     assert_eq!(completed.len(), 1);
@@ -51,7 +51,7 @@ async fn a_pending_rollout_parks_until_an_event_brings_a_verdict() {
     assert!(cloud.with(|s| s.waiters.is_empty()), "a woken watcher is cleared");
 
     // The same event delivered again (EventBridge is at-least-once): nobody is waiting.
-    let duplicate = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 104.0).await.unwrap();
+    let duplicate = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 104.0, &[]).await.unwrap();
     assert!(matches!(duplicate, Woken::Ignored(_)), "{duplicate:?}");
     assert_eq!(cloud.with(|s| s.completed_tokens.len()), 1);
 }
@@ -77,7 +77,7 @@ async fn a_stopped_task_of_an_older_deployment_is_stale_and_a_late_duplicate_is_
                "detail": {"clusterArn": cluster_arn, "group": "service:todo", "lastStatus": "STOPPED",
                           "startedBy": started_by, "taskArn": "arn:task/1"}})
     };
-    let stale = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &task_event("ecs-svc/older"), 102.0).await.unwrap();
+    let stale = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &task_event("ecs-svc/older"), 102.0, &[]).await.unwrap();
     assert!(matches!(stale, Woken::Ignored(ref why) if why.contains("not about")), "{stale:?}");
 
     // The token was completed elsewhere (the heartbeat re-check) but the waiter is still stored:
@@ -85,7 +85,7 @@ async fn a_stopped_task_of_an_older_deployment_is_stale_and_a_late_duplicate_is_
     fail_the_rollout(&cloud);
     cloud.with(|s| s.completed_tokens.push(("token-1".into(), json!({}))));
     let watched = request.rollout.deployment_id.clone().unwrap();
-    let late = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &task_event(&watched), 103.0).await.unwrap();
+    let late = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &task_event(&watched), 103.0, &[]).await.unwrap();
     assert!(matches!(late, Woken::Ignored(_)), "{late:?}");
     assert!(cloud.with(|s| !s.waiters.contains_key(&waiter_key(&request.target.service_arn))));
 }
@@ -98,7 +98,7 @@ async fn a_newer_watcher_is_never_cleared_by_an_older_token() {
     park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-2", 102.0).await.unwrap();
     fail_the_rollout(&cloud);
     let event = deployment_event(&request.target.service_arn, "SERVICE_DEPLOYMENT_FAILED");
-    signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 103.0).await.unwrap();
+    signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 103.0, &[]).await.unwrap();
     assert_eq!(cloud.with(|s| s.completed_tokens[0].0.clone()), "token-2", "the newest parked watcher is woken");
 }
 
@@ -117,7 +117,41 @@ async fn a_stopped_task_wakes_the_watcher_of_a_service_with_a_legacy_short_arn()
     let event = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
                        "detail": {"clusterArn": request.target.cluster_arn, "group": "service:todo",
                                   "lastStatus": "STOPPED", "startedBy": watched, "taskArn": "arn:task/1"}});
-    let woke = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 102.0).await.unwrap();
+    let woke = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 102.0, &[]).await.unwrap();
     assert!(matches!(woke, Woken::Woke(ref h) if h.verdict == Verdict::Failed), "{woke:?}");
     assert!(cloud.with(|s| !s.waiters.contains_key(&waiter_key(&short))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_that_comes_before_the_read_shows_it_is_judged_again() {
+    use super::watch::REREAD_AFTER;
+    let cloud = seeded();
+    let request = started(&cloud).await;
+    park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    // ECS failed the rollout and said so, but the next two reads still show it in progress.
+    cloud.lag_service_reads("todo", 2);
+    fail_the_rollout(&cloud);
+    let event = deployment_event(&request.target.service_arn, "SERVICE_DEPLOYMENT_FAILED");
+    let once = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 103.0, &[]).await.unwrap();
+    assert!(matches!(once, Woken::StillWaiting(_)), "one stale look parks it: {once:?}");
+    let woke = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 103.0, &REREAD_AFTER).await.unwrap();
+    assert!(matches!(woke, Woken::Woke(ref h) if h.verdict == Verdict::Failed), "{woke:?}");
+    assert_eq!(cloud.with(|s| s.completed_tokens.len()), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_watched_deployments_own_progress_is_not_judged_again() {
+    use super::watch::REREAD_AFTER;
+    let cloud = seeded();
+    let request = started(&cloud).await;
+    park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    let own = request.rollout.deployment_id.clone().expect("deployment id");
+    let event = json!({"detail-type": "ECS Deployment State Change", "source": "aws.ecs",
+                       "resources": [request.target.service_arn],
+                       "detail": {"eventName": "SERVICE_DEPLOYMENT_IN_PROGRESS", "deploymentId": own}});
+    let reads = || cloud.calls().iter().filter(|c| c.starts_with("DescribeServices")).count();
+    let before = reads();
+    let still = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 102.0, &REREAD_AFTER).await.unwrap();
+    assert!(matches!(still, Woken::StillWaiting(_)), "{still:?}");
+    assert_eq!(reads() - before, 1, "one look: the event announces nothing new");
 }

@@ -57,6 +57,18 @@ impl EcsSignal {
             },
         }
     }
+
+    /// Does this event report a change the watcher's verdict should already reflect (its
+    /// deployment ended, another deployment began, one of its tasks stopped)? Only the watched
+    /// deployment's own IN_PROGRESS announces nothing new.
+    pub fn announces_a_change(&self, waiter: &Waiter) -> bool {
+        match self {
+            Self::Deployment { deployment_id, event_name, .. } => {
+                event_name != "SERVICE_DEPLOYMENT_IN_PROGRESS" || waiter.deployment_id.as_ref() != Some(deployment_id)
+            }
+            Self::TaskStopped { .. } => self.concerns(waiter),
+        }
+    }
 }
 
 /// Whether a task event is one of a stop. The stop is decided (desiredStatus STOPPED) long before
