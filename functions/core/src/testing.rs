@@ -54,6 +54,9 @@ pub struct State {
     /// Lagging reads: DescribeServices answers these older snapshots first, one per call (ECS
     /// reads are eventually consistent).
     pub stale_service_reads: std::collections::VecDeque<ServiceSnapshot>,
+    /// Revisions deregistered so recently that DescribeTaskDefinition still reads them ACTIVE:
+    /// UpdateService refuses them as ECS does ("TaskDefinition is inactive").
+    pub deregistered_unseen: Vec<String>,
 }
 
 #[derive(Default)]
@@ -236,6 +239,11 @@ impl Ecs for FakeCloud {
     ) -> Result<ServiceSnapshot> {
         self.with(|s| {
             s.calls.push(format!("UpdateService {service} {task_definition} force={force}"));
+            if s.deregistered_unseen.iter().any(|r| r == task_definition) {
+                return Err(DeckhandError::AwsRequestFailed(
+                    "UpdateService: ClientException: TaskDefinition is inactive".into(),
+                ));
+            }
             s.next_deployment += 1;
             let id = format!("ecs-svc/{}", s.next_deployment);
             let svc = s

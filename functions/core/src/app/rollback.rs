@@ -87,23 +87,62 @@ pub async fn rollback(
     let (record, _) = ledger.load(target.service_key()).await?;
     let candidates =
         prefer_newer_completed(rollback_candidates(&record, &leaving, completed_at_start), completed_at_start);
-    let Some((revision, why)) = first_registered(ecs, images, candidates).await? else {
-        if target.mode == Mode::Rollback {
-            // A manual rollback with nowhere to go changed nothing: not a failed rollback.
-            return Ok(unchanged(
-                &service,
-                RolloutOutcome::Nothing,
-                now,
-                format!(
-                    "nothing to roll back to: {} has no known-good revision other than {}",
-                    target.service,
-                    short(&leaving)
-                ),
-            ));
+    let mut remaining = candidates;
+    let mut refused: Vec<String> = Vec::new();
+    loop {
+        let Some((revision, found_why, rest)) = first_registered(ecs, images.clone(), remaining).await? else {
+            let refused = if refused.is_empty() { String::new() } else { format!(" ({})", refused.join("; ")) };
+            if target.mode == Mode::Rollback {
+                // A manual rollback with nowhere to go changed nothing: not a failed rollback.
+                return Ok(unchanged(
+                    &service,
+                    RolloutOutcome::Nothing,
+                    now,
+                    format!(
+                        "nothing to roll back to: {} has no known-good revision other than {}{refused}",
+                        target.service,
+                        short(&leaving)
+                    ),
+                ));
+            }
+            return Err(DeckhandError::NoKnownGoodRevision(format!(
+                "{} (leaving {}){refused}",
+                target.service,
+                short(&leaving)
+            )));
+        };
+        let why = if refused.is_empty() { found_why } else { format!("{found_why}; {}", refused.join("; ")) };
+        match roll_to(ecs, target, &service, primary.as_ref(), &leaving, revision.clone(), why, dry_run, now).await {
+            Err(DeckhandError::AwsRequestFailed(message)) if refuses_inactive(&message) => {
+                // Deregistered moments ago: ECS reads lag, so DescribeTaskDefinition still said
+                // ACTIVE, but UpdateService refuses it. The next candidate is tried.
+                refused.push(format!("{} passed over: UpdateService refused it as inactive", short(&revision)));
+                remaining = rest;
+            }
+            other => return other,
         }
-        return Err(DeckhandError::NoKnownGoodRevision(format!("{} (leaving {})", target.service, short(&leaving))));
-    };
+    }
+}
 
+/// ECS's refusal of an INACTIVE revision ("TaskDefinition is inactive").
+fn refuses_inactive(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("is inactive")
+}
+
+/// Puts the service on `revision` (or watches ECS's own rollback that already did).
+#[allow(clippy::too_many_arguments)]
+async fn roll_to(
+    ecs: &impl Ecs,
+    target: &Target,
+    service: &ServiceSnapshot,
+    primary: Option<&DeploymentSnapshot>,
+    leaving: &str,
+    revision: String,
+    why: String,
+    dry_run: bool,
+    now: f64,
+) -> Result<Rollout> {
+    let leaving = leaving.to_string();
     let mut rollout = Rollout {
         outcome: RolloutOutcome::Started,
         task_definition: revision.clone(),
@@ -219,14 +258,15 @@ async fn deckhand_changed_it(ecs: &impl Ecs, target: &Target, service: &ServiceS
 /// The first candidate that can still be deployed: a deregistered (INACTIVE) or deleted revision
 /// cannot be the target of UpdateService, and a revision whose image is gone from the account's
 /// ECR registry (expired by a lifecycle policy, deleted by hand) cannot start a task, so the next
-/// one is tried, and the reason says why.
+/// one is tried, and the reason says why. Also gives the candidates after it.
 async fn first_registered(
     ecs: &impl Ecs,
     images: Images<'_, impl Registry>,
     candidates: Vec<(String, String)>,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<(String, String, Vec<(String, String)>)>> {
     let mut passed_over = Vec::new();
-    for (revision, why) in candidates {
+    let mut candidates = candidates.into_iter();
+    while let Some((revision, why)) = candidates.next() {
         let unusable = match ecs.describe_task_definition(&revision).await {
             Ok((definition, _)) => {
                 match definition.status().map_or(TaskDefinitionStatus::Active, |s| s.as_str().into()) {
@@ -240,7 +280,7 @@ async fn first_registered(
         match unusable {
             None => {
                 let why = if passed_over.is_empty() { why } else { format!("{why}; {}", passed_over.join("; ")) };
-                return Ok(Some((revision, why)));
+                return Ok(Some((revision, why, candidates.collect())));
             }
             Some(reason) => passed_over.push(format!("{} passed over: {reason}", short(&revision))),
         }

@@ -617,6 +617,29 @@ async fn a_failed_deploy_does_not_undo_someone_elses_revision_but_does_undo_its_
 }
 
 #[tokio::test]
+async fn rollback_passes_over_a_revision_deregistered_too_recently_to_read_inactive() {
+    let cloud = seeded();
+    let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
+    for n in [7, 8] {
+        let good = deploy_target(&cloud, n).await;
+        let rollout = deploy(&cloud, &cloud, &good, None, 100.0 * f64::from(n)).await.unwrap();
+        acquire(&cloud, &cloud, &cloud, &good, owner, 100.0 * f64::from(n), 3600.0).await.unwrap();
+        let done = 100.0 * f64::from(n) + 50.0;
+        release(&cloud, &good, owner, Some(&rollout.task_definition), Some(Status::Succeeded), done).await.unwrap();
+    }
+    let bad = deploy_target(&cloud, 9).await;
+    let failed = deploy(&cloud, &cloud, &bad, None, 1000.0).await.unwrap();
+    // The last known-good was deregistered a moment ago: its read still says ACTIVE, but
+    // UpdateService refuses it.
+    cloud.with(|s| s.deregistered_unseen.push(td_arn("todo", 3)));
+    let back = roll_back_failed(&cloud, &bad, &failed, 1100.0).await;
+    assert_eq!(back.outcome, RolloutOutcome::Started, "{}", back.reason);
+    assert_eq!(back.task_definition, td_arn("todo", 2), "the next verified one");
+    assert_eq!(cloud.service("todo").task_definition, td_arn("todo", 2));
+    assert!(back.reason.contains("todo:3 passed over: UpdateService refused it as inactive"), "{}", back.reason);
+}
+
+#[tokio::test]
 async fn rollback_passes_over_a_deregistered_known_good_revision() {
     let cloud = seeded();
     let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
