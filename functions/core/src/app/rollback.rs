@@ -90,7 +90,7 @@ pub async fn rollback(
     let mut remaining = candidates;
     let mut refused: Vec<String> = Vec::new();
     loop {
-        let Some((revision, found_why, rest)) = first_registered(ecs, images.clone(), remaining).await? else {
+        let Some((revision, found_why, rest)) = first_registered(ecs, images, remaining).await? else {
             let refused = if refused.is_empty() { String::new() } else { format!(" ({})", refused.join("; ")) };
             if target.mode == Mode::Rollback {
                 // A manual rollback with nowhere to go changed nothing: not a failed rollback.
