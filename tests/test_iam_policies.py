@@ -37,6 +37,7 @@ def _attributes(logical_id: str, resource_type: str, props: dict[str, Any]) -> P
         "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
         "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
         "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}",
+        "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
     }
     arn = arns.get(resource_type, f"arn:aws:unknown:{REGION}:{ACCOUNT}:{name}")
     ref = arn if resource_type == "AWS::StepFunctions::StateMachine" else name

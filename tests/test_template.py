@@ -37,7 +37,9 @@ EXPECTED_ACTIONS = {
                        "ecs:UpdateService", "iam:PassRole", "ecr:DescribeImages"},
     "CheckFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
                       "dynamodb:PutItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
+    # sqs:SendMessage: SAM's policy for the on-failure destination (failed ECS events).
     "SignalFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
+                       "sqs:SendMessage",
                        "dynamodb:GetItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
     "RollbackFunction": {"dynamodb:GetItem", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:UpdateService",
                          "iam:PassRole", "ecr:DescribeImages"},
@@ -349,3 +351,14 @@ def test_no_function_logs_a_task_token() -> None:
             calls += 1
             assert "token" not in call.lower(), f"{path.relative_to(ROOT)}: {call}"
     assert calls >= 5, "the functions log something"
+
+
+def test_an_ecs_event_the_signal_function_fails_on_lands_in_a_queue() -> None:
+    # Asynchronous invocation: without an on-failure destination Lambda drops the event after
+    # its retries, and nobody learns why a rollout was judged only at its recheck.
+    config = TEMPLATE["Resources"]["SignalFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    on_failure = config["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": "SignalFailureQueue.Arn"}} or \
+        on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["SignalFailureQueue", "Arn"]}}, on_failure
+    assert TEMPLATE["Resources"]["SignalFailureQueue"]["Type"] == "AWS::SQS::Queue"
