@@ -40,7 +40,8 @@ EXPECTED_ACTIONS = {
     # sqs:SendMessage: SAM's policy for the on-failure destination (failed ECS events).
     "SignalFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
                        "sqs:SendMessage",
-                       "dynamodb:GetItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
+                       # UpdateItem: one invocation judges a service at a time (a claim on its watcher).
+                       "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
     "RollbackFunction": {"dynamodb:GetItem", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:UpdateService",
                          "iam:PassRole", "ecr:DescribeImages"},
     "NotifyFunction": {"events:PutEvents"},
@@ -362,3 +363,13 @@ def test_an_ecs_event_the_signal_function_fails_on_lands_in_a_queue() -> None:
     assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": "SignalFailureQueue.Arn"}} or \
         on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["SignalFailureQueue", "Arn"]}}, on_failure
     assert TEMPLATE["Resources"]["SignalFailureQueue"]["Type"] == "AWS::SQS::Queue"
+
+
+def test_the_signal_functions_concurrency_is_bounded_unless_the_account_is_too_small() -> None:
+    # A burst of ECS events must not become a burst of ECS and ELB calls: reserved concurrency
+    # bounds the invocations (Lambda queues and retries the throttled asynchronous events).
+    parameter = TEMPLATE["Parameters"]["SignalConcurrency"]
+    assert parameter["Default"] == 10 and parameter["MinValue"] == 0
+    reserved = TEMPLATE["Resources"]["SignalFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {"Fn::If": ["ReserveSignalConcurrency", {"Ref": "SignalConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    assert TEMPLATE["Conditions"]["ReserveSignalConcurrency"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SignalConcurrency"}, 0]}]}

@@ -42,6 +42,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
+from .lambda_concurrency import (
+    THROTTLE_BACKOFF_FIRST_SECONDS,
+    THROTTLE_BACKOFF_MAX_SECONDS,
+    AsyncPolicy,
+    Concurrency,
+    Throttled,
+    invocation_record,
+)
 from .lambda_memory import MemoryWatcher
 
 LOG = logging.getLogger("localcloud.lambda")
@@ -598,8 +606,13 @@ class LambdaRuntime:
         endpoint: str,
         region: str = "us-east-1",
         max_sandboxes: int = DEFAULT_MAX_SANDBOXES_PER_FUNCTION,
+        reservations: Callable[[], dict[str, int]] = dict,
+        send_to_destination: Callable[[str, str], None] | None = None,
     ):
         self.run_dir = run_dir
+        # Account and reserved concurrency, async retries (lambda_concurrency.py).
+        self.concurrency = Concurrency(reservations)
+        self._send_to_destination = send_to_destination
         self.endpoint = endpoint
         self.region = region
         self.max_sandboxes = max_sandboxes
@@ -698,7 +711,11 @@ class LambdaRuntime:
             config = self.config_for(fn)
         except UnsupportedFunction as exc:
             return InvokeResult.error("Runtime.InvalidEntrypoint", str(exc))
-        result = self._invoke(config, payload)
+        self.concurrency.admit(config.name)  # raises Throttled: HTTP 429 to the caller
+        try:
+            result = self._invoke(config, payload)
+        finally:
+            self.concurrency.release(config.name)
         if not result.function_error and len(result.payload) > MAX_SYNC_PAYLOAD_BYTES:
             return InvokeResult.error(
                 RESPONSE_TOO_LARGE,
@@ -718,20 +735,105 @@ class LambdaRuntime:
         return InvokeResult.error("ServiceException", "local cloud is stopping")
 
     def invoke_async(self, fn: Any, payload: bytes, on_done: Callable[[InvokeResult], None] | None = None) -> None:
-        """Event invocation: accepted at once, run in the background."""
+        """Event invocation: accepted at once, run in the background as Lambda runs queued
+        events: throttled events wait and come back, failed ones are retried, the last failure
+        goes to the on-failure destination, and now and then an event runs twice
+        (lambda_concurrency.py)."""
         config = self.config_for(fn)
+        policy = AsyncPolicy.of(fn)
+        accepted = time.monotonic()
+        request_id = str(uuid.uuid4())
 
         def run() -> None:
             try:
-                result = self._invoke(config, payload)
-                if result.function_error:
-                    LOG.warning("async invocation of %s failed: %s", config.name, result.payload[:500])
-                if on_done:
-                    on_done(result)
+                self._run_event(config, policy, payload, accepted, request_id, on_done)
             except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
                 LOG.exception("async invocation of %s", config.name)
 
         threading.Thread(target=run, name=f"async {config.name}", daemon=True).start()
+
+    def _run_event(
+        self,
+        config: FunctionConfig,
+        policy: AsyncPolicy,
+        payload: bytes,
+        accepted: float,
+        request_id: str,
+        on_done: Callable[[InvokeResult], None] | None,
+    ) -> None:
+        attempts = 0
+        backoff = THROTTLE_BACKOFF_FIRST_SECONDS
+        result: InvokeResult | None = None
+        while not self._stopped:
+            if time.monotonic() - accepted > policy.max_event_age_seconds:
+                self._event_failed(config, policy, payload, request_id, "EventAgeExceeded", attempts, result)
+                return
+            try:
+                self.concurrency.admit(config.name)
+            except Throttled:
+                # A throttle is not an attempt: the event goes back to the queue.
+                time.sleep(backoff)
+                backoff = min(backoff * 2, THROTTLE_BACKOFF_MAX_SECONDS)
+                continue
+            try:
+                result = self._invoke(config, payload)
+            finally:
+                self.concurrency.release(config.name)
+            attempts += 1
+            if on_done:
+                on_done(result)
+            if not result.function_error:
+                if self.concurrency.duplicate():
+                    self.concurrency.counts.async_duplicates += 1
+                    self._run_duplicate(config, payload)
+                if policy.on_success:
+                    self._deliver(policy.on_success, invocation_record(
+                        request_id=request_id, function_arn=config.arn, condition="Success", attempts=attempts,
+                        payload=payload, status_code=200, function_error=None, response=result.payload))
+                return
+            LOG.warning("async invocation of %s failed (attempt %d): %s", config.name, attempts, result.payload[:500])
+            if attempts > policy.max_retry_attempts:
+                self._event_failed(config, policy, payload, request_id, "RetriesExhausted", attempts, result)
+                return
+            self.concurrency.counts.async_retries += 1
+            time.sleep(self.concurrency.settings.retry_delays[attempts - 1])
+
+    def _run_duplicate(self, config: FunctionConfig, payload: bytes) -> None:
+        try:
+            self.concurrency.admit(config.name)
+        except Throttled:
+            return
+        try:
+            self._invoke(config, payload)
+        finally:
+            self.concurrency.release(config.name)
+
+    def _event_failed(
+        self,
+        config: FunctionConfig,
+        policy: AsyncPolicy,
+        payload: bytes,
+        request_id: str,
+        condition: str,
+        attempts: int,
+        result: InvokeResult | None,
+    ) -> None:
+        self.concurrency.counts.async_failures += 1
+        LOG.warning("async event for %s dropped: %s after %d attempts", config.name, condition, attempts)
+        if policy.on_failure:
+            self._deliver(policy.on_failure, invocation_record(
+                request_id=request_id, function_arn=config.arn, condition=condition, attempts=attempts,
+                payload=payload, status_code=200, function_error=result.function_error if result else None,
+                response=result.payload if result else None))
+
+    def _deliver(self, destination: str, record: str) -> None:
+        if self._send_to_destination is None:
+            LOG.warning("no destination sender: record for %s dropped", destination)
+            return
+        try:
+            self._send_to_destination(destination, record)
+        except Exception:  # noqa: BLE001 - Lambda drops a record it cannot deliver
+            LOG.exception("cannot deliver an invocation record to %s", destination)
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Sandbox counts per function ($LATEST) or function:version."""

@@ -56,6 +56,7 @@ from .ecr_lifecycle import LifecycleRunner
 from .faults import FaultInjector
 from .iam import IamEnforcement
 from .asl_validation import sfn_definition_validation_patches
+from .lambda_concurrency import Throttled
 from .lambda_runtime import LambdaRuntime, RequestTooLarge, version_of
 from . import cloudwatch_rules, sfn_rules
 from . import sfn_quotas
@@ -124,6 +125,13 @@ def _lambda_invoke_patch(runtime: LambdaRuntime) -> list[Patch]:
             return b""
         try:
             result = runtime.invoke(fn, payload)
+        except Throttled as throttled:  # no concurrency left (lambda_concurrency.py)
+            error = JsonRESTError("TooManyRequestsException", "Rate Exceeded.")
+            error.code = 429
+            error.description = json.dumps(
+                {"Reason": throttled.reason, "Type": "User", "message": "Rate Exceeded."}
+            )
+            raise error from None
         except RequestTooLarge as refusal:  # 6 MB quota (lambda_runtime.MAX_SYNC_PAYLOAD_BYTES)
             error = JsonRESTError("RequestTooLargeException", str(refusal))
             error.code = 413
@@ -496,6 +504,27 @@ class LocalCloud:
         """Block until every event matched so far was handed to its target."""
         return self.delivery.wait_idle(timeout) if self.delivery else True
 
+    def _reserved_concurrency(self) -> dict[str, int]:
+        """Each function's reserved concurrency (PutFunctionConcurrency, or the template's
+        ReservedConcurrentExecutions) in the local cloud's account and Region."""
+        from moto.awslambda.models import lambda_backends
+
+        functions = lambda_backends[self.account_id][self.region].list_functions()
+        return {
+            fn.function_name: int(fn.reserved_concurrency)
+            for fn in functions
+            if fn.reserved_concurrency is not None
+        }
+
+    def _send_to_destination(self, destination: str, record: str) -> None:
+        """Delivers an asynchronous invocation record, as Lambda does, to an SQS queue."""
+        arn = destination.split(":")
+        if arn[2] != "sqs":
+            raise ValueError(f"only SQS destinations are delivered locally: {destination}")
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=arn[5], QueueOwnerAWSAccountId=arn[4])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=record)
+
     def lambda_log(self, function_name: str) -> str:
         """What the function's processes wrote so far (its log file)."""
         assert self.runtime is not None
@@ -514,7 +543,13 @@ class LocalCloud:
             self._prepare_run_dir()
             self._bind()
             self._configure_moto()
-            self.runtime = LambdaRuntime(self.run_dir, self.endpoint, self.region)
+            self.runtime = LambdaRuntime(
+                self.run_dir,
+                self.endpoint,
+                self.region,
+                reservations=self._reserved_concurrency,
+                send_to_destination=self._send_to_destination,
+            )
             self._undo.append(self.runtime.stop)
             patches = _Patches()
             self._undo.append(patches.undo)
@@ -643,6 +678,9 @@ class LocalCloud:
         if method == "GET" and route == "lambda":
             assert self.runtime is not None
             return 200, self.runtime.stats()
+        if route == "lambda/concurrency":  # account concurrency, async retries (lambda_concurrency.py)
+            assert self.runtime is not None
+            return self.runtime.concurrency.control(method, body)
         if route == "faults":  # POST adds, GET lists, DELETE clears (faults.py)
             return self.faults.control(method, body)
         if route == "events/chaos":  # duplicate, reorder or drop deliveries (events.py)

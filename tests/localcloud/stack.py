@@ -652,6 +652,17 @@ class Deployer:
         self.client("lambda").add_permission(**kwargs)
         return Physical("AWS::Lambda::Permission", logical_id)
 
+    def _lambda_event_invoke_config(self, logical_id: str, props: dict[str, Any], _: dict) -> Physical:
+        # Asynchronous invocation's retries, event age and destinations, which the local
+        # cloud's Lambda runtime follows (lambda_concurrency.py).
+        config = {k: props[k] for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds") if k in props}
+        if "DestinationConfig" in props:
+            config["DestinationConfig"] = props["DestinationConfig"]
+        self.client("lambda").put_function_event_invoke_config(
+            FunctionName=props["FunctionName"], Qualifier=props.get("Qualifier", "$LATEST"), **config
+        )
+        return Physical("AWS::Lambda::EventInvokeConfig", logical_id)
+
     def _lambda_version(self, logical_id: str, props: dict[str, Any], _: dict) -> Physical:
         version = self.client("lambda").publish_version(
             FunctionName=props["FunctionName"], Description=props.get("Description", "")
@@ -831,6 +842,7 @@ _HANDLERS: dict[str, Callable[[Deployer, str, dict[str, Any], dict[str, Any]], P
     "AWS::IAM::ManagedPolicy": Deployer._iam_managed_policy,
     "AWS::Lambda::Function": Deployer._lambda_function,
     "AWS::Lambda::Permission": Deployer._lambda_permission,
+    "AWS::Lambda::EventInvokeConfig": Deployer._lambda_event_invoke_config,
     "AWS::Lambda::Version": Deployer._lambda_version,
     "AWS::Lambda::Alias": Deployer._lambda_alias,
     "AWS::StepFunctions::StateMachine": Deployer._state_machine,

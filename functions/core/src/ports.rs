@@ -6,7 +6,7 @@ use crate::domain::events::DeploymentEvent;
 use crate::domain::gates::AlarmSnapshot;
 use crate::domain::ledger::{HolderStatus, ServiceRecord};
 use crate::domain::snapshot::{ImageDetail, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
-use crate::domain::wake::Waiter;
+use crate::domain::wake::{Claim, Release, Waiter};
 use crate::error::Result;
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
 use std::future::Future;
@@ -111,6 +111,15 @@ pub trait Waiters: Send + Sync {
     fn find(&self, key: &str) -> impl Future<Output = Result<Option<Waiter>>> + Send;
     /// Removes the waiter only if it still holds `token` (a newer one parked since stays).
     fn clear(&self, key: &str, token: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Claims the judging of the waiter holding `token` until `until` (epoch seconds; a claim
+    /// whose holder died lapses then), or, when another invocation holds an unexpired claim,
+    /// asks that one to judge once more.
+    fn claim(&self, key: &str, token: &str, now: f64, until: f64) -> impl Future<Output = Result<Claim>> + Send;
+    /// Gives the claim back, unless an event asked for another look meanwhile: then the claim
+    /// is kept until `until` and the answer is [`Release::JudgeAgain`].
+    fn release(&self, key: &str, token: &str, until: f64) -> impl Future<Output = Result<Release>> + Send;
+    /// Gives the claim back whatever was asked meanwhile (after an error: the event is retried).
+    fn abandon(&self, key: &str, token: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Whether a task token was completed by this call.

@@ -5,7 +5,7 @@ use crate::domain::events::DeploymentEvent;
 use crate::domain::gates::AlarmSnapshot;
 use crate::domain::ledger::{HolderStatus, ServiceRecord};
 use crate::domain::snapshot::{DeploymentSnapshot, ImageDetail, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
-use crate::domain::wake::Waiter;
+use crate::domain::wake::{Claim, Release, Waiter};
 use crate::error::{DeckhandError, Result};
 use crate::ports::{
     Alarms, Approvals, Ecs, EventSink, Executions, ImageSelector, Ledger, LoadBalancer, Registry, Tagging, TaskTokens,
@@ -57,6 +57,8 @@ pub struct State {
     /// Revisions deregistered so recently that DescribeTaskDefinition still reads them ACTIVE:
     /// UpdateService refuses them as ECS does ("TaskDefinition is inactive").
     pub deregistered_unseen: Vec<String>,
+    /// Judging claims on waiters: key → (token, claimed until, another look asked for).
+    pub judging: BTreeMap<String, (String, f64, bool)>,
 }
 
 #[derive(Default)]
@@ -422,8 +424,51 @@ impl Waiters for FakeCloud {
         self.with(|s| {
             if s.waiters.get(key).is_some_and(|w| w.token == token) {
                 s.waiters.remove(key);
+                s.judging.remove(key);
             }
         });
+        Ok(())
+    }
+
+    async fn claim(&self, key: &str, token: &str, now: f64, until: f64) -> Result<Claim> {
+        Ok(self.with(|s| {
+            if !s.waiters.get(key).is_some_and(|w| w.token == token) {
+                return Claim::Gone;
+            }
+            match s.judging.get_mut(key) {
+                Some((held, claimed_until, again)) if held == token && *claimed_until >= now => {
+                    *again = true;
+                    Claim::Coalesced
+                }
+                _ => {
+                    s.judging.insert(key.to_string(), (token.to_string(), until, false));
+                    Claim::Claimed
+                }
+            }
+        }))
+    }
+
+    async fn release(&self, key: &str, token: &str, until: f64) -> Result<Release> {
+        Ok(self.with(|s| {
+            if !s.waiters.get(key).is_some_and(|w| w.token == token) {
+                return Release::Gone;
+            }
+            match s.judging.get_mut(key) {
+                Some((held, claimed_until, again)) if held == token && *again => {
+                    *again = false;
+                    *claimed_until = until;
+                    Release::JudgeAgain
+                }
+                _ => {
+                    s.judging.remove(key);
+                    Release::Released
+                }
+            }
+        }))
+    }
+
+    async fn abandon(&self, key: &str, _token: &str) -> Result<()> {
+        self.with(|s| s.judging.remove(key));
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 
 use super::check::{check, CheckRequest};
 use crate::domain::model::Health;
-use crate::domain::wake::{parse_ecs_event, waiter_key, EcsSignal, Waiter};
+use crate::domain::wake::{parse_ecs_event, waiter_key, Claim, EcsSignal, Release, Waiter};
 use crate::error::Result;
 use crate::ports::{Alarms, Ecs, LoadBalancer, TaskTokens, TokenOutcome, Waiters};
 use serde_json::Value;
@@ -18,6 +18,14 @@ use std::time::Duration;
 /// does not see is judged again after these pauses (7 s in all, well inside the function's
 /// timeout).
 pub const REREAD_AFTER: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
+
+/// How long a judging claim lasts: past the judgement and its re-reads (7 s), inside the
+/// signal function's timeout (30 s), so that the claim of an invocation that died lapses
+/// before the next events give up on it.
+pub const CLAIM_SECONDS: f64 = 25.0;
+/// Looks one claim holder takes for events that came during its judgements. A burst longer
+/// than this is judged again by the next event after it (or the watcher's own recheck).
+pub const MAX_LOOKS_PER_CLAIM: usize = 5;
 
 /// What became of a watcher after a judgement.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +95,40 @@ pub async fn signal(
     }
     let request: CheckRequest = serde_json::from_value(waiter.check.clone())
         .map_err(|e| crate::error::DeckhandError::AwsRequestFailed(format!("waiter {key} is unreadable: {e}")))?;
-    let mut woken = judge(waiters, tokens, ecs, elb, alarms, &key, &waiter, &request, now).await?;
+    match waiters.claim(&key, &waiter.token, now, now + CLAIM_SECONDS).await? {
+        Claim::Claimed => {}
+        Claim::Coalesced => {
+            return Ok(Woken::Ignored("coalesced: the invocation judging this rollout looks once more".into()))
+        }
+        Claim::Gone => return Ok(Woken::Ignored("the watcher was woken meanwhile".into())),
+    }
+    let judged =
+        judge_while_claimed(waiters, tokens, ecs, elb, alarms, &key, &waiter, &request, &signal, now, rereads).await;
+    if judged.is_err() {
+        // The event is retried (Lambda retries a failed asynchronous invocation): free the
+        // claim now rather than let the events meanwhile wait for it to lapse.
+        let _ = waiters.abandon(&key, &waiter.token).await;
+    }
+    judged
+}
+
+/// Judges the claimed watcher (again after `rereads` when the event reports a change the reads
+/// do not show yet), then once more for each time other events asked while it judged.
+#[allow(clippy::too_many_arguments)]
+async fn judge_while_claimed(
+    waiters: &impl Waiters,
+    tokens: &impl TaskTokens,
+    ecs: &impl Ecs,
+    elb: &impl LoadBalancer,
+    alarms: &impl Alarms,
+    key: &str,
+    waiter: &Waiter,
+    request: &CheckRequest,
+    signal: &EcsSignal,
+    now: f64,
+    rereads: &[Duration],
+) -> Result<Woken> {
+    let mut woken = judge(waiters, tokens, ecs, elb, alarms, key, waiter, request, now).await?;
     let mut waited = 0.0;
     for pause in rereads {
         if !matches!(woken, Woken::StillWaiting(_)) || !signal.announces_a_change(&waiter) {
@@ -97,11 +138,26 @@ pub async fn signal(
         waited += pause.as_secs_f64();
         // Another event may have woken the watcher meanwhile, or a new one parked: judge only
         // the watcher this event found.
-        match waiters.find(&key).await? {
+        match waiters.find(key).await? {
             Some(still) if still.token == waiter.token => {}
             _ => return Ok(Woken::Ignored("the watcher was woken meanwhile".into())),
         }
-        woken = judge(waiters, tokens, ecs, elb, alarms, &key, &waiter, &request, now + waited).await?;
+        woken = judge(waiters, tokens, ecs, elb, alarms, key, waiter, request, now + waited).await?;
+    }
+    for _ in 0..MAX_LOOKS_PER_CLAIM {
+        // A woken watcher is cleared with its claim; only a parked one has a claim to give back.
+        if !matches!(woken, Woken::StillWaiting(_)) {
+            return Ok(woken);
+        }
+        match waiters.release(key, &waiter.token, now + waited + CLAIM_SECONDS).await? {
+            Release::Released | Release::Gone => return Ok(woken),
+            Release::JudgeAgain => {
+                woken = judge(waiters, tokens, ecs, elb, alarms, key, waiter, request, now + waited).await?
+            }
+        }
+    }
+    if matches!(woken, Woken::StillWaiting(_)) {
+        waiters.abandon(key, &waiter.token).await?;
     }
     Ok(woken)
 }

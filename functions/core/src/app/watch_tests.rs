@@ -155,3 +155,78 @@ async fn the_watched_deployments_own_progress_is_not_judged_again() {
     assert!(matches!(still, Woken::StillWaiting(_)), "{still:?}");
     assert_eq!(reads() - before, 1, "one look: the event announces nothing new");
 }
+
+fn task_stopped_event(request: &CheckRequest) -> Value {
+    json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
+           "detail": {"clusterArn": request.target.cluster_arn, "group": "service:todo", "lastStatus": "STOPPED",
+                      "startedBy": request.rollout.deployment_id, "taskArn": "arn:task/1"}})
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_events_about_one_rollout_is_judged_a_few_times_not_once_per_event() {
+    use super::watch::REREAD_AFTER;
+    let cloud = seeded();
+    let request = started(&cloud).await;
+    park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    // Every read lags: each event announces a change no look shows, so each judgement re-reads
+    // (the longest a claim is held) while the other events arrive.
+    cloud.lag_service_reads("todo", 1_000);
+    let event = deployment_event(&request.target.service_arn, "SERVICE_DEPLOYMENT_FAILED");
+    let reads = |cloud: &FakeCloud| cloud.calls().iter().filter(|c| c.starts_with("DescribeServices")).count();
+    let before = reads(&cloud);
+
+    // Twenty invocations at once, interleaved at their awaits (the re-reads' pauses).
+    let cloud = std::sync::Arc::new(cloud);
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (cloud, event) = (cloud.clone(), event.clone());
+        burst.spawn(async move {
+            let c = &*cloud;
+            signal(c, c, c, c, c, &event, 103.0, &REREAD_AFTER).await
+        });
+    }
+    let answers = burst.join_all().await;
+
+    let coalesced =
+        answers.iter().filter(|a| matches!(a, Ok(Woken::Ignored(why)) if why.starts_with("coalesced"))).count();
+    assert_eq!(coalesced, 19, "{answers:?}");
+    // One claim holder: its look, three re-reads, one more look for the nineteen others.
+    assert_eq!(reads(&cloud) - before, 5);
+    assert!(cloud.with(|s| s.judging.is_empty()), "the claim was given back");
+    assert!(cloud.with(|s| s.waiters.contains_key(&waiter_key(request.target.service_key()))));
+}
+
+#[tokio::test]
+async fn an_event_during_a_claim_is_looked_at_by_the_claim_holder() {
+    let cloud = seeded();
+    let request = started(&cloud).await;
+    park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    let key = waiter_key(request.target.service_key());
+    // Another invocation is judging (its claim runs until 130).
+    cloud.with(|s| s.judging.insert(key.clone(), ("token-1".into(), 130.0, false)));
+    fail_the_rollout(&cloud);
+    let calls = cloud.calls().len();
+
+    let answer =
+        signal(&cloud, &cloud, &cloud, &cloud, &cloud, &task_stopped_event(&request), 102.0, &[]).await.unwrap();
+
+    assert!(matches!(answer, Woken::Ignored(ref why) if why.starts_with("coalesced")), "{answer:?}");
+    assert_eq!(cloud.calls().len(), calls, "no ECS call: the claim holder looks again");
+    assert_eq!(cloud.with(|s| s.judging.get(&key).cloned()), Some(("token-1".into(), 130.0, true)));
+}
+
+#[tokio::test]
+async fn a_claim_whose_holder_died_lapses() {
+    let cloud = seeded();
+    let request = started(&cloud).await;
+    park(&cloud, &cloud, &cloud, &cloud, &cloud, &request, "token-1", 101.0).await.unwrap();
+    let key = waiter_key(request.target.service_key());
+    cloud.with(|s| s.judging.insert(key.clone(), ("token-1".into(), 110.0, true)));
+    fail_the_rollout(&cloud);
+
+    let event = deployment_event(&request.target.service_arn, "SERVICE_DEPLOYMENT_FAILED");
+    let woke = signal(&cloud, &cloud, &cloud, &cloud, &cloud, &event, 111.0, &[]).await.unwrap();
+
+    assert!(matches!(woke, Woken::Woke(ref h) if h.verdict == Verdict::Failed), "{woke:?}");
+    assert!(cloud.with(|s| s.judging.is_empty() && s.waiters.is_empty()));
+}

@@ -4,11 +4,12 @@
 use super::classify;
 use crate::domain::approval::PendingApproval;
 use crate::domain::ledger::ServiceRecord;
-use crate::domain::wake::Waiter;
+use crate::domain::wake::{Claim, Release, Waiter};
 use crate::error::{DeckhandError, Result};
 use crate::ports::{Approvals, Ledger, Version, Waiters};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -147,6 +148,112 @@ impl Waiters for DynamoLedger {
                 Ok(())
             }
             Err(error) => Err(classify("DeleteItem", error)),
+        }
+    }
+
+    async fn claim(&self, key: &str, token: &str, now: f64, until: f64) -> Result<Claim> {
+        // Two rounds: a claim that lapsed between the two writes of the first is taken in the
+        // second; a waiter that matches neither write is gone.
+        for _ in 0..2 {
+            let taken = self
+                .update_waiter(
+                    key,
+                    token,
+                    "SET judgingUntil = :until, lookAgain = :no",
+                    "#token = :token AND (attribute_not_exists(judgingUntil) OR judgingUntil < :now)",
+                    &[(":until", number(until)), (":now", number(now)), (":no", AttributeValue::Bool(false))],
+                )
+                .await?;
+            if taken {
+                return Ok(Claim::Claimed);
+            }
+            let asked = self
+                .update_waiter(
+                    key,
+                    token,
+                    "SET lookAgain = :yes",
+                    "#token = :token AND judgingUntil >= :now",
+                    &[(":now", number(now)), (":yes", AttributeValue::Bool(true))],
+                )
+                .await?;
+            if asked {
+                return Ok(Claim::Coalesced);
+            }
+        }
+        Ok(Claim::Gone)
+    }
+
+    async fn release(&self, key: &str, token: &str, until: f64) -> Result<Release> {
+        let released = self
+            .update_waiter(
+                key,
+                token,
+                "REMOVE judgingUntil, lookAgain",
+                "#token = :token AND (attribute_not_exists(lookAgain) OR lookAgain = :no)",
+                &[(":no", AttributeValue::Bool(false))],
+            )
+            .await?;
+        if released {
+            return Ok(Release::Released);
+        }
+        let kept = self
+            .update_waiter(
+                key,
+                token,
+                "SET lookAgain = :no, judgingUntil = :until",
+                "#token = :token AND lookAgain = :yes",
+                &[
+                    (":no", AttributeValue::Bool(false)),
+                    (":yes", AttributeValue::Bool(true)),
+                    (":until", number(until)),
+                ],
+            )
+            .await?;
+        Ok(if kept { Release::JudgeAgain } else { Release::Gone })
+    }
+
+    async fn abandon(&self, key: &str, token: &str) -> Result<()> {
+        self.update_waiter(key, token, "REMOVE judgingUntil, lookAgain", "#token = :token", &[]).await?;
+        Ok(())
+    }
+}
+
+fn number(value: f64) -> AttributeValue {
+    AttributeValue::N(format!("{value:.3}"))
+}
+
+impl DynamoLedger {
+    /// A conditional update of the waiter holding `token`; false when the condition failed
+    /// (another invocation's write came first, or the waiter is gone). Never creates an item.
+    async fn update_waiter(
+        &self,
+        key: &str,
+        token: &str,
+        update: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_string()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", AttributeValue::S(token.to_string()));
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        let result: std::result::Result<UpdateItemOutput, _> = request.send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(classify("UpdateItem", error)),
         }
     }
 }

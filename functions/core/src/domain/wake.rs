@@ -23,6 +23,29 @@ pub struct Waiter {
     pub parked_at: f64,
 }
 
+/// Asking to judge a parked watcher. A burst of ECS events about one service (a rollout of
+/// twenty tasks sends dozens) would otherwise make as many invocations judge it at once, each
+/// with its own DescribeServices, DescribeTasks and DescribeTargetHealth: one invocation
+/// judges at a time, and the events that come meanwhile ask it for one more look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This invocation judges.
+    Claimed,
+    /// Another invocation is judging; it was asked to look once more, after its judgement.
+    Coalesced,
+    /// The watcher is no longer parked (woken, or replaced by a newer one).
+    Gone,
+}
+
+/// Giving a judging claim back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    Released,
+    /// An event came during the judgement: the claim was kept for one more look.
+    JudgeAgain,
+    Gone,
+}
+
 /// The state table key of a service's waiter (next to its ledger record, `service_key`).
 pub fn waiter_key(service_key: &str) -> String {
     format!("waiter#{service_key}")
