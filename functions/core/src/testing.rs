@@ -432,7 +432,7 @@ impl Waiters for FakeCloud {
 
     async fn claim(&self, key: &str, token: &str, now: f64, until: f64) -> Result<Claim> {
         Ok(self.with(|s| {
-            if !s.waiters.get(key).is_some_and(|w| w.token == token) {
+            if s.waiters.get(key).is_none_or(|w| w.token != token) {
                 return Claim::Gone;
             }
             match s.judging.get_mut(key) {
@@ -450,7 +450,7 @@ impl Waiters for FakeCloud {
 
     async fn release(&self, key: &str, token: &str, until: f64) -> Result<Release> {
         Ok(self.with(|s| {
-            if !s.waiters.get(key).is_some_and(|w| w.token == token) {
+            if s.waiters.get(key).is_none_or(|w| w.token != token) {
                 return Release::Gone;
             }
             match s.judging.get_mut(key) {

@@ -131,7 +131,7 @@ async fn judge_while_claimed(
     let mut woken = judge(waiters, tokens, ecs, elb, alarms, key, waiter, request, now).await?;
     let mut waited = 0.0;
     for pause in rereads {
-        if !matches!(woken, Woken::StillWaiting(_)) || !signal.announces_a_change(&waiter) {
+        if !matches!(woken, Woken::StillWaiting(_)) || !signal.announces_a_change(waiter) {
             break;
         }
         tokio::time::sleep(*pause).await;
