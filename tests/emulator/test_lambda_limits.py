@@ -108,7 +108,7 @@ def test_the_account_limit_throttles_functions_without_reservations(
 ) -> None:
     name = make_function()["FunctionName"]
     # What the other functions reserved is not in the shared pool: leave room for one call.
-    reserved = sum(cloud._reserved_concurrency().values())
+    reserved = sum(control(cloud, "GET")[1]["reserved"].values())
     limits(accountLimit=reserved + 1)
 
     refusal = invoke_while_busy(cloud, name)

@@ -45,7 +45,7 @@ asynchronous invocation", https://docs.aws.amazon.com/lambda/latest/dg/invocatio
      "retryDelaysSeconds": [60, 120],   # the pauses before an async event's 2nd and 3rd attempt
      "duplicateRate": 0.02}             # the share of async events delivered a second time
 
-``GET`` also answers the counts: ``throttled`` (per function), ``asyncRetries``,
+``GET`` also answers each function's ``reserved`` concurrency and the counts: ``throttled`` (per function), ``asyncRetries``,
 ``asyncDuplicates``, ``asyncFailures`` and the functions ``inFlight``.
 """
 
@@ -177,9 +177,11 @@ class Concurrency:
                 self.settings = _Settings()
         elif method != "GET":
             return 405, {"error": f"{method} is not supported here"}
+        reserved = self._reservations()
         with self._lock:
             return 200, {
                 "accountLimit": self.settings.account_limit,
+                "reserved": reserved,
                 "retryDelaysSeconds": list(self.settings.retry_delays),
                 "duplicateRate": self.settings.duplicate_rate,
                 "inFlight": dict(self._in_flight),
