@@ -57,6 +57,7 @@ from .faults import FaultInjector
 from .iam import IamEnforcement
 from .asl_validation import sfn_definition_validation_patches
 from .lambda_concurrency import Throttled
+from .throttling import Throttling
 from .lambda_runtime import LambdaRuntime, RequestTooLarge, version_of
 from . import cloudwatch_rules, sfn_rules
 from . import sfn_quotas
@@ -605,8 +606,11 @@ class LocalCloud:
     def _bind(self) -> None:
         # Requests signed with a function's role credentials are authorized first (iam.py).
         self.iam = IamEnforcement(DomainDispatcherApplication(create_backend_app))
+        # Every request counts against its API's token bucket; the functions' requests that find
+        # it empty are throttled (throttling.py).
+        self.throttling = Throttling(self.iam, self.account_id)
         # Injected API errors (throttling, 5xx) answer before anything else (faults.py).
-        self.faults = FaultInjector(self.iam)
+        self.faults = FaultInjector(self.throttling)
         app = _ControlApp(self, self.faults)
         self._server = make_server(
             "127.0.0.1", self.requested_port, app, threaded=True, request_handler=MotoRequestHandler
@@ -681,6 +685,8 @@ class LocalCloud:
         if route == "lambda/concurrency":  # account concurrency, async retries (lambda_concurrency.py)
             assert self.runtime is not None
             return self.runtime.concurrency.control(method, body)
+        if route == "throttling":  # token buckets at AWS's rates (throttling.py)
+            return self.throttling.control(method, body)
         if route == "faults":  # POST adds, GET lists, DELETE clears (faults.py)
             return self.faults.control(method, body)
         if route == "events/chaos":  # duplicate, reorder or drop deliveries (events.py)

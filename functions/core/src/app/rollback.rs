@@ -85,8 +85,7 @@ pub async fn rollback(
     let leaving = failed.map_or(service.task_definition.as_str(), |f| f.task_definition.as_str()).to_string();
     let completed_at_start = failed.and_then(|f| f.previous_task_definition.as_deref()).or(undo.previous);
     let (record, _) = ledger.load(target.service_key()).await?;
-    let candidates =
-        prefer_newer_completed(rollback_candidates(&record, &leaving, completed_at_start), completed_at_start);
+    let candidates = completed_first(rollback_candidates(&record, &leaving, completed_at_start), completed_at_start);
     let mut remaining = candidates;
     let mut refused: Vec<String> = Vec::new();
     loop {
@@ -214,29 +213,21 @@ fn someone_elses(failed: &Rollout, primary: &DeploymentSnapshot) -> Option<Strin
     })
 }
 
-/// What ran before deckhand's change goes first when it is newer than every revision deckhand
-/// verified (someone's configuration change that reached COMPLETED after deckhand's last
-/// deployment): going back past it would lose their change.
-fn prefer_newer_completed(mut candidates: Vec<(String, String)>, completed: Option<&str>) -> Vec<(String, String)> {
+/// What ran before deckhand's change goes first: its deployment was COMPLETED when this one
+/// started, so it is the service's last stable state, whatever its revision number: someone's
+/// configuration change made after deckhand's last deployment, or an older revision a person
+/// went back to by hand (going past either would undo their change). ECS's own rollback picks
+/// the same ("the last deployment that completed", deployment circuit breaker). The known-good
+/// revisions follow, for when it cannot be deployed any more.
+fn completed_first(mut candidates: Vec<(String, String)>, completed: Option<&str>) -> Vec<(String, String)> {
     let Some(completed) = completed else { return candidates };
     let Some(at) = candidates.iter().position(|(td, _)| td == completed) else { return candidates };
-    let newer_than_all_before = candidates[..at].iter().all(|(td, _)| later_revision(completed, td));
-    if at > 0 && newer_than_all_before {
+    if at > 0 {
         let (td, _) = candidates.remove(at);
-        let why = "what ran before deckhand's change: COMPLETED when the deployment started, and newer than the last known-good".to_string();
+        let why = "what ran before deckhand's change: its deployment was COMPLETED when this one started".to_string();
         candidates.insert(0, (td, why));
     }
     candidates
-}
-
-/// Whether task definition `a` was registered after `b`: revisions of one family are numbered
-/// in registration order; revisions of different families are not comparable (false).
-pub(crate) fn later_revision(a: &str, b: &str) -> bool {
-    let split = |arn: &str| {
-        let (family, revision) = short(arn).rsplit_once(':')?;
-        Some((family.to_string(), revision.parse::<u64>().ok()?))
-    };
-    matches!((split(a), split(b)), (Some((fa, ra)), Some((fb, rb))) if fa == fb && ra > rb)
 }
 
 /// Whether the service runs what this deployment would have put there (a Deploy that failed or
