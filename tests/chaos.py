@@ -246,7 +246,9 @@ class Chaos:
             aws.wait_steady(cluster, name, timeout=180)
         except AssertionError:
             outcome.violations.append("the service never settled")
-        time.sleep(2)  # reads lag behind (1 s by default): read the settled state
+        # ECS reads lag behind writes (1 s by default, 5 s in "ecs-reads-5s-stale"): what a
+        # read shows after the lag is the settled state.
+        time.sleep(float(control(self.cloud, "GET", "ecs/consistency").get("lagSeconds", 1)) + 1)
         revision = aws.describe(cluster, name)["taskDefinition"]
         running = aws.images(revision)["web"]
         if person_revision:
@@ -297,13 +299,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--deployments", type=int, default=30)
     parser.add_argument("--services", type=int, default=3)
+    parser.add_argument("--run-dir", type=Path, default=Path(__file__).resolve().parents[1] / ".localcloud" / "chaos",
+                        help="where the local cloud keeps the functions' code and logs")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     for noisy in ("werkzeug", "moto", "localcloud"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     print(f"chaos: seed {seed}, {args.deployments} deployments on {args.services} services", flush=True)
     started = time.monotonic()
-    cloud = start_local_cloud(port=0, params=PARAMETERS, build=False)
+    cloud = start_local_cloud(port=0, params=PARAMETERS, build=False, run_dir=args.run_dir.resolve())
     outcomes: list[Outcome] = []
     met: dict[str, Any] = {}
     try:

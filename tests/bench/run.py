@@ -321,6 +321,13 @@ def scale_section(table: Table, bench: DeploymentBench, count: int) -> None:
         warm = loaded.get(binary, {}).get("warm", [])
         section.add(f"scale.{binary}_handler", f"{binary} handler median, up to {result.peak_concurrent_iterations} services at once",
                     median(warm), "ms", note=f"n={len(warm)}; the emulator serves every call from one Python process")
+    refused = sum(result.throttled.values())
+    section.add("scale.throttled", "calls throttled at AWS's rates (token buckets)", refused, "",
+                note=f"{refused / count:.2f} retries per service (each retried by the SDK); "
+                     + (", ".join(f"{a} {n}" for a, n in sorted(result.throttled.items())) or "none"))
+    section.add("scale.lambda_throttled", "Lambda invocations throttled (concurrency)",
+                sum(result.lambda_throttled.values()), "",
+                note=", ".join(f"{f} {n}" for f, n in sorted(result.lambda_throttled.items())) or "none")
     throttled = [c for c in d.api_calls if c.status >= 400]
     section.add("scale.errors", "API calls answered with an error", len(throttled), "",
                 note=_services_text(Counter(f"{c.operation} {c.status}" for c in throttled)))

@@ -20,6 +20,10 @@ class ScaleResult:
     counts: dict[str, int] = field(default_factory=dict)  # the push's summary: services per outcome
     on_new_digest: int = 0  # services whose task definition runs the pushed digest afterwards
     peak_concurrent_iterations: int = 0  # Map iterations running at once (from the history)
+    # deckhand's API calls the token buckets refused (AWS's documented rates, throttling.py),
+    # by action; the functions' SDKs retried each of them.
+    throttled: dict[str, int] = field(default_factory=dict)
+    lambda_throttled: dict[str, int] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> int:
@@ -43,10 +47,18 @@ def run_scale(bench: DeploymentBench, count: int, timeout: float = 1800) -> Scal
     began = time.monotonic()
     repository, cluster, names = bench.fleet(count)
     setup_s = time.monotonic() - began
+    # Full buckets and no counts from the setup: what the push alone meets.
+    bench.cloud.control("DELETE", "throttling", {})
+    lambda_before = dict(bench.cloud.control("GET", "lambda/concurrency", {})[1]["throttled"])
     deployment = bench.deploy(f"scale x{count}", repository, cluster, names[0], timeout=timeout)
+    throttling = bench.cloud.control("GET", "throttling", {})[1]
+    lambda_after = bench.cloud.control("GET", "lambda/concurrency", {})[1]["throttled"]
     plans = [o for o in deployment.state_outputs("Plan deployment") if isinstance(o, dict)]
     max_concurrency = plans[0].get("maxConcurrency") if plans else None
     result = ScaleResult(count, setup_s, deployment, max_concurrency)
+    result.throttled = dict(throttling["refused"])
+    result.lambda_throttled = {name: n - lambda_before.get(name, 0) for name, n in lambda_after.items()
+                               if n > lambda_before.get(name, 0)}
     if isinstance(deployment.output, dict):
         result.counts = dict(deployment.output.get("counts") or {})
     # What ECS says afterwards, independently of the execution's own report.

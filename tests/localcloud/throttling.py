@@ -53,8 +53,82 @@ THROTTLING_ERRORS = {
     "dynamodb": ("ThrottlingException", 400),
 }
 
+
+def _shared(bucket: str, capacity: float, refill: float, *actions: str) -> dict[str, Rate]:
+    return {action: Rate(capacity, refill, bucket) for action in actions}
+
+
+def _per_second(rate: float, *actions: str) -> dict[str, Rate]:
+    """A quota documented only as requests per second: one second's worth is the burst."""
+    return {action: Rate(rate, rate) for action in actions}
+
+
 RATES: dict[str, Rate] = {
-    "ecs:DescribeServices": Rate(50, 20),  # placeholder until cited
+    # Amazon ECS API Reference, "Request throttling for the Amazon ECS API"
+    # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html): "the
+    # bucket capacity (or burst) and refill rate (or sustained) for all AWS Regions"; the actions
+    # of one category share one bucket.
+    **_shared("ecs:service-read", 100, 20, "ecs:DescribeServices", "ecs:ListServices"),
+    **_shared("ecs:cluster-resource-read", 100, 20, "ecs:DescribeTasks", "ecs:ListTasks",
+              "ecs:DescribeContainerInstances", "ecs:ListContainerInstances", "ecs:ListAttributes"),
+    **_shared("ecs:task-definition-read", 50, 20, "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
+              "ecs:ListTaskDefinitionFamilies"),
+    **_shared("ecs:task-definition-modify", 20, 1, "ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition"),
+    **_shared("ecs:service-modify", 50, 5, "ecs:UpdateService", "ecs:CreateService", "ecs:DeleteService"),
+    **_shared("ecs:tag-read", 50, 20, "ecs:ListTagsForResource"),
+    **_shared("ecs:tag-modify", 20, 10, "ecs:TagResource", "ecs:UntagResource"),
+    **_shared("ecs:cluster-read", 50, 20, "ecs:DescribeClusters", "ecs:ListClusters"),
+    **_shared("ecs:cluster-modify", 20, 1, "ecs:CreateCluster", "ecs:DeleteCluster", "ecs:UpdateCluster",
+              "ecs:UpdateClusterSettings", "ecs:PutClusterCapacityProviders"),
+    **_shared("ecs:cluster-resource-modify", 100, 40, "ecs:RunTask", "ecs:StartTask", "ecs:StopTask"),
+    **_shared("ecs:service-deployment-read", 50, 20, "ecs:ListServiceDeployments",
+              "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions"),
+    # Elastic Load Balancing User Guide, "API request throttling"
+    # (https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html):
+    # "the bucket size for non-mutating API actions is 40 tokens and the refill rate is 10 tokens
+    # per second"; registration 20/4; mutating 20/3; resource-intensive 10/0.2.
+    **_shared("elasticloadbalancing:non-mutating", 40, 10, "elasticloadbalancing:DescribeTargetHealth",
+              "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeLoadBalancers",
+              "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+              "elasticloadbalancing:DescribeTags", "elasticloadbalancing:DescribeTargetGroupAttributes",
+              "elasticloadbalancing:DescribeLoadBalancerAttributes"),
+    **_shared("elasticloadbalancing:registration", 20, 4, "elasticloadbalancing:RegisterTargets",
+              "elasticloadbalancing:DeregisterTargets"),
+    **_shared("elasticloadbalancing:mutating", 20, 3, "elasticloadbalancing:CreateTargetGroup",
+              "elasticloadbalancing:CreateListener", "elasticloadbalancing:CreateRule",
+              "elasticloadbalancing:ModifyRule", "elasticloadbalancing:ModifyListener",
+              "elasticloadbalancing:ModifyTargetGroup", "elasticloadbalancing:DeleteRule"),
+    **_shared("elasticloadbalancing:resource-intensive", 10, 0.2, "elasticloadbalancing:CreateLoadBalancer",
+              "elasticloadbalancing:SetSubnets"),
+    # AWS Step Functions Developer Guide, "Step Functions service quotas", "Quotas related to API
+    # action throttling" (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html),
+    # Standard workflows, US East (N. Virginia), the local cloud's Region (other Regions have
+    # smaller buckets, e.g. StartExecution 800/150).
+    "states:StartExecution": Rate(1300, 300),
+    "states:GetExecutionHistory": Rate(400, 20),
+    "states:DescribeExecution": Rate(300, 15),
+    "states:SendTaskSuccess": Rate(3000, 500),
+    "states:SendTaskFailure": Rate(3000, 500),
+    "states:SendTaskHeartbeat": Rate(3000, 500),
+    "states:StopExecution": Rate(1000, 200),
+    "states:ListExecutions": Rate(200, 5),
+    # Amazon ECR User Guide, "Amazon ECR service quotas"
+    # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html): "Rate of
+    # BatchGetImage requests: 2,000 per second", "Rate of PutImage requests: 10 per second".
+    # DescribeImages, DescribeRepositories and ListImages have no documented rate: not throttled.
+    **_per_second(2000, "ecr:BatchGetImage"),
+    **_per_second(10, "ecr:PutImage"),
+    # Amazon CloudWatch service quotas (https://docs.aws.amazon.com/general/latest/gr/cw_region.html):
+    # "Rate of DescribeAlarms requests: 9 per second"; PutMetricData and GetMetricData 500.
+    **_per_second(9, "cloudwatch:DescribeAlarms"),
+    **_per_second(500, "cloudwatch:PutMetricData", "cloudwatch:GetMetricData"),
+    # Amazon EventBridge quotas (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html):
+    # "PutEvents throttle limit in transactions per second", us-east-1: 10,000 (400 in the
+    # smallest Regions).
+    **_per_second(10000, "events:PutEvents"),
+    # DynamoDB: "No account-level read and write throughput quotas are applied to tables in
+    # on-demand mode" (deckhand's state table), and 40,000 request units per second per table is
+    # beyond what the local cloud can serve: its data plane is not throttled.
 }
 
 
