@@ -18,8 +18,13 @@ use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// Shared SDK configuration, loaded once per cold start.
 pub async fn load_config() -> SdkConfig {
-    // Standard retry mode backs off on throttling and transient faults before the state
-    // machine's own Retry sees an error.
+    // Standard retry mode: exponential backoff with jitter on throttling and transient faults,
+    // and a client-side retry quota so a struggling service is not hammered. Four attempts (up
+    // to ~7 s of backoff) absorb a bucket's refill (ECS refills its read buckets at 20/s) inside
+    // the functions' 30 s timeout; what the SDK gives up on reaches the state machine as
+    // AwsThrottled/AwsTransient, whose Retry waits longer. Not the adaptive mode: its client-side
+    // rate limiter lives in one process, and each Lambda sandbox is its own process, so it would
+    // only slow the first calls of every cold start without seeing the account's real rate.
     aws_config::from_env().retry_config(RetryConfig::standard().with_max_attempts(4)).load().await
 }
 
