@@ -199,13 +199,27 @@ class Chaos:
         finished = aws.finish(execution, timeout=600)
         if str(finished.get("error", "")).startswith("States."):
             outcome.violations.append(f"the push execution failed with {finished['error']}: {finished.get('cause', '')[:200]}")
-        mine = [e for e in self.events.for_execution(execution) if e["service"] == name]
-        terminal = [e for e in mine if e["status"] in TERMINAL]
+        terminal = self.terminal_events(execution, name)
         if len(terminal) != 1:
-            outcome.violations.append(f"{len(terminal)} terminal events: {[e['status'] for e in terminal]}")
+            seen = [(e["service"], e["status"]) for e in self.events.for_execution(execution)]
+            outcome.violations.append(f"{len(terminal)} terminal events (execution {execution.rsplit(':', 1)[-1]} "
+                                      f"{finished['status']} {finished.get('error', '')}; its events: {seen})")
         outcome.status = terminal[-1]["status"] if terminal else "NONE"
         outcome.reason = terminal[-1].get("reason", "") if terminal else ""
         self.check_end(service, outcome, pushed, broken, before_image, person_revision)
+
+    def terminal_events(self, execution: str, name: str) -> list[dict]:
+        """The service's terminal events of the push. EventBridge delivers them to the test's
+        queue asynchronously, after the execution may have ended: wait for the first (up to
+        60 s), then a little longer for a second one that must not come."""
+        def terminal() -> list[dict]:
+            return [e for e in self.events.for_execution(execution) if e["service"] == name and e["status"] in TERMINAL]
+
+        deadline = time.monotonic() + 60
+        while not terminal() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)
+        return terminal()
 
     def act(self, service: Service, outcome: Outcome, digest: str, before_revision: str) -> str | None:
         """The person's move, once deckhand's UpdateService is on the service; returns the
