@@ -203,7 +203,8 @@ class Chaos:
         if len(terminal) != 1:
             seen = [(e["service"], e["status"]) for e in self.events.for_execution(execution)]
             outcome.violations.append(f"{len(terminal)} terminal events (execution {execution.rsplit(':', 1)[-1]} "
-                                      f"{finished['status']} {finished.get('error', '')}; its events: {seen})")
+                                      f"{finished['status']} {finished.get('error', '')}; its events: {seen}; "
+                                      f"{self.whereabouts(digest)})")
         outcome.status = terminal[-1]["status"] if terminal else "NONE"
         outcome.reason = terminal[-1].get("reason", "") if terminal else ""
         self.check_end(service, outcome, pushed, broken, before_image, person_revision)
@@ -220,6 +221,19 @@ class Chaos:
             time.sleep(0.5)
         time.sleep(2)
         return terminal()
+
+    def whereabouts(self, digest: str) -> str:
+        """Where a missing event may be: every execution the push started, every event that
+        names the digest under any execution, and the local cloud's event delivery."""
+        runs = [(e["executionArn"].rsplit(":", 1)[-1][:8], e["status"]) for e in self.aws.executions_for(digest)]
+        with self.events.lock:
+            named = [(e["detail"].get("executionArn", "").rsplit(":", 1)[-1][:8], e["detail"]["status"],
+                      round(e["delivered"] - time.time())) for e in self.events.queue.drain()
+                     if digest[7:19] in json.dumps(e["detail"])]
+        delivery = self.cloud.delivery
+        return (f"executions for the digest {runs}; events naming it (execution, status, delivered s ago) {named}; "
+                f"delivery delivered={delivery.delivered} failed={delivery.failed} pending={delivery.pending} "
+                f"queued={delivery._queue.qsize()}")
 
     def act(self, service: Service, outcome: Outcome, digest: str, before_revision: str) -> str | None:
         """The person's move, once deckhand's UpdateService is on the service; returns the
@@ -317,8 +331,14 @@ def main() -> int:
                         help="where the local cloud keeps the functions' code and logs")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
-    for noisy in ("werkzeug", "moto", "localcloud"):
+    for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    # The local cloud's own warnings (a delivery that failed) go to a file beside the functions' logs.
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    warnings = logging.FileHandler(args.run_dir / "localcloud.log", mode="w")
+    warnings.setLevel(logging.WARNING)
+    logging.getLogger("localcloud").addHandler(warnings)
+    logging.getLogger("localcloud").propagate = False
     print(f"chaos: seed {seed}, {args.deployments} deployments on {args.services} services", flush=True)
     started = time.monotonic()
     cloud = start_local_cloud(port=0, params=PARAMETERS, build=False, run_dir=args.run_dir.resolve())

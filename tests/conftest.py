@@ -53,15 +53,38 @@ TEST_PARAMETERS = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the tests that do not use the local cloud first (keeping their order).
+    """Run the tests that do not use the local cloud first, then the tests of the emulator
+    itself, then the tests with deckhand's stack (keeping the order within each group).
 
     moto's state is process-wide: a test module that serves moto itself (such as
     test_ecs_sim.py) must not run while the session's local cloud is up, and the
-    cloud is only torn down at the end of the session."""
-    def uses_cloud(item: pytest.Item) -> bool:
-        return bool({"localcloud", "localcloud_server"} & set(getattr(item, "fixturenames", ())))
+    cloud is only torn down at the end of the session. Once deckhand's stack is deployed
+    the account is busy for good (the services the end-to-end tests leave behind keep
+    their event streams, deckhand's functions keep taking throttling tokens and Lambda
+    concurrency), as a production account is; the emulator's own tests count single
+    calls, faults and concurrency slots, so they run before that."""
+    def group(item: pytest.Item) -> int:
+        names = set(getattr(item, "fixturenames", ()))
+        if "localcloud" in names:
+            return 2
+        return 1 if "localcloud_server" in names else 0
 
-    items[:] = [item for item in items if not uses_cloud(item)] + [item for item in items if uses_cloud(item)]
+    items.sort(key=group)  # stable: file order within a group
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What the busy account cost: the API calls the local cloud counted and refused."""
+    if getattr(_SERVER, "throttling", None) is None:
+        return
+    _, state = _SERVER.throttling.control("GET", {})
+    seen, refused = state["seen"], state["refused"]
+    top = sorted(refused.items(), key=lambda kv: -kv[1])[:8]
+    terminalreporter.write_line(
+        f"local cloud, since the last throttling reset: {sum(seen.values())} API calls counted, "
+        f"{sum(refused.values())} of deckhand's refused; most refused: {', '.join(f'{a} {n}' for a, n in top) or 'none'}")
+
+
+_SERVER: Any = None
 
 
 def _env_params() -> dict[str, str]:
@@ -85,7 +108,9 @@ def localcloud_server() -> Iterator[Any]:
     from localcloud import LocalCloud
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    global _SERVER
     cloud = LocalCloud(port=0, run_dir=RUN_DIR).start()
+    _SERVER = cloud
     try:
         yield cloud
     finally:

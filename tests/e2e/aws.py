@@ -48,6 +48,8 @@ class Aws:
         self.sqs = cloud.client("sqs")
         self.events = cloud.client("events")
         self.state_machine = cloud.stack_outputs["StateMachineArn"]
+        self._inputs: dict[str, str] = {}  # execution ARN -> input (executions_for)
+        self._images: dict[str, dict[str, str]] = {}  # task definition revision -> images (images)
 
     # ------------------------------------------------------------------ images
     def repository(self, name: str) -> str:
@@ -157,8 +159,17 @@ class Aws:
         return wait_until(f"{service} steady", steady, timeout)
 
     def images(self, task_definition: str) -> dict[str, str]:
+        """Each container's image. A revision never changes, so each is described once: tests
+        that poll must not spend the account's DescribeTaskDefinition budget, which deckhand
+        needs (throttling.py counts the tests' calls too)."""
+        pinned = ":" in task_definition.rsplit("/", 1)[-1]  # family:revision or its ARN, not "latest"
+        if pinned and task_definition in self._images:
+            return dict(self._images[task_definition])
         definition = self.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-        return {c["name"]: c["image"] for c in definition["containerDefinitions"]}
+        images = {c["name"]: c["image"] for c in definition["containerDefinitions"]}
+        if pinned:
+            self._images[task_definition] = images
+        return dict(images)
 
     def running_images(self, cluster: str, service: str) -> dict[str, str]:
         return self.images(self.describe(cluster, service)["taskDefinition"])
@@ -172,12 +183,19 @@ class Aws:
                                         input=json.dumps(request))["executionArn"]
 
     def executions_for(self, needle: str) -> list[dict]:
-        """Executions whose input mentions `needle` (a digest: the ones an ECR push started)."""
+        """Executions whose input mentions `needle` (a digest: the ones an ECR push of a user's
+        tag started), as ListExecutions lists them plus their "input". An input never changes, so each
+        execution is described once: polling this must not spend the account's Step Functions
+        budget (throttling.py counts the tests' calls too)."""
         found = []
         for execution in self.sfn.list_executions(stateMachineArn=self.state_machine, maxResults=1000)["executions"]:
-            described = self.sfn.describe_execution(executionArn=execution["executionArn"])
-            if needle in described.get("input", ""):
-                found.append(described)
+            arn = execution["executionArn"]
+            if arn not in self._inputs:
+                self._inputs[arn] = self.sfn.describe_execution(executionArn=arn).get("input", "")
+            # deckhand tags the images it keeps (deckhand-kg-…), and ECR reports that as a push
+            # of the same digest: its execution is not the push's.
+            if needle in self._inputs[arn] and '"deckhand-kg-' not in self._inputs[arn]:
+                found.append({**execution, "input": self._inputs[arn]})
         return found
 
     def execution_for_push(self, digest: str, timeout: float = 30) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from fake_lambda import fake_package
@@ -65,6 +66,9 @@ class Role:
             aws_access_key_id=self.credentials["AccessKeyId"],
             aws_secret_access_key=self.credentials["SecretAccessKey"],
             aws_session_token=self.credentials["SessionToken"],
+            # The account is shared and throttled (throttling.py): retry throttles as any caller
+            # would; a denial is never retried.
+            config=Config(retries={"mode": "standard", "max_attempts": 10}),
         )
 
     def denied_message(self, action: str, resource: str | None) -> str:

@@ -143,25 +143,32 @@ class DeliveryChaos:
                 "duplicated": self.duplicated, "reordered": self.reordered, "dropped": self.dropped}
 
 
+Item = tuple[str, dict[str, Any], str, int]  # rule ARN, target, body, sequence number
+
+
 class EventDelivery:
     """A single background worker delivering matched events to their targets, in
     the order they were matched, retrying a failed delivery a few times like
-    EventBridge's retry policy (briefly: this is a test cloud)."""
+    EventBridge's retry policy (briefly: this is a test cloud).
+
+    Every accepted delivery gets a sequence number, so that a test can wait for what was
+    matched before it asked (``wait_idle``) even in a busy account, where the worker is
+    never idle."""
 
     def __init__(self, endpoint: str):
         self.endpoint = endpoint
-        self._queue: queue.Queue[tuple[str, dict[str, Any], str] | None] = queue.Queue()
+        self._queue: queue.Queue[Item | None] = queue.Queue()
         self._clients: dict[tuple[str, str], Any] = {}
+        self._queue_urls: dict[str, str] = {}
         self._thread = threading.Thread(target=self._run, name="eventbridge-delivery", daemon=True)
-        self._idle = threading.Event()
-        self._idle.set()
-        self._pending = 0
+        self._progress = threading.Condition()
+        self._next_sequence = 0
+        self._outstanding: set[int] = set()  # accepted, not yet handed over (or given up on)
         self._stopping = False
-        self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
         self.chaos: DeliveryChaos | None = None
-        self._held: list[tuple[float, tuple[str, dict[str, Any], str]]] = []
+        self._held: list[tuple[float, Item]] = []
         self._held_lock = threading.Lock()
 
     def start(self) -> None:
@@ -173,22 +180,40 @@ class EventDelivery:
         self._queue.put(None)
         self._thread.join(timeout=10)
 
+    @property
+    def pending(self) -> int:
+        """Deliveries accepted and not yet handed over."""
+        with self._progress:
+            return len(self._outstanding)
+
+    def _accept(self, rule_arn: str, target: dict[str, Any], body: str) -> Item:
+        with self._progress:
+            sequence = self._next_sequence
+            self._next_sequence += 1
+            self._outstanding.add(sequence)
+        return (rule_arn, copy.deepcopy(target), body, sequence)
+
+    def _done(self, sequence: int) -> None:
+        with self._progress:
+            self._outstanding.discard(sequence)
+            self._progress.notify_all()
+
     def submit(self, rule_arn: str, target: dict[str, Any], body: str) -> None:
-        item = (rule_arn, copy.deepcopy(target), body)
         chaos = self.chaos
         if chaos is None or not chaos.applies(target, body):
-            self._enqueue(item)
+            self._queue.put(self._accept(rule_arn, target, body))
             return
         if chaos.drop:
             chaos.dropped += 1
             return
         if chaos.duplicate:
             chaos.duplicated += 1
-            self._enqueue_later(chaos.duplicate_after, copy.deepcopy(item))
+            self._enqueue_later(chaos.duplicate_after, self._accept(rule_arn, target, body))
+        item = self._accept(rule_arn, target, body)
         if chaos.reorder_within > 0:
             self._hold(chaos, item)
         else:
-            self._enqueue(item)
+            self._queue.put(item)
 
     def control(self, method: str, body: dict[str, Any]) -> tuple[int, Any]:
         """``/_localcloud/events/chaos``: POST sets, GET shows (with counts), DELETE ends it."""
@@ -203,25 +228,14 @@ class EventDelivery:
             return 200, previous.describe() if previous else {}
         return 405, {"error": f"{method} not allowed"}
 
-    def _enqueue(self, item: tuple[str, dict[str, Any], str]) -> None:
-        with self._lock:
-            self._pending += 1
-            self._idle.clear()
-        self._queue.put(item)
-
-    def _enqueue_later(self, seconds: float, item: tuple[str, dict[str, Any], str]) -> None:
-        with self._lock:  # counted as pending at once: wait_idle must wait for the copy too
-            self._pending += 1
-            self._idle.clear()
+    def _enqueue_later(self, seconds: float, item: Item) -> None:
+        # Accepted (outstanding) at once: wait_idle waits for the copy too.
         timer = threading.Timer(seconds, self._queue.put, args=(item,))
         timer.daemon = True
         timer.start()
 
-    def _hold(self, chaos: DeliveryChaos, item: tuple[str, dict[str, Any], str]) -> None:
+    def _hold(self, chaos: DeliveryChaos, item: Item) -> None:
         """Keeps events for ``reorderWithinSeconds``, then delivers the batch newest first."""
-        with self._lock:
-            self._pending += 1
-            self._idle.clear()
         with self._held_lock:
             first = not self._held
             self._held.append((time.monotonic(), item))
@@ -237,9 +251,13 @@ class EventDelivery:
         for _, item in reversed(batch):
             self._queue.put(item)
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Tests: block until everything submitted so far has been handed over."""
-        return self._idle.wait(timeout)
+    def wait_idle(self, timeout: float | None = 60) -> bool:
+        """Tests: block until everything accepted so far has been handed over (or given up
+        on); deliveries accepted meanwhile are not waited for. False on timeout."""
+        with self._progress:
+            before = self._next_sequence
+            return self._progress.wait_for(
+                lambda: not self._outstanding or min(self._outstanding) >= before, timeout)
 
     def _client(self, service: str, region: str) -> Any:
         key = (service, region)
@@ -259,7 +277,7 @@ class EventDelivery:
             item = self._queue.get()
             if item is None or self._stopping:
                 return
-            rule_arn, target, body = item
+            rule_arn, target, body, sequence = item
             for attempt in range(1, DELIVERY_ATTEMPTS + 1):
                 try:
                     self._deliver(target, body)
@@ -271,10 +289,7 @@ class EventDelivery:
                         LOG.error("rule %s: delivery to %s failed: %s", rule_arn, target["Arn"], exc)
                     else:
                         time.sleep(0.2 * attempt)
-            with self._lock:
-                self._pending -= 1
-                if self._pending == 0:
-                    self._idle.set()
+            self._done(sequence)
 
     def _deliver(self, target: dict[str, Any], body: str) -> None:
         arn = parse_arn(target["Arn"])
@@ -288,7 +303,10 @@ class EventDelivery:
             )
         elif arn.service == "sqs":
             sqs = self._client("sqs", arn.region)
-            url = sqs.get_queue_url(QueueName=arn.resource_id, QueueOwnerAWSAccountId=arn.account)["QueueUrl"]
+            url = self._queue_urls.get(target["Arn"])
+            if url is None:  # one lookup per queue: the worker is the bottleneck of a busy account
+                url = sqs.get_queue_url(QueueName=arn.resource_id, QueueOwnerAWSAccountId=arn.account)["QueueUrl"]
+                self._queue_urls[target["Arn"]] = url
             kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
             group_id = target.get("SqsParameters", {}).get("MessageGroupId")
             if group_id:

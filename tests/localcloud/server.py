@@ -501,7 +501,7 @@ class LocalCloud:
         assert self.events is not None
         self.events.emit(entry, self.account_id, self.region)
 
-    def wait_for_deliveries(self, timeout: float = 10) -> bool:
+    def wait_for_deliveries(self, timeout: float = 60) -> bool:
         """Block until every event matched so far was handed to its target."""
         return self.delivery.wait_idle(timeout) if self.delivery else True
 

@@ -4,6 +4,7 @@
 //! such as `"dryrun": true` must not turn a dry run into a real deployment.
 
 use super::image::{is_valid_digest, ImageRef};
+use super::protect;
 use crate::error::{DeckhandError, Result};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::{Map, Value};
@@ -98,6 +99,12 @@ fn parse_ecr_event(event: &Map<String, Value>) -> Result<Request> {
     };
     if tag.is_empty() {
         return Ok(Request::Ignored { reason: "untagged push: no tag to match".into() });
+    }
+    // deckhand tags the images it must keep (protect.rs); ECR reports each such tag as a push.
+    // No rule may match it, and looking for one would list every service of the account again
+    // after every deployment.
+    if tag.starts_with(protect::TAG_PREFIX) {
+        return Ok(Request::Ignored { reason: format!("deckhand's own protection tag {tag}: nothing to deploy") });
     }
     let repository = required_str(detail, "repository-name", "detail.repository-name")?;
     ImageRef::parse("detail.repository-name", &format!("{repository}:{tag}"))?;
@@ -270,6 +277,15 @@ mod tests {
         let mut untagged = push_event();
         untagged["detail"].as_object_mut().unwrap().remove("image-tag");
         assert!(matches!(parse_request(&untagged).unwrap(), Request::Ignored { .. }));
+    }
+
+    #[test]
+    fn ignores_the_push_of_deckhands_own_protection_tag() {
+        let mut event = push_event();
+        let tag = protect::protection_tag("arn:aws:ecs:us-east-1:123456789012:service/prod/api", DIGEST);
+        event["detail"]["image-tag"] = json!(tag);
+        let Request::Ignored { reason } = parse_request(&event).unwrap() else { panic!("deckhand's tag planned") };
+        assert!(reason.contains(&tag), "{reason}");
     }
 
     #[test]
