@@ -5,8 +5,9 @@ deployment. Run through `scripts/chaos [--seed S] [--deployments N]`.
 Each round draws one fault for the whole local cloud (throttling, API errors, stale ECS reads,
 lost, repeated or reordered events, duplicated or starved Lambda invocations, or none), then
 pushes an image to every service at once (healthy, slow, unhealthy or crashing) and, on some
-services, lets a person act during the rollout (re-apply the previous revision, scale, stop a
-task). After the round it checks, per deployment:
+services, lets a person act during the rollout (re-apply the previous revision, point "main"
+back at the previous image, scale, stop a task, stop deckhand's service execution). After the
+round it checks, per deployment:
 
 * the verdict is right: a healthy image is never rolled back (SUCCEEDED, or SUPERSEDED when a
   person changed the service), a broken one never succeeds (ROLLED_BACK, or SUPERSEDED);
@@ -14,7 +15,10 @@ task). After the round it checks, per deployment:
   person's revision) and no task of a broken image is left running;
 * exactly one terminal event per service execution; no push execution failed with a States.*
   error (a history over its quota, a path that selected nothing);
-* no lock is left held; a push whose event was lost started nothing and changed nothing.
+* no lock is left held; a push whose event was lost started nothing and changed nothing;
+* after a person re-tagged the previous image, the service runs it and that push has its one
+  terminal event; after a person stopped deckhand's execution, the push still ends with its
+  summary, and the service's next deployment takes the lock over.
 
 It prints a table (deployments, faults met, people, verdicts, violations) and exits 1 on a
 violation, naming the seed that reproduces it."""
@@ -51,7 +55,8 @@ PARAMETERS = {
 ECS_EVENTS = ["ECS Deployment State Change", "ECS Task State Change"]
 TERMINAL = {"SUCCEEDED", "ROLLED_BACK", "ROLLBACK_FAILED", "SKIPPED", "FAILED", "SUPERSEDED"}
 IMAGES = [("healthy", 0.4), ("slow", 0.15), ("unhealthy", 0.25), ("crash", 0.2)]
-PEOPLE = [(None, 0.6), ("reapply-previous", 0.15), ("scale", 0.15), ("stop-task", 0.1)]
+PEOPLE = [(None, 0.5), ("reapply-previous", 0.12), ("scale", 0.12), ("stop-task", 0.1), ("retag-previous", 0.1),
+          ("stop-execution", 0.06)]
 FAULTS = [
     (None, 0.2),
     ("throttling-10x", 0.1),
@@ -127,6 +132,7 @@ class Chaos:
         self.rng = random.Random(seed)
         self.events = Events(self.aws)
         self.table = cloud.stack_outputs["StateTableName"]
+        self.service_machine = cloud.stack_outputs["ServiceStateMachineArn"]
 
     # ------------------------------------------------------------------ the services
     def services(self, count: int) -> list[Service]:
@@ -195,11 +201,29 @@ class Chaos:
             outcome.status = "LOST"
             return
         execution = aws.execution_for_push(digest, timeout=60)
-        person_revision = self.act(service, outcome, digest, before_revision)
+        before_digest = before_image.rsplit("@", 1)[-1]
+        earlier_runs = {e["executionArn"] for e in aws.executions_for(before_digest)}
+        person_revision = self.act(service, outcome, digest, before_revision, before_digest, execution)
         finished = aws.finish(execution, timeout=600)
         if str(finished.get("error", "")).startswith("States."):
             outcome.violations.append(f"the push execution failed with {finished['error']}: {finished.get('cause', '')[:200]}")
         terminal = self.terminal_events(execution, name)
+        if outcome.person == "stop-execution":
+            # A person stopped deckhand's service execution: it publishes nothing more, and what
+            # the service runs is that person's business. The push still ends with its summary
+            # (checked above), and the next deployment of this service takes the lock over (its
+            # own checks show it).
+            outcome.status = terminal[-1]["status"] if terminal else "STOPPED"
+            if len(terminal) > 1:
+                outcome.violations.append(f"{len(terminal)} terminal events after a stopped execution")
+            # Whoever stops deckhand takes the rollout over: they put the previous revision
+            # back, so that the next round starts from a service that runs a good image.
+            aws.ecs.update_service(cluster=cluster, service=name, taskDefinition=before_revision)
+            try:
+                aws.wait_steady(cluster, name, timeout=180)
+            except AssertionError:
+                outcome.violations.append("the service never settled after the person's rollback")
+            return
         if len(terminal) != 1:
             seen = [(e["service"], e["status"]) for e in self.events.for_execution(execution)]
             outcome.violations.append(f"{len(terminal)} terminal events (execution {execution.rsplit(':', 1)[-1]} "
@@ -207,6 +231,16 @@ class Chaos:
                                       f"{self.whereabouts(digest)})")
         outcome.status = terminal[-1]["status"] if terminal else "NONE"
         outcome.reason = terminal[-1].get("reason", "") if terminal else ""
+        if outcome.person == "retag-previous":
+            # "main" names the previous image again: that push deploys it (or finds it running).
+            retagged = wait_until("the re-tag's execution", lambda: [
+                e["executionArn"] for e in aws.executions_for(before_digest) if e["executionArn"] not in earlier_runs], 60)
+            for run in retagged:
+                aws.finish(run, timeout=600)
+                ends = self.terminal_events(run, name)
+                if len(ends) != 1:
+                    outcome.violations.append(f"{len(ends)} terminal events for the re-tag's execution")
+                outcome.reason += f" | re-tag: {ends[-1]['status'] if ends else 'NONE'}"
         self.check_end(service, outcome, pushed, broken, before_image, person_revision)
 
     def terminal_events(self, execution: str, name: str) -> list[dict]:
@@ -235,7 +269,8 @@ class Chaos:
                 f"delivery delivered={delivery.delivered} failed={delivery.failed} pending={delivery.pending} "
                 f"queued={delivery._queue.qsize()}")
 
-    def act(self, service: Service, outcome: Outcome, digest: str, before_revision: str) -> str | None:
+    def act(self, service: Service, outcome: Outcome, digest: str, before_revision: str, before_digest: str,
+            execution: str) -> str | None:
         """The person's move, once deckhand's UpdateService is on the service; returns the
         revision a person set, if any."""
         if outcome.person is None:
@@ -261,12 +296,28 @@ class Chaos:
             tasks = aws.ecs.list_tasks(cluster=cluster, serviceName=name, desiredStatus="RUNNING")["taskArns"]
             if tasks:
                 aws.ecs.stop_task(cluster=cluster, task=self.rng.choice(tasks), reason="chaos: stopped by a person")
+        elif outcome.person == "retag-previous":
+            # Rolling back by re-tagging: PutImage of the previous image's manifest as "main".
+            [image] = aws.ecr.batch_get_image(repositoryName=service.repository,
+                                              imageIds=[{"imageDigest": before_digest}])["images"]
+            aws.ecr.put_image(repositoryName=service.repository, imageManifest=image["imageManifest"],
+                              imageManifestMediaType=image["imageManifestMediaType"], imageTag="main")
+        elif outcome.person == "stop-execution":
+            running = [e for e in aws.sfn.list_executions(stateMachineArn=self.service_machine,
+                                                           statusFilter="RUNNING")["executions"]]
+            for child in running:
+                described = aws.sfn.describe_execution(executionArn=child["executionArn"])
+                if execution in described.get("input", "") and f'/{name}"' in described.get("input", ""):
+                    aws.sfn.stop_execution(executionArn=child["executionArn"], error="Chaos",
+                                           cause="stopped by a person during the rollout")
+                    return None
+            outcome.person = "stop-execution (never acted: it had ended)"
         return None
 
     def check_end(self, service: Service, outcome: Outcome, pushed: str, broken: bool, before_image: str,
                   person_revision: str | None) -> None:
         aws, cluster, name, status = self.aws, service.cluster, service.name, outcome.status
-        allowed = {"SUPERSEDED"} if person_revision else set()
+        allowed = {"SUPERSEDED"} if person_revision or outcome.person == "retag-previous" else set()
         allowed |= {"ROLLED_BACK"} if broken else {"SUCCEEDED"}
         if status not in allowed:
             outcome.violations.append(f"verdict {status} for a {outcome.image} image (expected {sorted(allowed)})")
@@ -279,10 +330,11 @@ class Chaos:
         time.sleep(float(control(self.cloud, "GET", "ecs/consistency").get("lagSeconds", 1)) + 1)
         revision = aws.describe(cluster, name)["taskDefinition"]
         running = aws.images(revision)["web"]
-        if person_revision:
-            # Someone re-applied the previous revision during the rollout: nobody may undo that.
+        if person_revision or outcome.person == "retag-previous":
+            # Someone re-applied the previous revision, or pointed "main" back at the previous
+            # image, during the rollout: nobody may undo that.
             if running != before_image:
-                outcome.violations.append(f"a person's revision was undone: the service runs {running}")
+                outcome.violations.append(f"a person's rollback was undone: the service runs {running}")
         else:
             expected = {"SUCCEEDED": pushed, "ROLLED_BACK": before_image}.get(status)
             if expected and running != expected:

@@ -44,6 +44,22 @@ def test_no_task_in_the_source_spells_out_a_shared_retry_policy(source: Path) ->
         assert isinstance(state.get("Retry"), str), f"{name}: Retry must name a policy (\"@retry:...\")"
 
 
+def test_a_throttle_is_retried_for_minutes_not_seconds() -> None:
+    """What the SDK's own retries could not get through waits for the account's buckets to
+    refill: the chaos run's "throttling ten times stricter" rounds (DescribeTaskDefinition at 2
+    per second for the whole account) ended FAILED with 5 retries up to 30 s apart (about 30 s
+    on average with full jitter). Every Retry of AwsThrottled must wait about two minutes on
+    average before it gives up."""
+    policies = json.loads((ROOT / "statemachine" / "policies.json").read_text())["retry"]
+    retries = [r for items in policies.values() for r in items if isinstance(r, dict) and "AwsThrottled" in r["ErrorEquals"]]
+    assert retries
+    for retry in retries:
+        delays = [min(retry["IntervalSeconds"] * retry["BackoffRate"] ** k, retry.get("MaxDelaySeconds", float("inf")))
+                  for k in range(retry["MaxAttempts"])]
+        mean = sum(delays) / (2 if retry.get("JitterStrategy") == "FULL" else 1)
+        assert mean >= 110, f"AwsThrottled gives up after {mean:.0f} s on average: {retry}"
+
+
 def test_unknown_policy_names_are_refused() -> None:
     broken = {"policies": {"retry": {}}, "States": {"A": {"Type": "Task", "Retry": "@retry:nope"}}}
     with pytest.raises(ValueError, match="unknown retry policy"):

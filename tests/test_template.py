@@ -218,6 +218,8 @@ def test_the_push_rule_matches_only_successful_ecr_pushes() -> None:
     pattern = TEMPLATE["Resources"]["DeployStateMachine"]["Properties"]["Events"]["EcrPush"]["Properties"]["Pattern"]
     assert pattern["source"] == ["aws.ecr"] and pattern["detail-type"] == ["ECR Image Action"]
     assert pattern["detail"]["action-type"] == ["PUSH"] and pattern["detail"]["result"] == ["SUCCESS"]
+    # Not the protection tags deckhand puts on known-good images (domain/protect.rs TAG_PREFIX).
+    assert pattern["detail"]["image-tag"] == [{"anything-but": {"prefix": "deckhand-kg-"}}]
 
 
 @pytest.mark.parametrize("watched", ["", "prod,staging"])

@@ -67,6 +67,19 @@ KEEP_ONE_UNTAGGED = {"rules": [{"rulePriority": 1, "description": "keep 1 untagg
                                 "action": {"type": "expire"}}]}
 
 
+def test_deckhands_protection_tags_start_no_execution(aws: Aws) -> None:
+    """A protection tag is an ECR push of the known-good digest: the push rule leaves it out (an
+    execution for it would plan across every service of the account after every deployment)."""
+    api = api_service(aws)  # two deployments: the known-good image carries deckhand's tag
+    assert protected(tags_of(aws, api.repository, api.good_digest))
+    aws.cloud.wait_for_deliveries()
+    runs = aws.sfn.list_executions(stateMachineArn=aws.state_machine, maxResults=1000)["executions"]
+    inputs = [aws.sfn.describe_execution(executionArn=run["executionArn"])["input"] for run in runs]
+    mine = [i for i in inputs if api.repository in i]
+    assert mine, "the pushes' own executions are listed"
+    assert not [i for i in mine if '"deckhand-kg-' in i], "an execution for deckhand's own tag"
+
+
 def test_a_rollback_after_the_tag_moved_twice_finds_its_image_under_expire_untagged(aws: Aws, events) -> None:
     api = api_service(aws)  # A: deployed by deckhand, known-good
     a = api.good_digest

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 
+from control import control
 from localcloud.ecr_lifecycle import evaluate
-
-
-def control(cloud: Any, method: str, route: str, body: dict | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{cloud.endpoint}/_localcloud/{route}", data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def manifest(n: str) -> str:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any, Callable, Iterator
 
@@ -15,17 +13,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from control import control as control_route
 from executions import create_machine, run_execution
 
 
 def control(cloud: Any, method: str, body: dict | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{cloud.endpoint}/_localcloud/lambda/concurrency", data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return control_route(cloud, method, "lambda/concurrency", body)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the ECS simulator's fixtures
 
+from control import control  # noqa: E402
 from test_ecs_sim import (  # noqa: E402,F401 - fixtures are used by name
     CONTAINER_PORT,
     REGION,
@@ -385,19 +386,6 @@ def test_deregistered_revision_is_inactive_and_cannot_be_deployed_again(world, s
 # ------------------------------------------------------------------------------------------
 # 6. Injected API faults (the local cloud's /_localcloud/faults control route)
 # ------------------------------------------------------------------------------------------
-
-
-def control(cloud: Any, method: str, route: str, body: dict | None = None) -> tuple[int, Any]:
-    import urllib.error
-    import urllib.request
-
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{cloud.endpoint}/_localcloud/{route}", data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})  # one attempt

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any, Iterator
 
@@ -16,6 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from control import control as control_route
 from localcloud.iam import mint_role_credentials
 from localcloud.throttling import RATES
 
@@ -24,13 +23,7 @@ NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 def control(cloud: Any, method: str, body: dict | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{cloud.endpoint}/_localcloud/throttling", data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return control_route(cloud, method, "throttling", body)
 
 
 @pytest.fixture
