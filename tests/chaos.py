@@ -223,6 +223,8 @@ class Chaos:
                 aws.wait_steady(cluster, name, timeout=180)
             except AssertionError:
                 outcome.violations.append("the service never settled after the person's rollback")
+            # ECS reads lag behind writes: the next round must read the person's revision.
+            time.sleep(float(control(self.cloud, "GET", "ecs/consistency").get("lagSeconds", 1)) + 1)
             return
         if len(terminal) != 1:
             seen = [(e["service"], e["status"]) for e in self.events.for_execution(execution)]
