@@ -223,8 +223,7 @@ class Chaos:
                 aws.wait_steady(cluster, name, timeout=180)
             except AssertionError:
                 outcome.violations.append("the service never settled after the person's rollback")
-            # ECS reads lag behind writes: the next round must read the person's revision.
-            time.sleep(float(control(self.cloud, "GET", "ecs/consistency").get("lagSeconds", 1)) + 1)
+            self.wait_out_read_lag()  # the next round must read the person's revision
             return
         if len(terminal) != 1:
             seen = [(e["service"], e["status"]) for e in self.events.for_execution(execution)]
@@ -327,9 +326,7 @@ class Chaos:
             aws.wait_steady(cluster, name, timeout=180)
         except AssertionError:
             outcome.violations.append("the service never settled")
-        # ECS reads lag behind writes (1 s by default, 5 s in "ecs-reads-5s-stale"): what a
-        # read shows after the lag is the settled state.
-        time.sleep(float(control(self.cloud, "GET", "ecs/consistency").get("lagSeconds", 1)) + 1)
+        self.wait_out_read_lag()
         revision = aws.describe(cluster, name)["taskDefinition"]
         running = aws.images(revision)["web"]
         if person_revision or outcome.person == "retag-previous":
@@ -347,6 +344,11 @@ class Chaos:
             TableName=self.table, Key={"pk": {"S": aws.describe(cluster, name)["serviceArn"]}}).get("Item", {})
         if "lockOwner" in item:
             outcome.violations.append(f"the lock is still held by {item['lockOwner']['S']}")
+
+    def wait_out_read_lag(self) -> None:
+        """ECS reads lag behind writes (1 s by default, 5 s in "ecs-reads-5s-stale"): what a read
+        shows after the lag is the settled state."""
+        time.sleep(float(control(self.cloud, "GET", "ecs/consistency").get("lagSeconds", 1)) + 1)
 
     def runs_image(self, cluster: str, name: str, image: str) -> bool:
         ecs = self.aws.ecs

@@ -183,18 +183,16 @@ class Aws:
                                         input=json.dumps(request))["executionArn"]
 
     def executions_for(self, needle: str) -> list[dict]:
-        """Executions whose input mentions `needle` (a digest: the ones an ECR push of a user's
-        tag started), as ListExecutions lists them plus their "input". An input never changes, so each
-        execution is described once: polling this must not spend the account's Step Functions
+        """Executions whose input mentions `needle` (a digest: the ones an ECR push started; the
+        push rule leaves out deckhand's own protection tags), as ListExecutions lists them plus
+        their "input". An input never changes, so each execution is described once: polling this must not spend the account's Step Functions
         budget (throttling.py counts the tests' calls too)."""
         found = []
         for execution in self.sfn.list_executions(stateMachineArn=self.state_machine, maxResults=1000)["executions"]:
             arn = execution["executionArn"]
             if arn not in self._inputs:
                 self._inputs[arn] = self.sfn.describe_execution(executionArn=arn).get("input", "")
-            # deckhand tags the images it keeps (deckhand-kg-…), and ECR reports that as a push
-            # of the same digest: its execution is not the push's.
-            if needle in self._inputs[arn] and '"deckhand-kg-' not in self._inputs[arn]:
+            if needle in self._inputs[arn]:
                 found.append({**execution, "input": self._inputs[arn]})
         return found
 
