@@ -59,9 +59,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     moto's state is process-wide: a test module that serves moto itself (such as
     test_ecs_sim.py) must not run while the session's local cloud is up, and the
     cloud is only torn down at the end of the session. Once deckhand's stack is deployed
-    the account is busy for good (the services the end-to-end tests leave behind keep
-    their event streams, deckhand's functions keep taking throttling tokens and Lambda
-    concurrency), as a production account is; the emulator's own tests count single
+    the account is busy for good (executions the end-to-end tests leave running, the
+    task events of services being drained, deckhand's functions taking throttling tokens and
+    Lambda concurrency), as a production account is; each e2e module deletes the clusters it
+    made when it ends (tests/e2e/conftest.py); the emulator's own tests count single
     calls, faults and concurrency slots, so they run before that."""
     def group(item: pytest.Item) -> int:
         names = set(getattr(item, "fixturenames", ()))

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
 from polling import wait_until  # noqa: F401  (re-exported for the e2e tests)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+LOG = logging.getLogger(__name__)
 
 
 def unique(prefix: str) -> str:
@@ -50,6 +53,7 @@ class Aws:
         self.state_machine = cloud.stack_outputs["StateMachineArn"]
         self._inputs: dict[str, str] = {}  # execution ARN -> input (executions_for)
         self._images: dict[str, dict[str, str]] = {}  # task definition revision -> images (images)
+        self.clusters_made: list[str] = []  # in order; each test module deletes its own (conftest)
 
     # ------------------------------------------------------------------ images
     def repository(self, name: str) -> str:
@@ -108,7 +112,21 @@ class Aws:
 
     # ------------------------------------------------------------------ ECS
     def cluster(self) -> str:
-        return self.ecs.create_cluster(clusterName=unique("cluster"))["cluster"]["clusterName"]
+        name = self.ecs.create_cluster(clusterName=unique("cluster"))["cluster"]["clusterName"]
+        self.clusters_made.append(name)
+        return name
+
+    def delete_clusters(self, names: list[str]) -> None:
+        """Deletes the clusters and their services, as a team deletes a finished environment:
+        each push's plan lists the services of every cluster in the account, so clusters left
+        behind by every finished test would make each later push pay for all of them."""
+        for name in names:
+            try:
+                for arn in self.ecs.list_services(cluster=name, maxResults=100)["serviceArns"]:
+                    self.ecs.delete_service(cluster=name, service=arn, force=True)
+                self.ecs.delete_cluster(cluster=name)
+            except ClientError as error:  # cleanup is best effort: the test itself has passed or failed
+                LOG.warning("cluster %s not deleted: %s", name, error)
 
     def task_definition(self, family: str, containers: list[tuple[str, str, int]]) -> str:
         """Fargate task definition; containers are (name, image, port)."""

@@ -17,6 +17,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from polling import wait_until
+
 from localcloud.sfn_rules import POLICY_FULL_MESSAGE, RESOURCE_POLICY_MAX_CHARACTERS
 from localcloud.stack import load_template
 
@@ -68,6 +70,16 @@ def create_service(ecs: Any, cluster: str, task_definition: str, controller: str
         deploymentController={"type": controller},
         **extra,
     )["service"]
+
+
+def test_a_deleted_service_leaves_list_services_but_is_still_described(ecs, cluster):
+    service = create_service(ecs, cluster, register(ecs))
+    assert ecs.list_services(cluster=cluster)["serviceArns"] == [service["serviceArn"]]
+    ecs.delete_service(cluster=cluster, service=service["serviceName"], force=True)
+    assert ecs.list_services(cluster=cluster)["serviceArns"] == []
+    # DescribeServices still finds it, once its (eventually consistent) read shows the delete.
+    wait_until("the deleted service described as DRAINING or INACTIVE", lambda: ecs.describe_services(
+        cluster=cluster, services=[service["serviceName"]])["services"][0]["status"] in ("DRAINING", "INACTIVE"), 30)
 
 
 @pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])

@@ -284,6 +284,20 @@ def _checking_update_service(original: Callable[..., Any]) -> Callable[..., Any]
     return update_service
 
 
+def _listing_active_services(original: Callable[..., Any]) -> Callable[..., Any]:
+    """DeleteService (ECS API Reference): "the service status moves from ACTIVE to DRAINING,
+    and the service is no longer visible in the console or in the ListServices API operation
+    ... Services in the DRAINING or INACTIVE status can still be viewed with the
+    DescribeServices API operation." moto keeps listing them."""
+
+    def list_services(backend: Any, *args: Any, **kwargs: Any) -> list[str]:
+        listed = original(backend, *args, **kwargs)
+        gone = {service.arn for service in backend.services.values() if service.status != "ACTIVE"}
+        return [arn for arn in listed if arn not in gone]
+
+    return list_services
+
+
 def response_checks() -> list[Wrapper]:
     responses = ecs_responses.EC2ContainerServiceResponse
     checks: list[Wrapper] = [
@@ -292,4 +306,5 @@ def response_checks() -> list[Wrapper]:
     checks.append((responses, "tag_resource", _checking_tag_resource))
     checks.append((responses, "update_service", _checking_update_service))
     checks.append((ecs_models.Service, "arn", lambda _original: property(_service_arn)))
+    checks.append((ecs_models.EC2ContainerServiceBackend, "list_services", _listing_active_services))
     return checks

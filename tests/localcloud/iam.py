@@ -503,6 +503,10 @@ def _ecs_authorizations(request: ApiRequest) -> list[Authorization] | None:
     cluster = {"ecs:cluster": [_ecs_cluster_arn(request)]}
     if op == "DescribeServices":
         return [Authorization(action, _ecs_child_arn(request, "service", s), cluster) for s in p.get("services", [])]
+    if op == "DescribeClusters":
+        # Resource type cluster (Service Authorization Reference): each cluster named is checked.
+        named = p.get("clusters") or ["default"]
+        return [Authorization(action, c if c.startswith("arn:") else _arn(request, "ecs", f"cluster/{c}"), {}) for c in named]
     if op in ("UpdateService", "CreateService"):
         service = _ecs_child_arn(request, "service", p.get("service") or p.get("serviceName", ""))
         context = dict(cluster)

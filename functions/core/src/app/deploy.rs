@@ -73,6 +73,10 @@ pub async fn deploy(
         ))
     })?;
     tracing::info!(service = %target.service_arn, deployment = %deployment.id, "service updated");
+    // What ran before, from the update's own answer: the reads behind `completed` (at the lock
+    // and above) may show the service as it was seconds ago, before a deployment that completed
+    // since, and the rollback would then skip past it to an older revision.
+    let completed = updated.completed_before(&deployment.id).map(str::to_string).or(completed);
     Ok(Rollout {
         outcome: RolloutOutcome::Started,
         task_definition: revision.clone(),

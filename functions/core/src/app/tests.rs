@@ -817,6 +817,33 @@ fn completed_on(cloud: &FakeCloud, revision: &str) {
 }
 
 #[tokio::test]
+async fn a_stale_read_at_the_lock_does_not_send_the_rollback_past_what_ran_before() {
+    // Found by the consistency e2e test under a 5 s lag: deckhand verified todo:2 moments ago,
+    // and the next push's lock read the service as it was before, settled on todo:1.
+    let cloud = seeded();
+    let owner = "arn:aws:states:us-east-1:1:execution:d:e1";
+    let stale = cloud.service("todo");
+    let good = deploy_target(&cloud, 7).await;
+    let verified = deploy(&cloud, &cloud, &good, None, 100.0).await.unwrap();
+    acquire(&cloud, &cloud, &cloud, &good, owner, 100.0, 3600.0).await.unwrap();
+    release(&cloud, &good, owner, Some(&verified.task_definition), Some(Status::Succeeded), 150.0).await.unwrap();
+    completed_on(&cloud, &verified.task_definition);
+
+    let bad = deploy_target(&cloud, 9).await;
+    cloud.with(|s| s.stale_service_reads.extend([stale.clone(), stale]));
+    let lock = acquire(&cloud, &cloud, &cloud, &bad, "arn:aws:states:us-east-1:1:execution:d:e2", 200.0, 3600.0)
+        .await
+        .unwrap();
+    assert_eq!(lock.previous_task_definition.as_deref(), Some(td_arn("todo", 1).as_str()), "the stale read");
+    let failed = deploy(&cloud, &cloud, &bad, lock.previous_task_definition.as_deref(), 200.0).await.unwrap();
+    assert_eq!(failed.previous_task_definition.as_deref(), Some(verified.task_definition.as_str()));
+
+    let back = roll_back_failed(&cloud, &bad, &failed, 300.0).await;
+    assert_eq!(back.task_definition, verified.task_definition, "{}", back.reason);
+    assert_eq!(cloud.service("todo").task_definition, verified.task_definition);
+}
+
+#[tokio::test]
 async fn rollback_returns_to_an_older_revision_a_person_went_back_to_by_hand() {
     // Found by the chaos run: deckhand verified todo:2 then todo:3; todo:3 misbehaved in
     // production and a person re-applied todo:2 by hand. A broken push after that must roll

@@ -58,7 +58,29 @@ impl Ecs for EcsAdapter {
         while let Some(page) = pages.next().await {
             clusters.extend(page.map_err(|e| classify("ListClusters", e))?.cluster_arns().iter().cloned());
         }
-        Ok(clusters)
+        // A deleted cluster is INACTIVE and "might remain discoverable in your account for a
+        // period of time" (DeleteCluster, ECS API Reference): one DescribeClusters per 100 leaves
+        // them out, where listing each one's services would cost a call per cluster on every push.
+        let mut active = Vec::with_capacity(clusters.len());
+        for batch in clusters.chunks(100) {
+            let output = self
+                .client
+                .describe_clusters()
+                .set_clusters(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("DescribeClusters", e))?;
+            let inactive: Vec<&str> = output
+                .clusters()
+                .iter()
+                .filter(|c| c.status() == Some("INACTIVE"))
+                .filter_map(|c| c.cluster_arn())
+                .collect();
+            // A cluster DescribeClusters did not answer for (a failure) stays in: better one call
+            // too many than a tracked service missed.
+            active.extend(batch.iter().filter(|arn| !inactive.contains(&arn.as_str())).cloned());
+        }
+        Ok(active)
     }
 
     async fn list_services(&self, cluster: &str) -> Result<Vec<String>> {

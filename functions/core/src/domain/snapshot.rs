@@ -49,6 +49,23 @@ impl ServiceSnapshot {
         }
     }
 
+    /// The revision the service was settled on when `deployment` started: the newest other
+    /// deployment (the PRIMARY the update demoted to ACTIVE) when it is COMPLETED. Read from
+    /// UpdateService's answer, which is current where DescribeServices may show an older state.
+    pub fn completed_before(&self, deployment: &str) -> Option<&str> {
+        self.deployments
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.id != deployment)
+            // Newest by creation time where ECS gives it, else by ECS's order (newest first).
+            .max_by(|(i, a), (j, b)| {
+                let by_time = a.created_at.unwrap_or(f64::MIN).total_cmp(&b.created_at.unwrap_or(f64::MIN));
+                by_time.then(j.cmp(i))
+            })
+            .filter(|(_, d)| d.rollout_state == RolloutState::Completed)
+            .map(|(_, d)| d.task_definition.as_str())
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == ServiceStatus::Active
     }
