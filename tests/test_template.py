@@ -28,7 +28,7 @@ SERVICE_DEFINITION = DEFINITIONS["ServiceStateMachine"]
 
 # The only AWS actions each function may call: what its adapters use, nothing more.
 EXPECTED_ACTIONS = {
-    "PlanFunction": {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages",
+    "PlanFunction": {"ecs:ListClusters", "ecs:DescribeClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages",
                      "cloudwatch:DescribeAlarms"},
     "LockFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "states:DescribeExecution", "ecs:DescribeServices",
                      "ecs:DescribeTaskDefinition", "events:PutEvents", "states:SendTaskFailure",

@@ -111,7 +111,9 @@ pub async fn rollback(
             )));
         };
         let why = if refused.is_empty() { found_why } else { format!("{found_why}; {}", refused.join("; ")) };
-        match roll_to(ecs, target, &service, primary.as_ref(), &leaving, revision.clone(), why, dry_run, now).await {
+        // A PRIMARY only counts as ECS's own rollback with evidence; a stale read shows none.
+        let went_back = primary.as_ref().filter(|p| ecs_went_back_already(&service, p, failed));
+        match roll_to(ecs, target, &service, went_back, &leaving, revision.clone(), why, dry_run, now).await {
             Err(DeckhandError::AwsRequestFailed(message)) if refuses_inactive(&message) => {
                 // Deregistered moments ago: ECS reads lag, so DescribeTaskDefinition still said
                 // ACTIVE, but UpdateService refuses it. The next candidate is tried.
@@ -177,6 +179,20 @@ async fn roll_to(
     rollout.deployment_id = updated.primary().filter(|d| d.task_definition == revision).map(|d| d.id.clone());
     tracing::warn!(service = %target.service_arn, to = %revision, "rolled back");
     Ok(rollout)
+}
+
+/// Whether a PRIMARY on the rollback's revision is ECS's own rollback of the failed deployment,
+/// not a read from before deckhand's UpdateService (ECS reads lag its writes: the service as it
+/// was, still on the revision deckhand is about to go back to). ECS marks its rollback deployment
+/// (its reason) and keeps the failed one listed as it rolls back; a read that shows neither
+/// proves nothing, and deckhand's own UpdateService, a write, is then the safe move.
+fn ecs_went_back_already(service: &ServiceSnapshot, primary: &DeploymentSnapshot, failed: Option<&Rollout>) -> bool {
+    let Some(failed) = failed else { return true };
+    let failed_listed = failed
+        .deployment_id
+        .as_deref()
+        .is_some_and(|id| id != primary.id && service.deployments.iter().any(|d| d.id == id));
+    is_ecs_rollback(primary) || failed_listed
 }
 
 /// A rollback that changed nothing, with why.

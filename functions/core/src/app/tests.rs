@@ -382,6 +382,21 @@ async fn rollback_watches_a_circuit_breaker_rollback_instead_of_starting_another
 }
 
 #[tokio::test]
+async fn a_read_from_before_the_update_is_not_taken_for_ecs_having_gone_back() {
+    // Found by the e2e alarm test: the alarm fired within ECS's read lag of deckhand's
+    // UpdateService, and the rollback's DescribeServices still showed the service on todo:1.
+    let cloud = seeded();
+    let before = cloud.service("todo");
+    let target = deploy_target(&cloud, 7).await;
+    let failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
+    cloud.with(|s| s.stale_service_reads.push_back(before));
+    let back = roll_back_failed(&cloud, &target, &failed, 101.0).await;
+    assert_eq!(back.task_definition, td_arn("todo", 1));
+    assert!(!back.reason.contains("already back"), "{}", back.reason);
+    assert_eq!(cloud.service("todo").task_definition, td_arn("todo", 1), "deckhand's own UpdateService went back");
+}
+
+#[tokio::test]
 async fn a_failure_before_the_service_changed_needs_no_rollback() {
     let cloud = seeded();
     let target = deploy_target(&cloud, 7).await;
