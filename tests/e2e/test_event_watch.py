@@ -68,6 +68,7 @@ def test_each_service_runs_in_its_own_execution_and_the_push_keeps_a_bounded_sum
     detail = events.for_execution(execution["executionArn"])
     assert sorted(e["status"] for e in detail) == ["STARTED"] * 3 + ["SUCCEEDED"] * 3
     assert {e["serviceExecutionArn"] for e in detail} == set(children)
+    assert {e["trigger"] for e in detail} == {"push"}
 
 
 def test_a_rollout_waits_on_ecs_events_so_its_cost_does_not_grow_with_its_length(aws: Aws) -> None:

@@ -118,6 +118,8 @@ def test_manual_deploy_rollback_and_dry_run(aws: Aws, events) -> None:
     assert back["status"] == "SUCCEEDED", back
     assert aws.describe(api.cluster, api.service)["taskDefinition"] == api.good_revision
     assert events.statuses(back["executionArn"]) == ["STARTED", "ROLLED_BACK"]
+    # A person started both: their events say so (a push's say "push").
+    assert {e["trigger"] for e in events.for_execution(deploy["executionArn"]) + events.for_execution(back["executionArn"])} == {"manual"}
 
 
 @pytest.mark.parametrize("request_for", [

@@ -103,6 +103,7 @@ fn awaiting_event(pending: &PendingApproval, target: &Target, waiter: &Waiter<'_
         previous_task_definition: Some(target.task_definition.clone()),
         execution_arn: waiter.parent_execution_arn.unwrap_or(waiter.execution_arn).to_string(),
         service_execution_arn: Some(waiter.execution_arn.to_string()),
+        trigger: target.trigger,
         changes: Some(pending.changes.clone()),
     }
 }

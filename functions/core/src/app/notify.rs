@@ -2,7 +2,7 @@
 
 use super::lock::LockResult;
 use crate::domain::events::{DeploymentEvent, Status};
-use crate::domain::model::{Health, Mode, Rollout, RolloutOutcome, Target, Verdict};
+use crate::domain::model::{Health, Mode, Rollout, RolloutOutcome, Target, Trigger, Verdict};
 use crate::domain::request::{parse_request, Request};
 use crate::error::Result;
 use crate::ports::EventSink;
@@ -230,6 +230,7 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
         previous_task_definition: previous,
         execution_arn: branch.parent_execution_arn.clone().unwrap_or_else(|| branch.execution_arn.clone()),
         service_execution_arn: Some(branch.execution_arn.clone()),
+        trigger: target.trigger,
         changes: None,
     }
 }
@@ -255,7 +256,16 @@ fn untargeted(status: Status, branch: &Branch) -> DeploymentEvent {
         previous_task_definition: None,
         execution_arn: branch.parent_execution_arn.clone().unwrap_or_else(|| branch.execution_arn.clone()),
         service_execution_arn: Some(branch.execution_arn.clone()),
+        trigger: branch.request.as_ref().map_or(Trigger::Push, requested_by),
         changes: None,
+    }
+}
+
+/// What started a request that never became a target.
+fn requested_by(request: &Value) -> Trigger {
+    match parse_request(request) {
+        Ok(Request::Deploy(_) | Request::Rollback(_)) => Trigger::Manual,
+        _ => Trigger::Push,
     }
 }
 
@@ -378,6 +388,7 @@ mod tests {
         assert_eq!(events[0].image, "flask:v2", "what the request asked for");
         assert_eq!(events[0].execution_arn, "arn:exec:push");
         assert_eq!(events[0].service_execution_arn.as_deref(), Some("arn:exec:service"));
+        assert_eq!(events[0].trigger, Trigger::Manual, "a person's request");
     }
 
     #[tokio::test]
@@ -402,7 +413,9 @@ mod tests {
         assert_eq!(result.outcome, Outcome::Failed);
         assert_eq!(result.reason, "planning api failed: Sandbox.Timedout: Task timed out after 30.00 seconds");
         assert_eq!(result.image, format!("flask@{DIGEST}"));
-        assert_eq!(sink.0.lock().unwrap().len(), 1);
+        let events = sink.0.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].trigger, Trigger::Push);
     }
 
     #[test]

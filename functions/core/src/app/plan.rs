@@ -4,7 +4,7 @@ use super::release::{alarm_gate_before_start, needs_comparing, push_not_newer};
 use super::settings::PlanSettings;
 use crate::domain::gates::gates_from_tags;
 use crate::domain::image::ImageRef;
-use crate::domain::model::{ContainerChange, Mode, Plan, PlanAction, PushedTag, Target};
+use crate::domain::model::{ContainerChange, Mode, Plan, PlanAction, PushedTag, Target, Trigger};
 use crate::domain::request::{parse_request, ManualDeploy, ManualRollback, Push, Request};
 use crate::domain::snapshot::ServiceSnapshot;
 use crate::domain::status::{DeploymentController, DeploymentStrategy};
@@ -272,6 +272,7 @@ async fn plan_manual_deploy(
         target_for(&service, settings, Mode::Deploy, vec![ContainerChange { name: container, image: pinned }]);
     target.pushed_at = execution.started_at;
     target.request_id = execution.arn.clone();
+    target.trigger = Trigger::Manual;
     target.force_new_deployment = request.force_new_deployment;
     let reason = format!("manual deploy of {} to {}", target.image, service.name);
     Ok(Plan { action: PlanAction::Deploy, dry_run: request.dry_run, reason, targets: vec![target], ..Plan::empty(1) }
@@ -288,6 +289,7 @@ async fn plan_manual_rollback(
     let (mut target, warnings) = target_for(&service, settings, Mode::Rollback, vec![]);
     target.pushed_at = execution.started_at;
     target.request_id = execution.arn.clone();
+    target.trigger = Trigger::Manual;
     let reason = format!("manual rollback of {} to its last known-good revision", service.name);
     Ok(Plan { action: PlanAction::Rollback, dry_run: request.dry_run, reason, targets: vec![target], ..Plan::empty(1) }
         .with_warnings(warnings))
@@ -456,6 +458,7 @@ fn target_for(
         task_definition: service.task_definition.clone(),
         pushed_at: 0.0,
         request_id: String::new(),
+        trigger: Trigger::Push,
         force_new_deployment: false,
         policy,
         diff: None,

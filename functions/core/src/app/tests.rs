@@ -150,6 +150,11 @@ async fn manual_deploy_resolves_the_tag_to_a_digest() {
     assert_eq!(plan.targets[0].containers[0].image, format!("{REGISTRY}/flask-backend@{}", digest(9)));
     assert_eq!(plan.targets[0].request_id, execution().arn);
     assert_eq!(plan.targets[0].pushed_at, execution().started_at);
+    assert_eq!(plan.targets[0].trigger, crate::domain::model::Trigger::Manual);
+    let rollback = plan_for(&cloud, json!({"cluster":"prod","service":"api","rollback":true})).await;
+    assert_eq!(rollback.targets[0].trigger, crate::domain::model::Trigger::Manual);
+    let pushed = plan_for(&cloud, push("flask-backend", "main", &digest(9))).await;
+    assert_eq!(pushed.targets[0].trigger, crate::domain::model::Trigger::Push);
 }
 
 #[tokio::test]
@@ -474,12 +479,21 @@ async fn notify_publishes_one_event_with_the_contract_fields() {
     let events = cloud.with(|s| s.events.clone());
     assert_eq!(events.len(), 1);
     let event = serde_json::to_value(&events[0]).unwrap();
-    for field in
-        ["cluster", "service", "image", "status", "reason", "taskDefinition", "previousTaskDefinition", "executionArn"]
-    {
+    for field in [
+        "cluster",
+        "service",
+        "image",
+        "status",
+        "reason",
+        "taskDefinition",
+        "previousTaskDefinition",
+        "executionArn",
+        "trigger",
+    ] {
         assert!(event.get(field).is_some_and(|v| !v.is_null()), "missing {field}: {event}");
     }
     assert_eq!(event["status"], "ROLLED_BACK");
+    assert_eq!(event["trigger"], "push", "the target came from a push");
     assert_eq!(event["taskDefinition"], td_arn("todo", 1));
     assert_eq!(event["previousTaskDefinition"], td_arn("todo", 2));
     assert!(event["reason"].as_str().unwrap().contains("2 task(s) stopped"));

@@ -1,5 +1,6 @@
 //! Deployment events published to EventBridge (the DESIGN.md contract).
 
+use super::model::Trigger;
 use serde::{Deserialize, Serialize};
 
 pub const EVENT_SOURCE: &str = "deckhand";
@@ -42,6 +43,9 @@ pub struct DeploymentEvent {
     /// The service's own (child) execution, where its steps can be followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_execution_arn: Option<String>,
+    /// What started the deployment: `push`, `manual` or `reconcile`.
+    #[serde(default)]
+    pub trigger: Trigger,
     /// AWAITING_APPROVAL: what would change, one line per container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<Vec<String>>,

@@ -19,6 +19,7 @@ fn target(image: &str, pushed_at: f64, request: &str) -> Target {
         task_definition: "arn:aws:ecs:us-east-1:1:task-definition/api:1".into(),
         pushed_at,
         request_id: request.into(),
+        trigger: Default::default(),
         force_new_deployment: false,
         policy: Policy {
             poll_seconds: 5,

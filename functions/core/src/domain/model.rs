@@ -49,6 +49,17 @@ pub enum Mode {
     Rollback,
 }
 
+/// What started a deployment, as its events say (`trigger`): an ECR push, a person's
+/// StartExecution (deploy or roll back), or the scheduled sweep that deploys a missed push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    #[default]
+    Push,
+    Manual,
+    Reconcile,
+}
+
 /// A container whose image changes, and to what (pinned by digest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -76,6 +87,9 @@ pub struct Target {
     pub pushed_at: f64,
     /// Identity of the triggering request: the EventBridge event id, or the execution for manual runs.
     pub request_id: String,
+    /// Targets planned before `trigger` existed came from pushes or people; push is the default.
+    #[serde(default)]
+    pub trigger: Trigger,
     #[serde(default)]
     pub force_new_deployment: bool,
     pub policy: Policy,
