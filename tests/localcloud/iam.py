@@ -441,8 +441,9 @@ def _arn(request: ApiRequest, service: str, resource: str, region: bool = True) 
     return f"arn:{partition}:{service}:{request.region if region else ''}:{request.account_id}:{resource}"
 
 
-def _ecs_cluster_arn(request: ApiRequest) -> str:
-    cluster = request.params.get("cluster") or "default"
+def _ecs_cluster_arn(request: ApiRequest, cluster: str | None = None) -> str:
+    """The ARN of `cluster` (a name or an ARN), by default the request's own `cluster`."""
+    cluster = cluster or request.params.get("cluster") or "default"
     return cluster if cluster.startswith("arn:") else _arn(request, "ecs", f"cluster/{cluster}")
 
 
@@ -505,8 +506,7 @@ def _ecs_authorizations(request: ApiRequest) -> list[Authorization] | None:
         return [Authorization(action, _ecs_child_arn(request, "service", s), cluster) for s in p.get("services", [])]
     if op == "DescribeClusters":
         # Resource type cluster (Service Authorization Reference): each cluster named is checked.
-        named = p.get("clusters") or ["default"]
-        return [Authorization(action, c if c.startswith("arn:") else _arn(request, "ecs", f"cluster/{c}"), {}) for c in named]
+        return [Authorization(action, _ecs_cluster_arn(request, c), {}) for c in p.get("clusters") or ["default"]]
     if op in ("UpdateService", "CreateService"):
         service = _ecs_child_arn(request, "service", p.get("service") or p.get("serviceName", ""))
         context = dict(cluster)

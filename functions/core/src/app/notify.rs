@@ -246,26 +246,19 @@ fn untargeted(status: Status, branch: &Branch) -> DeploymentEvent {
         (None, Some(failure)) => format!("planning {service} failed: {}", failure.describe()),
         (None, None) => format!("{service} ended before it was planned"),
     };
+    let (image, trigger) = branch.request.as_ref().map(requested).unwrap_or_default();
     DeploymentEvent {
         cluster,
         service,
-        image: branch.request.as_ref().map(requested_image).unwrap_or_default(),
+        image,
         status,
         reason,
         task_definition: None,
         previous_task_definition: None,
         execution_arn: branch.parent_execution_arn.clone().unwrap_or_else(|| branch.execution_arn.clone()),
         service_execution_arn: Some(branch.execution_arn.clone()),
-        trigger: branch.request.as_ref().map_or(Trigger::Push, requested_by),
+        trigger,
         changes: None,
-    }
-}
-
-/// What started a request that never became a target.
-fn requested_by(request: &Value) -> Trigger {
-    match parse_request(request) {
-        Ok(Request::Deploy(_) | Request::Rollback(_)) => Trigger::Manual,
-        _ => Trigger::Push,
     }
 }
 
@@ -280,11 +273,13 @@ fn cluster_and_service(arn: &str) -> (String, String) {
 }
 
 /// What a request would have deployed: the pushed digest, or the image asked for.
-fn requested_image(request: &Value) -> String {
+/// What a request that never became a target asked for, and who started it.
+fn requested(request: &Value) -> (String, Trigger) {
     match parse_request(request) {
-        Ok(Request::Push(push)) => format!("{}@{}", push.repository, push.digest),
-        Ok(Request::Deploy(deploy)) => deploy.image.to_string(),
-        _ => String::new(),
+        Ok(Request::Push(push)) => (format!("{}@{}", push.repository, push.digest), Trigger::Push),
+        Ok(Request::Deploy(deploy)) => (deploy.image.to_string(), Trigger::Manual),
+        Ok(Request::Rollback(_)) => (String::new(), Trigger::Manual),
+        _ => (String::new(), Trigger::Push),
     }
 }
 
