@@ -51,6 +51,9 @@ PARAMETERS = {
     "RecheckSeconds": "15",
     "BakeSeconds": "0",
     "Architecture": "x86_64",
+    # Each push is judged against its own verdict; a sweep deploying a lost push later would be
+    # a deployment nobody here started. The sweep is tested on its own (tests/e2e/test_reconcile.py).
+    "ReconcileMinutes": "0",
 }
 ECS_EVENTS = ["ECS Deployment State Change", "ECS Task State Change"]
 TERMINAL = {"SUCCEEDED", "ROLLED_BACK", "ROLLBACK_FAILED", "SKIPPED", "FAILED", "SUPERSEDED"}

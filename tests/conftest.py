@@ -46,6 +46,10 @@ TEST_PARAMETERS = {
     # A rollout parked on ECS events is checked anyway after this long (lost events, deadlines).
     "RecheckSeconds": "5",
     "DeploymentTimeoutSeconds": "60",
+    # The reconciliation sweep runs on its schedule (tests/localcloud/schedules.py), hourly here:
+    # tests drop push events on purpose and must not be reconciled behind their backs.
+    # tests/e2e/test_reconcile.py fires the stack's schedule when it wants a sweep.
+    "ReconcileMinutes": "60",
     # Locally every function runs as the x86_64 build whatever the template says;
     # keep the deployed configuration consistent with that.
     "Architecture": "x86_64",

@@ -29,7 +29,7 @@ SERVICE_DEFINITION = DEFINITIONS["ServiceStateMachine"]
 # The only AWS actions each function may call: what its adapters use, nothing more.
 EXPECTED_ACTIONS = {
     "PlanFunction": {"ecs:ListClusters", "ecs:DescribeClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages",
-                     "cloudwatch:DescribeAlarms"},
+                     "cloudwatch:DescribeAlarms", "dynamodb:GetItem", "dynamodb:PutItem"},
     "LockFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "states:DescribeExecution", "ecs:DescribeServices",
                      "ecs:DescribeTaskDefinition", "events:PutEvents", "states:SendTaskFailure",
                      "ecr:BatchGetImage", "ecr:PutImage", "ecr:BatchDeleteImage"},

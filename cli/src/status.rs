@@ -1,9 +1,13 @@
 //! `deckhand status [CLUSTER [SERVICE]]`: every tracked service, what it tracks and runs, its
+//! drift (what its rules name now that it does not run, and whether the sweep deploys it), its
 //! last known-good revision, a held lock and its holder, and a running execution.
 
 use crate::cloud::Cloud;
 use crate::output::{self, short, Exit, Result};
 use crate::Format;
+use deckhand_core::app::reconcile::{service_drift, ServiceDrift, SweepCache};
+use deckhand_core::app::settings::PlanSettings;
+use deckhand_core::aws::ecr::EcrAdapter;
 use deckhand_core::domain::ledger::{HolderStatus, ServiceRecord};
 use deckhand_core::domain::snapshot::ServiceSnapshot;
 use deckhand_core::domain::track::{parse_track, TRACK_TAG};
@@ -41,6 +45,7 @@ struct Row {
     images: Vec<(String, String)>,
     record: ServiceRecord,
     running_execution: Option<String>,
+    drift: Option<ServiceDrift>,
 }
 
 pub async fn run(cloud: &Cloud, format: Format, cluster: Option<String>, service: Option<String>) -> Result<Exit> {
@@ -49,6 +54,9 @@ pub async fn run(cloud: &Cloud, format: Format, cluster: Option<String>, service
         None => cloud.ecs_adapter.list_clusters().await?,
     };
     let ledger = cloud.ledger().await?;
+    let ecr = EcrAdapter::new(&cloud.config);
+    let mut sweep_cache = SweepCache::default();
+    let now = output::now();
     // Services of a fleet often share a revision: each is described once.
     let mut images_of: HashMap<String, Vec<(String, String)>> = HashMap::new();
     let mut rows = Vec::new();
@@ -78,14 +86,22 @@ pub async fn run(cloud: &Cloud, format: Format, cluster: Option<String>, service
                 }
                 _ => None,
             };
-            rows.push(Row { snapshot, images, record, running_execution });
+            // What a sweep would make of it (no sweep of its own: every earlier sweep's mark counts).
+            let drift = match PlanSettings::for_drift_of(&snapshot.arn) {
+                Some(settings) => {
+                    service_drift(&cloud.ecs_adapter, &ecr, ledger, &settings, &mut sweep_cache, &snapshot, "", now)
+                        .await?
+                }
+                None => None,
+            };
+            rows.push(Row { snapshot, images, record, running_execution, drift });
         }
     }
     let table = rows.iter().map(text_row).collect();
     let documents = rows.iter().map(document).collect();
     output::listing(
         format,
-        &["CLUSTER", "SERVICE", "TRACKS", "RUNS", "IMAGES", "KNOWN-GOOD", "LOCK", "EXECUTION"],
+        &["CLUSTER", "SERVICE", "TRACKS", "RUNS", "IMAGES", "DRIFT", "KNOWN-GOOD", "LOCK", "EXECUTION"],
         table,
         documents,
     );
@@ -122,6 +138,7 @@ fn text_row(row: &Row) -> Vec<String> {
         tracks(&row.snapshot),
         runs(&row.snapshot),
         images.join(" "),
+        drift_text(row.drift.as_ref()),
         row.record.known_good.first().map_or("-".into(), |good| short(&good.task_definition).to_string()),
         lock(&row.record),
         row.running_execution.as_deref().map_or("-".into(), |arn| short(arn).to_string()),
@@ -146,7 +163,37 @@ fn document(row: &Row) -> Value {
             "expiresAt": output::time(hold.expires_at),
         })),
         "runningExecution": row.running_execution,
+        "drift": row.drift.as_ref().map(|drift| json!({
+            "missed": drift.missed().iter().map(|(item, named)| json!({
+                "container": item.container, "tag": named.tag, "digest": named.digest,
+            })).collect::<Vec<_>>(),
+            "held": drift.held(),
+            "hold": drift.hold,
+        })),
     })
+}
+
+/// `in sync`, `sweep deploys web=sha256:0123…(main)`, or `held: …` per container.
+fn drift_text(drift: Option<&ServiceDrift>) -> String {
+    let Some(drift) = drift else { return "-".into() };
+    let missed: Vec<String> = drift
+        .missed()
+        .iter()
+        .map(|(item, named)| format!("{}={}({})", item.container, short_digest(&named.digest), named.tag))
+        .collect();
+    let mut parts = Vec::new();
+    if !missed.is_empty() {
+        parts.push(format!("sweep deploys {}", missed.join(" ")));
+    }
+    parts.extend(drift.held());
+    if parts.is_empty() {
+        return "in sync".into();
+    }
+    parts.join("; ")
+}
+
+fn short_digest(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
 }
 
 #[cfg(test)]

@@ -482,6 +482,19 @@ class DeploymentBench:
         result = Deployment(name=name, pushed_at=pushed_at, digest=digest, binaries=self.binaries,
                             cluster=cluster, service=service, window_start=before)
         result.execution_arn = self._execution_for(digest)
+        return self._follow(result, timeout)
+
+    def start(self, name: str, request: dict[str, Any], cluster: str, service: str, timeout: float = 600) -> Deployment:
+        """Start the deploy state machine with `request` (a manual request, a sweep) and follow it."""
+        self.wait_idle()
+        before = time.time()
+        result = Deployment(name=name, pushed_at=before, digest="", binaries=self.binaries,
+                            cluster=cluster, service=service, window_start=before)
+        result.execution_arn = self.aws.start(request)
+        return self._follow(result, timeout)
+
+    def _follow(self, result: Deployment, timeout: float) -> Deployment:
+        aws = self.aws
         described = aws.finish(result.execution_arn, timeout=timeout)
         result.status = described["status"]
         result.error = described.get("error")

@@ -331,6 +331,36 @@ def scale_section(table: Table, bench: DeploymentBench, count: int) -> None:
     throttled = [c for c in d.api_calls if c.status >= 400]
     section.add("scale.errors", "API calls answered with an error", len(throttled), "",
                 note=_services_text(Counter(f"{c.operation} {c.status}" for c in throttled)))
+    sweep_section(table, bench, count, d.cluster, d.service)
+
+
+SWEEPS_PER_DAY = 24 * 60 // 10  # ReconcileMinutes' default
+
+
+def sweep_section(table: Table, bench: DeploymentBench, count: int, cluster: str, service: str) -> None:
+    """The reconciliation sweep over the same fleet, every service in sync after the push: what
+    a pass costs when there is nothing to deploy (the steady state), per service per day."""
+    log(f"sweep: one reconciliation pass over {count} services in sync")
+    bench.cloud.control("DELETE", "throttling", {})
+    d = bench.start(f"sweep x{count}", {"reconcile": True}, cluster, service)
+    refused = bench.cloud.control("GET", "throttling", {})[1]["refused"]
+    section = table.section(f"sweep: one reconciliation pass over {count} services in sync",
+                            f"every {60 * 24 // SWEEPS_PER_DAY} minutes (ReconcileMinutes default): "
+                            f"{SWEEPS_PER_DAY} passes a day")
+    section.add("sweep.outcome", "outcome", d.status + (f" ({d.error})" if d.error else ""))
+    started = len(bench.aws.service_executions(d.execution_arn))
+    section.add("sweep.started", "service executions started", started, "", "0", "ok" if started == 0 else "over")
+    section.add("sweep.wall", "start -> execution end", d.duration_s, "s")
+    calls = d.calls_by_operation("plan")
+    section.add("sweep.api_calls", "AWS API calls per pass", len(d.api_calls), "",
+                note=", ".join(f"{op.split(':', 1)[1]} {n}" for op, n in calls.items()))
+    section.add("sweep.calls_per_service_day", "API calls per service per day", len(d.api_calls) / count * SWEEPS_PER_DAY,
+                "", f"O(1) per service", "ok" if len(d.api_calls) <= 3 * count else "over")
+    section.add("sweep.cost_per_service_day", "cost per service per day (list prices)",
+                cost_usd(d, memory_by_binary()) / count * SWEEPS_PER_DAY * 1e6, "µUSD",
+                note=f"{d.transitions} transitions and {sum(d.lambda_invocations().values())} invocation(s) per pass")
+    section.add("sweep.throttled", "calls throttled at AWS's rates", sum(refused.values()), "",
+                note=", ".join(f"{a} {n}" for a, n in sorted(refused.items())) or "none")
 
 
 MASS_ROLLBACK = 1000  # services of the computed mass-rollback payload

@@ -350,8 +350,12 @@ class EventHooks:
         original_put_image = ECRBackend.put_image
 
         def send_to_targets(rule: Rule, original_event: dict[str, Any], transform_input: bool = True) -> None:
-            # AWS never delivers for a disabled rule; moto does.
+            # AWS never delivers for a disabled rule; moto does. A scheduled rule without an
+            # event pattern fires on its schedule only (schedules.py): moto's empty pattern
+            # would match every event put on the bus.
             if rule.state != "ENABLED" or not rule.event_pattern.matches_event(original_event):
+                return
+            if rule.scheduled_expression and not rule.event_pattern.get_pattern():
                 return
             event = aws_event(original_event)
             for target in rule.targets:

@@ -52,6 +52,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 from .events import EventDelivery, EventHooks
+from .schedules import Schedules
 from .ecr_lifecycle import LifecycleRunner
 from .faults import FaultInjector
 from .iam import IamEnforcement
@@ -417,6 +418,7 @@ class LocalCloud:
         self.runtime: LambdaRuntime | None = None
         self.events: EventHooks | None = None
         self.delivery: EventDelivery | None = None
+        self.schedules: Schedules | None = None
         self.sim: Any = None
         self.stacks: dict[str, DeployedStack] = {}
         self.stack: DeployedStack | None = None  # the project's stack
@@ -564,6 +566,10 @@ class LocalCloud:
             self.events = EventHooks(self.delivery)
             self.events.install()
             self._undo.append(self.events.uninstall)
+            # Scheduled rules (rate expressions) fire on their schedule (schedules.py).
+            self.schedules = Schedules(self.delivery)
+            self.schedules.install()
+            self._undo.append(self.schedules.uninstall)
             # ECR lifecycle policies expire images after each PutImage and on demand.
             self.lifecycle = LifecycleRunner()
             self.lifecycle.install()
@@ -693,6 +699,10 @@ class LocalCloud:
             if self.delivery is None:
                 return 404, {"error": "EventBridge delivery is not running"}
             return self.delivery.control(method, body)
+        if route == "events/schedules":  # scheduled rules: list, fire now (schedules.py)
+            if self.schedules is None:
+                return 404, {"error": "EventBridge schedules are not running"}
+            return self.schedules.control(method, body)
         if route == "ecs/consistency":  # ECS reads lag behind writes (ecs_consistency.py)
             if self.sim is None:
                 return 404, {"error": "the ECS simulator is not installed"}

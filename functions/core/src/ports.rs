@@ -64,6 +64,9 @@ pub trait Registry: Send + Sync {
         repository: &str,
         selector: ImageSelector<'_>,
     ) -> impl Future<Output = Result<Option<ImageDetail>>> + Send;
+    /// Every tagged image of the repository (DescribeImages, all pages), none when the
+    /// repository is absent. For the sweep's prefix and range rules.
+    fn list_images(&self, repository: &str) -> impl Future<Output = Result<Vec<ImageDetail>>> + Send;
     /// Adds `tag` to the image `digest` (BatchGetImage of its manifest, then PutImage of the same
     /// manifest with the tag).
     fn tag_image(&self, repository: &str, digest: &str, tag: &str) -> impl Future<Output = Result<Tagging>> + Send;

@@ -59,6 +59,8 @@ pub struct State {
     pub deregistered_unseen: Vec<String>,
     /// Judging claims on waiters: key → (token, claimed until, another look asked for).
     pub judging: BTreeMap<String, (String, f64, bool)>,
+    /// Service records loaded (Ledger::load), to count the sweep's reads of the state table.
+    pub state_reads: usize,
 }
 
 #[derive(Default)]
@@ -282,7 +284,23 @@ impl Registry for FakeCloud {
         let key = match selector {
             ImageSelector::Tag(t) | ImageSelector::Digest(t) => t,
         };
-        Ok(self.with(|s| s.images.get(&(repository.to_string(), key.to_string())).cloned()))
+        self.with(|s| {
+            s.calls.push(format!("DescribeImages {repository}:{key}"));
+            Ok(s.images.get(&(repository.to_string(), key.to_string())).cloned())
+        })
+    }
+
+    async fn list_images(&self, repository: &str) -> Result<Vec<ImageDetail>> {
+        self.with(|s| {
+            s.calls.push(format!("DescribeImages {repository} (all tagged)"));
+            let mut images: Vec<ImageDetail> = Vec::new();
+            for ((repo, _), detail) in &s.images {
+                if repo == repository && !detail.tags.is_empty() && !images.iter().any(|i| i.digest == detail.digest) {
+                    images.push(detail.clone());
+                }
+            }
+            Ok(images)
+        })
     }
 
     async fn tag_image(&self, repository: &str, digest: &str, tag: &str) -> Result<Tagging> {
@@ -378,9 +396,12 @@ impl LoadBalancer for FakeCloud {
 
 impl Ledger for FakeCloud {
     async fn load(&self, key: &str) -> Result<(ServiceRecord, Option<Version>)> {
-        Ok(self.with(|s| match s.records.get(key) {
-            Some((record, version)) => (record.clone(), Some(*version)),
-            None => (ServiceRecord::default(), None),
+        Ok(self.with(|s| {
+            s.state_reads += 1;
+            match s.records.get(key) {
+                Some((record, version)) => (record.clone(), Some(*version)),
+                None => (ServiceRecord::default(), None),
+            }
         }))
     }
 

@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod lock;
 pub mod notify;
 pub mod plan;
+pub mod reconcile;
 pub mod release;
 pub mod rollback;
 pub mod settings;
@@ -14,6 +15,8 @@ pub mod watch;
 
 #[cfg(test)]
 mod protect_tests;
+#[cfg(test)]
+mod reconcile_tests;
 #[cfg(test)]
 mod release_tests;
 #[cfg(test)]

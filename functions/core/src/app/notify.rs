@@ -272,13 +272,14 @@ fn cluster_and_service(arn: &str) -> (String, String) {
     }
 }
 
-/// What a request would have deployed: the pushed digest, or the image asked for.
-/// What a request that never became a target asked for, and who started it.
+/// What a request that never became a target asked for (the pushed digest, or the image asked
+/// for), and who started it.
 fn requested(request: &Value) -> (String, Trigger) {
     match parse_request(request) {
         Ok(Request::Push(push)) => (format!("{}@{}", push.repository, push.digest), Trigger::Push),
         Ok(Request::Deploy(deploy)) => (deploy.image.to_string(), Trigger::Manual),
         Ok(Request::Rollback(_)) => (String::new(), Trigger::Manual),
+        Ok(Request::Reconcile { .. }) => (String::new(), Trigger::Reconcile),
         _ => (String::new(), Trigger::Push),
     }
 }

@@ -29,12 +29,23 @@ pub async fn plan(
     input: &Value,
     execution: &Execution,
 ) -> Result<Plan> {
-    let mut plan = match parse_request(input)? {
+    let plan = match parse_request(input)? {
         Request::Ignored { reason } => nothing(settings, reason),
         Request::Push(push) => plan_push(ecs, registry, settings, &push).await?,
         Request::Deploy(deploy) => plan_manual_deploy(ecs, registry, settings, &deploy, execution).await?,
         Request::Rollback(rollback) => plan_manual_rollback(ecs, settings, &rollback, execution).await?,
+        Request::Reconcile { .. } => return Err(sweep_elsewhere()),
     };
+    with_diffs(ecs, plan).await
+}
+
+/// A sweep needs the state table, which only the sweep's own planning reads (`app::reconcile`).
+fn sweep_elsewhere() -> DeckhandError {
+    DeckhandError::invalid("reconcile", "a sweep is planned by app::reconcile, not by plan")
+}
+
+/// A dry run shows each deployment's task-definition diff.
+pub(crate) async fn with_diffs(ecs: &impl Ecs, mut plan: Plan) -> Result<Plan> {
     if plan.dry_run {
         for target in plan.targets.iter_mut().filter(|t| t.mode == Mode::Deploy) {
             let (current, _) = ecs.describe_task_definition(&target.task_definition).await?;
@@ -203,6 +214,7 @@ pub async fn plan_service(
         }
         Request::Deploy(deploy) => plan_manual_deploy(ecs, registry, settings, &deploy, &part.execution).await?,
         Request::Rollback(rollback) => return plan_manual_rollback(ecs, settings, &rollback, &part.execution).await,
+        Request::Reconcile { .. } => return Err(sweep_elsewhere()),
     };
     // The alarm gate is looked at once the service's own deployment is about to start (the
     // fan-out's plan would make one CloudWatch call per service).
@@ -229,7 +241,11 @@ pub struct ServicePart {
 /// (`…:service/CLUSTER/NAME`) names its cluster; a service created before ECS's long ARN format
 /// (`…:service/NAME`, still in use where accounts never opted in) is looked for in the watched
 /// clusters, one DescribeServices each.
-async fn describe_by_arn(ecs: &impl Ecs, settings: &PlanSettings, arn: &str) -> Result<Vec<ServiceSnapshot>> {
+pub(crate) async fn describe_by_arn(
+    ecs: &impl Ecs,
+    settings: &PlanSettings,
+    arn: &str,
+) -> Result<Vec<ServiceSnapshot>> {
     let (prefix, path) = arn
         .split_once(":service/")
         .ok_or_else(|| DeckhandError::invalid("service", format!("{arn:?} is not a service ARN")))?;
@@ -428,7 +444,7 @@ async fn pin(registry: &impl Registry, settings: &PlanSettings, image: &ImageRef
     Ok(ImageRef::pinned(&host, &image.repository, &detail.digest))
 }
 
-fn target_for(
+pub(crate) fn target_for(
     service: &ServiceSnapshot,
     settings: &PlanSettings,
     mode: Mode,

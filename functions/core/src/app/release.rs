@@ -53,7 +53,7 @@ fn pattern_items<'a>(service: &ServiceSnapshot, target: &'a Target) -> Vec<(&'a 
 /// What ECR knows of the image `container` runs in `definition`. Only an image of the pushed
 /// repository in the pushed image's registry can be compared; anything else compares as
 /// nothing (the first push to match deploys).
-async fn running_image(
+pub(crate) async fn running_image(
     registry: &impl Registry,
     definition: &TaskDefinition,
     container: &str,

@@ -33,15 +33,51 @@ pub struct PlanSettings {
     pub region: String,
     pub defaults: Policy,
     pub max_concurrency: u64,
+    /// Repositories whose pushes deploy (the push rule's filter); empty means every one. The
+    /// sweep deploys only what a push of them would.
+    pub repositories: Vec<String>,
 }
 
 impl PlanSettings {
+    pub fn watches_repository(&self, repository: &str) -> bool {
+        self.repositories.is_empty() || self.repositories.iter().any(|r| r == repository)
+    }
+
+    /// What the `deckhand` command needs to show a service's drift (`app::reconcile`): the
+    /// account's registry, read from one of its ARNs (`arn:PARTITION:ecs:REGION:ACCOUNT:…`).
+    pub fn for_drift_of(arn: &str) -> Option<Self> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        let (region, account) = (parts.get(3)?.to_string(), parts.get(4)?.to_string());
+        let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+        Some(Self {
+            clusters: vec![],
+            repositories: vec![],
+            registry: RegistryPolicy {
+                account_registry: format!("{account}.dkr.ecr.{region}.{suffix}"),
+                allowed: vec![],
+            },
+            account,
+            region,
+            max_concurrency: 1,
+            defaults: Policy {
+                poll_seconds: 1,
+                recheck_seconds: 1,
+                timeout_seconds: 0,
+                bake_seconds: 0,
+                max_failed_tasks: 1,
+                unhealthy_checks: 1,
+                gates: Default::default(),
+            },
+        })
+    }
+
     pub fn from_env() -> Result<Self> {
         let account = required("DECKHAND_ACCOUNT_ID")?;
         let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
         let suffix = var("DECKHAND_REGISTRY_SUFFIX").unwrap_or_else(|| "amazonaws.com".into());
         Ok(Self {
             clusters: list("DECKHAND_CLUSTERS"),
+            repositories: list("DECKHAND_REPOSITORIES"),
             registry: RegistryPolicy {
                 account_registry: format!("{account}.dkr.ecr.{region}.{suffix}"),
                 allowed: list("DECKHAND_ALLOWED_REGISTRIES"),

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 pub(super) fn settings() -> PlanSettings {
     PlanSettings {
+        repositories: vec![],
         clusters: vec![],
         registry: RegistryPolicy { account_registry: REGISTRY.into(), allowed: vec!["public.ecr.aws".into()] },
         account: ACCOUNT.into(),

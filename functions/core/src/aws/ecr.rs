@@ -9,7 +9,7 @@ use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
 use aws_sdk_ecr::operation::describe_images::DescribeImagesError;
 use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyError;
 use aws_sdk_ecr::operation::put_image::PutImageError;
-use aws_sdk_ecr::types::ImageIdentifier;
+use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, TagStatus};
 use aws_sdk_ecr::Client;
 
 pub struct EcrAdapter {
@@ -60,6 +60,39 @@ impl Registry for EcrAdapter {
                 ) => Ok(None),
                 _ => Err(classify("DescribeImages", error)),
             },
+        }
+    }
+
+    async fn list_images(&self, repository: &str) -> Result<Vec<ImageDetail>> {
+        let mut images = Vec::new();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .client
+                .describe_images()
+                .repository_name(repository)
+                .filter(DescribeImagesFilter::builder().tag_status(TagStatus::Tagged).build())
+                // The largest page DescribeImages gives (ECR API reference, maxResults).
+                .max_results(1000)
+                .set_next_token(next_token.take());
+            let output = match request.send().await {
+                Ok(output) => output,
+                Err(error) => match error.as_service_error() {
+                    Some(DescribeImagesError::RepositoryNotFoundException(_)) => return Ok(vec![]),
+                    _ => return Err(classify("DescribeImages", error)),
+                },
+            };
+            images.extend(output.image_details().iter().filter_map(|d| {
+                Some(ImageDetail {
+                    digest: d.image_digest()?.to_string(),
+                    pushed_at: seconds(d.image_pushed_at()),
+                    tags: d.image_tags().to_vec(),
+                })
+            }));
+            match output.next_token() {
+                Some(token) => next_token = Some(token.to_string()),
+                None => return Ok(images),
+            }
         }
     }
 

@@ -22,6 +22,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status as events and the command show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Started => "STARTED",
+            Status::Succeeded => "SUCCEEDED",
+            Status::RolledBack => "ROLLED_BACK",
+            Status::RollbackFailed => "ROLLBACK_FAILED",
+            Status::Skipped => "SKIPPED",
+            Status::Failed => "FAILED",
+            Status::Superseded => "SUPERSEDED",
+            Status::AwaitingApproval => "AWAITING_APPROVAL",
+        }
+    }
+
     pub fn is_terminal(self) -> bool {
         !matches!(self, Status::Started | Status::AwaitingApproval)
     }

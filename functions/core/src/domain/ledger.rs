@@ -28,6 +28,19 @@ pub struct ServiceRecord {
     /// Deployments and rollbacks that held the lock, newest first, as they ended.
     #[serde(default)]
     pub deployments: Vec<FinishedDeployment>,
+    /// Per tracked container, the image the reconciliation sweep last started: a sweep starts a
+    /// missed push once, whatever its end (`domain::reconcile`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reconciled: BTreeMap<String, SweepMark>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepMark {
+    pub image: String,
+    /// The sweep's execution.
+    pub execution: String,
+    pub at: f64,
 }
 
 /// One deployment (or rollback) of a service, as it ended.

@@ -8,6 +8,7 @@ pub mod image;
 pub mod ledger;
 pub mod model;
 pub mod protect;
+pub mod reconcile;
 pub mod release;
 pub mod request;
 pub mod snapshot;

@@ -18,6 +18,11 @@ pub enum Request {
     Push(Push),
     Deploy(ManualDeploy),
     Rollback(ManualRollback),
+    /// `{"reconcile": true}`: the sweep that deploys pushes whose events were missed (started on
+    /// a schedule, or by a person; with `"dryRun": true` it only reports what it would deploy).
+    Reconcile {
+        dry_run: bool,
+    },
 }
 
 /// A successful ECR push of a tagged image.
@@ -51,7 +56,7 @@ pub struct ManualRollback {
 }
 
 const MANUAL_FIELDS: &[&str] =
-    &["cluster", "service", "image", "container", "rollback", "dryRun", "forceNewDeployment"];
+    &["cluster", "service", "image", "container", "rollback", "dryRun", "forceNewDeployment", "reconcile"];
 
 pub fn parse_request(input: &Value) -> Result<Request> {
     let object = input
@@ -154,6 +159,9 @@ fn parse_manual(object: &Map<String, Value>) -> Result<Request> {
             format!("is not a known field (known: {})", MANUAL_FIELDS.join(", ")),
         ));
     }
+    if object.contains_key("reconcile") {
+        return parse_reconcile(object);
+    }
     let cluster = ecs_name(object, "cluster")?;
     let service = ecs_name(object, "service")?;
     let dry_run = optional_bool(object, "dryRun")?;
@@ -186,6 +194,17 @@ fn parse_manual(object: &Map<String, Value>) -> Result<Request> {
             Err(DeckhandError::invalid("image", format!("must be a string, got {}", kind_of(other))))
         }
     }
+}
+
+/// A sweep names no service: it looks at every tracked one.
+fn parse_reconcile(object: &Map<String, Value>) -> Result<Request> {
+    if !optional_bool(object, "reconcile")? {
+        return Err(DeckhandError::invalid("reconcile", "must be true (or left out)"));
+    }
+    if let Some(other) = object.keys().find(|k| !["reconcile", "dryRun"].contains(&k.as_str())) {
+        return Err(DeckhandError::invalid(other.as_str(), "does not apply to a reconcile sweep (only dryRun does)"));
+    }
+    Ok(Request::Reconcile { dry_run: optional_bool(object, "dryRun")? })
 }
 
 /// ECS cluster and service names (1-255 letters, digits, '-', '_') or their ARNs.
@@ -307,6 +326,25 @@ mod tests {
         let Request::Deploy(pinned) = pinned else { panic!() };
         assert_eq!(pinned.container.as_deref(), Some("web"));
         assert!(pinned.force_new_deployment);
+    }
+
+    #[test]
+    fn parses_a_sweep_and_refuses_it_with_a_service() {
+        assert_eq!(parse_request(&json!({"reconcile": true})).unwrap(), Request::Reconcile { dry_run: false });
+        assert_eq!(
+            parse_request(&json!({"reconcile": true, "dryRun": true})).unwrap(),
+            Request::Reconcile { dry_run: true }
+        );
+        for (input, field) in [
+            (json!({"reconcile": false}), "reconcile"),
+            (json!({"reconcile": "yes"}), "reconcile"),
+            (json!({"reconcile": true, "service": "api"}), "service"),
+        ] {
+            match parse_request(&input) {
+                Err(DeckhandError::InvalidInput { field: got, .. }) => assert_eq!(got, field, "input {input}"),
+                other => panic!("input {input} gave {other:?}"),
+            }
+        }
     }
 
     /// Every bad input fails with InvalidInput naming the offending field.
