@@ -18,10 +18,11 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 PhysicalFactory = Callable[[str, str, dict[str, Any]], Physical]
 
 
-def resolved_template(template: dict[str, Any], watched_clusters: str, physical: PhysicalFactory) -> dict[str, Any]:
+def resolved_template(template: dict[str, Any], watched_clusters: str, physical: PhysicalFactory,
+                      overrides: dict[str, str] | None = None) -> dict[str, Any]:
     """The resources of `template` (SAM) after translation, with intrinsics resolved for the
-    WatchedClusters parameter `watched_clusters` and every other parameter at its default;
-    resources whose Condition is false are left out."""
+    WatchedClusters parameter `watched_clusters`, the parameters in `overrides` and every other
+    parameter at its default; resources whose Condition is false are left out."""
     template = copy.deepcopy(template)
     # Code locations are local paths the translator cannot use: any S3 location will do.
     for resource in template["Resources"].values():
@@ -36,6 +37,7 @@ def resolved_template(template: dict[str, Any], watched_clusters: str, physical:
     parameters: dict[str, Any] = {}
     for name, spec in cfn.get("Parameters", {}).items():
         value = watched_clusters if name == "WatchedClusters" else str(spec.get("Default", ""))
+        value = (overrides or {}).get(name, value)
         parameters[name] = value.split(",") if spec["Type"] == "CommaDelimitedList" else value
     resolver = Resolver(cfn, parameters, {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
                                           "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "deckhand",

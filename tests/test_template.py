@@ -68,9 +68,9 @@ def _physical(logical_id: str, resource_type: str, props: dict[str, Any]) -> Phy
     return Physical(resource_type, logical_id, {"Arn": arn, "Name": logical_id})
 
 
-def resolved(watched_clusters: str) -> dict[str, Any]:
+def resolved(watched_clusters: str, **overrides: str) -> dict[str, Any]:
     """The translated template with intrinsics resolved, as CloudFormation would create it."""
-    return resolved_template(TEMPLATE, watched_clusters, _physical)
+    return resolved_template(TEMPLATE, watched_clusters, _physical, overrides)
 
 
 def role_statements(resources: dict, role: str) -> list[dict]:
@@ -220,6 +220,30 @@ def test_the_push_rule_matches_only_successful_ecr_pushes() -> None:
     assert pattern["detail"]["action-type"] == ["PUSH"] and pattern["detail"]["result"] == ["SUCCESS"]
     # Not the protection tags deckhand puts on known-good images (domain/protect.rs TAG_PREFIX).
     assert pattern["detail"]["image-tag"] == [{"anything-but": {"prefix": "deckhand-kg-"}}]
+
+
+def test_registry_accounts_open_the_default_bus_to_their_ecr_pushes_only() -> None:
+    assert "RegistryPushesPolicy" not in resolved(""), "no registry account: the bus stays closed"
+    resources = resolved("", RegistryAccounts="210987654321,310987654321")
+    statement = resources["RegistryPushesPolicy"]["Properties"]["Statement"]
+    assert statement["Principal"] == {"AWS": ["210987654321", "310987654321"]}
+    assert statement["Action"] == "events:PutEvents" and statement["Resource"].endswith(":event-bus/default")
+    assert statement["Condition"]["StringEquals"] == {"events:source": "aws.ecr", "events:detail-type": "ECR Image Action"}
+    environment = resources["PlanFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["DECKHAND_REGISTRY_ACCOUNTS"] == "210987654321,310987654321"
+    reads = [s for s in role_statements(resources, resources["PlanFunction"]["Properties"]["Role"])
+             if s.get("Sid") == "ResolveImageDigests"][0]
+    assert "arn:aws:ecr:*:*:repository/*" in reads["Resource"], reads
+
+
+def test_the_registry_side_forwards_successful_pushes_to_deckhands_default_bus() -> None:
+    registry = load_template(ROOT / "registry.yaml")
+    rule = registry["Resources"]["ForwardPushes"]["Properties"]
+    assert rule["EventPattern"]["detail"]["action-type"] == ["PUSH"] and rule["EventPattern"]["source"] == ["aws.ecr"]
+    (target,) = rule["Targets"]
+    assert "event-bus/default" in json.dumps(target["Arn"]) and "RoleArn" in target
+    statements = registry["Resources"]["ForwardPushesRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert [s["Action"] for s in statements] == ["events:PutEvents"]
 
 
 @pytest.mark.parametrize("watched", ["", "prod,staging"])

@@ -57,8 +57,11 @@ pub enum Tagging {
     ImageGone,
 }
 
+/// ECR. `repository` is a repository key (`domain::registry`): a name in deckhand's own
+/// registry, or the repository URI (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`) of another
+/// account's or Region's registry, read with what its repository policy grants.
 pub trait Registry: Send + Sync {
-    /// The image in the account's ECR registry, or None when the repository or image is absent.
+    /// The image, or None when the repository or image is absent.
     fn describe_image(
         &self,
         repository: &str,

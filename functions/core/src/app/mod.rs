@@ -18,6 +18,8 @@ mod protect_tests;
 #[cfg(test)]
 mod reconcile_tests;
 #[cfg(test)]
+mod registry_tests;
+#[cfg(test)]
 mod release_tests;
 #[cfg(test)]
 mod tests;

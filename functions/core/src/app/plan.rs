@@ -61,21 +61,21 @@ fn nothing(settings: &PlanSettings, reason: String) -> Plan {
 }
 
 async fn plan_push(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSettings, push: &Push) -> Result<Plan> {
-    if push.account != settings.account || push.region != settings.region {
-        return Ok(nothing(
-            settings,
-            format!(
-                "push to {}/{} is not this account's registry ({}/{})",
-                push.account, push.region, settings.account, settings.region
-            ),
-        ));
-    }
+    let Some(push) = keyed(settings, push) else {
+        let reason = format!(
+            "push to {}/{} comes from account {}, which is neither deckhand's ({}) nor listed in RegistryAccounts",
+            push.account, push.region, push.account, settings.account
+        );
+        tracing::warn!(account = %push.account, region = %push.region, repository = %push.repository, "{reason}");
+        return Ok(nothing(settings, reason));
+    };
+    let push = &push;
     let mut clusters =
         if settings.clusters.is_empty() { ecs.list_clusters().await? } else { settings.clusters.clone() };
     // A service must get one target even if its cluster is configured twice.
     clusters.sort();
     clusters.dedup();
-    let image = ImageRef::pinned(&settings.registry.account_registry, &push.repository, &push.digest);
+    let image = settings.registry.pin(&push.repository, &push.digest);
     let mut targets = Vec::new();
     let mut warnings = Vec::new();
     // A cluster named once by name and once by ARN lists the same services twice.
@@ -129,7 +129,8 @@ fn push_target(
     image: &str,
 ) -> std::result::Result<Option<(Target, Vec<String>)>, String> {
     let Some(tag) = service.tags.get(TRACK_TAG) else { return Ok(None) };
-    let tracked = parse_track(tag).map_err(|why| format!("service {} ignored: {TRACK_TAG} {why}", service.name))?;
+    let tracked =
+        tracked_items(settings, tag).map_err(|why| format!("service {} ignored: {TRACK_TAG} {why}", service.name))?;
     let mut containers = Vec::new();
     let mut refused = Vec::new();
     for item in tracked.iter().filter(|t| t.repository == push.repository) {
@@ -175,6 +176,25 @@ fn push_target(
     Ok(Some((target, warnings)))
 }
 
+/// The push with its repository key (`NAME` in deckhand's own registry, the repository URI in
+/// another), or None when its account's pushes do not deploy.
+fn keyed(settings: &PlanSettings, push: &Push) -> Option<Push> {
+    settings.registry.accepts_pushes_from(&push.account).then(|| Push {
+        repository: settings.registry.push_key(&push.account, &push.region, &push.repository),
+        ..push.clone()
+    })
+}
+
+/// A `deckhand:track` tag's items with repository keys (deckhand's own registry written out is
+/// its bare name), so that they compare with a push's key.
+pub(crate) fn tracked_items(settings: &PlanSettings, tag: &str) -> std::result::Result<Vec<Tracked>, String> {
+    let mut tracked = parse_track(tag)?;
+    for item in &mut tracked {
+        item.repository = settings.registry.key(&item.repository);
+    }
+    Ok(tracked)
+}
+
 /// One service's share of a plan, made again by that service's own deployment (a child
 /// execution): the fan-out carries service ARNs only, so that its payload stays small.
 pub async fn plan_service(
@@ -188,7 +208,13 @@ pub async fn plan_service(
     let mut plan = match parse_request(input)? {
         Request::Ignored { reason } => return Ok(nothing(settings, reason)),
         Request::Push(push) => {
-            let image = ImageRef::pinned(&settings.registry.account_registry, &push.repository, &push.digest);
+            let Some(push) = keyed(settings, &push) else {
+                return Ok(nothing(
+                    settings,
+                    format!("push from account {} is not deckhand's to deploy", push.account),
+                ));
+            };
+            let image = settings.registry.pin(&push.repository, &push.digest);
             let found = describe_by_arn(ecs, settings, &part.service).await?;
             let planned = match found.first() {
                 Some(service) => push_target(service, settings, &push, &image)
@@ -282,7 +308,17 @@ async fn plan_manual_deploy(
             ),
         ));
     }
-    let container = choose_container(&tracked, request.container.as_deref(), &image.repository)?;
+    let image_key = settings.registry.key(
+        &image
+            .registry
+            .as_ref()
+            .map_or_else(|| image.repository.clone(), |host| format!("{host}/{}", image.repository)),
+    );
+    let tracked: Vec<Tracked> = tracked
+        .into_iter()
+        .map(|item| Tracked { repository: settings.registry.key(&item.repository), ..item })
+        .collect();
+    let container = choose_container(&tracked, request.container.as_deref(), &image_key)?;
     let pinned = pin(registry, settings, image).await?;
     let (mut target, warnings) =
         target_for(&service, settings, Mode::Deploy, vec![ContainerChange { name: container, image: pinned }]);
@@ -424,24 +460,27 @@ pub fn choose_container(tracked: &[Tracked], requested: Option<&str>, repository
     }
 }
 
-/// Pins a manually given image to a digest, verifying it exists when it is in the account's ECR.
+/// Pins a manually given image to a digest, verifying it exists when it is in an ECR registry
+/// whose pushes deploy (deckhand's own, any Region of its account, a listed registry account).
 async fn pin(registry: &impl Registry, settings: &PlanSettings, image: &ImageRef) -> Result<String> {
     let host = image.registry.clone().unwrap_or_else(|| settings.registry.account_registry.clone());
-    if !settings.registry.is_account_registry(image.registry.as_deref()) {
+    if !settings.registry.is_account_registry(image.registry.as_deref()) && !settings.registry.is_trusted_ecr(&host) {
         let digest = image.digest.as_deref().ok_or_else(|| {
             DeckhandError::invalid("image", format!("images from {host} must be given by digest (REPO@sha256:...)"))
         })?;
         return Ok(ImageRef::pinned(&host, &image.repository, digest));
     }
+    let key = settings.registry.key(&format!("{host}/{}", image.repository));
     let selector = match (&image.digest, &image.tag) {
         (Some(digest), _) => ImageSelector::Digest(digest),
         (None, Some(tag)) => ImageSelector::Tag(tag),
         (None, None) => return Err(DeckhandError::invalid("image", "needs a tag or a digest")),
     };
-    let detail = registry.describe_image(&image.repository, selector).await?.ok_or_else(|| {
-        DeckhandError::invalid("image", format!("{image} was not found in ECR repository {:?}", image.repository))
-    })?;
-    Ok(ImageRef::pinned(&host, &image.repository, &detail.digest))
+    let detail = registry
+        .describe_image(&key, selector)
+        .await?
+        .ok_or_else(|| DeckhandError::invalid("image", format!("{image} was not found in ECR repository {key:?}")))?;
+    Ok(settings.registry.pin(&key, &detail.digest))
 }
 
 pub(crate) fn target_for(

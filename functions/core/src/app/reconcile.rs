@@ -7,18 +7,17 @@
 //! per repository with a prefix or range rule, and reads the state table only for services that
 //! run something else than their rule names.
 
-use super::plan::{describe_by_arn, target_for, unverifiable, with_diffs, Execution, ServicePart};
+use super::plan::{describe_by_arn, target_for, tracked_items, unverifiable, with_diffs, Execution, ServicePart};
 use super::release::{alarm_gate_before_start, running_image};
 use super::settings::PlanSettings;
 use crate::domain::approval::approval_key;
-use crate::domain::image::ImageRef;
 use crate::domain::ledger::ServiceRecord;
 use crate::domain::model::{ContainerChange, Mode, Plan, PlanAction, PushedTag, Target, Trigger};
 use crate::domain::reconcile::{judge_container, mark_swept, named_by_rule, service_hold, Drift, Named};
 use crate::domain::release::{RunningImage, TagRule};
 use crate::domain::request::{parse_request, Request};
 use crate::domain::snapshot::{ImageDetail, ServiceSnapshot};
-use crate::domain::track::{parse_track, Tracked, TRACK_TAG};
+use crate::domain::track::{Tracked, TRACK_TAG};
 use crate::error::Result;
 use crate::ports::{Alarms, Approvals, Ecs, ImageSelector, Ledger, Registry, Version};
 use aws_sdk_ecs::types::TaskDefinition;
@@ -130,7 +129,9 @@ pub async fn service_drift(
     sweep: &str,
     now: f64,
 ) -> Result<Option<ServiceDrift>> {
-    let Some(Ok(tracked)) = service.tags.get(TRACK_TAG).map(|tag| parse_track(tag)) else { return Ok(None) };
+    let Some(Ok(tracked)) = service.tags.get(TRACK_TAG).map(|tag| tracked_items(settings, tag)) else {
+        return Ok(None);
+    };
     let swept: Vec<Tracked> =
         tracked.into_iter().filter(|item| settings.watches_repository(&item.repository)).collect();
     if swept.is_empty() || !service.is_active() {
@@ -144,7 +145,7 @@ pub async fn service_drift(
     let mut candidates: Vec<(Tracked, Named, String, RunningImage)> = Vec::new();
     for item in swept {
         let Some(named) = cache.named(registry, &item).await? else { continue };
-        let image = ImageRef::pinned(&settings.registry.account_registry, &item.repository, &named.digest);
+        let image = settings.registry.pin(&item.repository, &named.digest);
         let definition = cache.definition(ecs, &service.task_definition).await?;
         let reference = definition
             .container_definitions()
@@ -262,7 +263,7 @@ fn swept_target(settings: &PlanSettings, drift: &ServiceDrift, sweep: &str) -> O
         .iter()
         .map(|(item, named)| ContainerChange {
             name: item.container.clone(),
-            image: ImageRef::pinned(&settings.registry.account_registry, &item.repository, &named.digest),
+            image: settings.registry.pin(&item.repository, &named.digest),
         })
         .collect();
     let (mut target, _) = target_for(&drift.service, settings, Mode::Deploy, containers);

@@ -66,8 +66,11 @@ pub(crate) async fn running_image(
         .find(|c| c.name() == Some(container))
         .and_then(|c| c.image())
         .and_then(|image| ImageRef::parse("image", image).ok());
-    let pushed_registry = ImageRef::parse("image", pushed_image).ok().and_then(|i| i.registry);
-    let Some(image) = image.filter(|i| i.repository == repository && i.registry == pushed_registry) else {
+    // `repository` is the pushed repository's key (a URI for another registry); what the
+    // container runs compares by registry host and repository name.
+    let pushed = ImageRef::parse("image", pushed_image).ok();
+    let same = |i: &ImageRef| pushed.as_ref().is_some_and(|p| i.repository == p.repository && i.registry == p.registry);
+    let Some(image) = image.filter(same) else {
         return Ok(RunningImage::default());
     };
     let selector = match (&image.digest, &image.tag) {

@@ -55,6 +55,8 @@ impl PlanSettings {
             registry: RegistryPolicy {
                 account_registry: format!("{account}.dkr.ecr.{region}.{suffix}"),
                 allowed: vec![],
+                // The command reads any registry the service's track tag names.
+                registry_accounts: vec![],
             },
             account,
             region,
@@ -81,6 +83,7 @@ impl PlanSettings {
             registry: RegistryPolicy {
                 account_registry: format!("{account}.dkr.ecr.{region}.{suffix}"),
                 allowed: list("DECKHAND_ALLOWED_REGISTRIES"),
+                registry_accounts: list("DECKHAND_REGISTRY_ACCOUNTS"),
             },
             account,
             region,

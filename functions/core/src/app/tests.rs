@@ -18,7 +18,11 @@ pub(super) fn settings() -> PlanSettings {
     PlanSettings {
         repositories: vec![],
         clusters: vec![],
-        registry: RegistryPolicy { account_registry: REGISTRY.into(), allowed: vec!["public.ecr.aws".into()] },
+        registry: RegistryPolicy {
+            account_registry: REGISTRY.into(),
+            allowed: vec!["public.ecr.aws".into()],
+            registry_accounts: vec!["210987654321".into()],
+        },
         account: ACCOUNT.into(),
         region: "us-east-1".into(),
         defaults: Policy {

@@ -1,6 +1,7 @@
 //! ECR adapter.
 
 use super::{classify, seconds};
+use crate::domain::registry::split_key;
 use crate::domain::snapshot::ImageDetail;
 use crate::error::Result;
 use crate::ports::{ImageSelector, Registry, Tagging};
@@ -11,14 +12,42 @@ use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyError;
 use aws_sdk_ecr::operation::put_image::PutImageError;
 use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, TagStatus};
 use aws_sdk_ecr::Client;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 pub struct EcrAdapter {
+    config: aws_config::SdkConfig,
     client: Client,
+    /// Clients of other Regions' registries, made on first use.
+    regional: Mutex<HashMap<String, Client>>,
 }
 
 impl EcrAdapter {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: Client::new(config) }
+        Self { config: config.clone(), client: Client::new(config), regional: Mutex::new(HashMap::new()) }
+    }
+
+    /// Where a repository key's calls go: the client of the registry's Region, the registry's
+    /// account as `registryId` (None: the caller's own), and the repository's name.
+    fn locate<'k>(&self, key: &'k str) -> (Client, Option<String>, &'k str) {
+        let (registry, name) = split_key(key);
+        let Some(registry) = registry else { return (self.client.clone(), None, name) };
+        let same_region = self.config.region().is_some_and(|r| r.as_ref() == registry.region);
+        let client = if same_region {
+            self.client.clone()
+        } else {
+            let mut clients = self.regional.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            clients
+                .entry(registry.region.clone())
+                .or_insert_with(|| {
+                    let config = aws_sdk_ecr::config::Builder::from(&self.config)
+                        .region(aws_config::Region::new(registry.region.clone()))
+                        .build();
+                    Client::from_conf(config)
+                })
+                .clone()
+        };
+        (client, Some(registry.account), name)
     }
 }
 
@@ -26,7 +55,8 @@ impl EcrAdapter {
     /// The repository's lifecycle policy text (GetLifecyclePolicy), None when it has none (or
     /// the repository does not exist). For `deckhand doctor`.
     pub async fn lifecycle_policy(&self, repository: &str) -> Result<Option<String>> {
-        match self.client.get_lifecycle_policy().repository_name(repository).send().await {
+        let (client, registry_id, name) = self.locate(repository);
+        match client.get_lifecycle_policy().set_registry_id(registry_id).repository_name(name).send().await {
             Ok(output) => Ok(output.lifecycle_policy_text().map(str::to_string)),
             Err(error) => match error.as_service_error() {
                 Some(
@@ -45,7 +75,8 @@ impl Registry for EcrAdapter {
             ImageSelector::Tag(tag) => ImageIdentifier::builder().image_tag(tag).build(),
             ImageSelector::Digest(digest) => ImageIdentifier::builder().image_digest(digest).build(),
         };
-        match self.client.describe_images().repository_name(repository).image_ids(id).send().await {
+        let (client, registry_id, name) = self.locate(repository);
+        match client.describe_images().set_registry_id(registry_id).repository_name(name).image_ids(id).send().await {
             Ok(output) => Ok(output.image_details().first().and_then(|d| {
                 Some(ImageDetail {
                     digest: d.image_digest()?.to_string(),
@@ -64,13 +95,14 @@ impl Registry for EcrAdapter {
     }
 
     async fn list_images(&self, repository: &str) -> Result<Vec<ImageDetail>> {
+        let (client, registry_id, name) = self.locate(repository);
         let mut images = Vec::new();
         let mut next_token = None;
         loop {
-            let request = self
-                .client
+            let request = client
                 .describe_images()
-                .repository_name(repository)
+                .set_registry_id(registry_id.clone())
+                .repository_name(name)
                 .filter(DescribeImagesFilter::builder().tag_status(TagStatus::Tagged).build())
                 // The largest page DescribeImages gives (ECR API reference, maxResults).
                 .max_results(1000)
@@ -100,8 +132,10 @@ impl Registry for EcrAdapter {
         // ECR API reference, PutImage: "Creates or updates the image manifest and tags associated
         // with an image"; tagging an existing image puts its own manifest (and media type) back
         // with the new tag.
+        let (client, registry_id, name) = self.locate(repository);
         let id = ImageIdentifier::builder().image_digest(digest).build();
-        let got = match self.client.batch_get_image().repository_name(repository).image_ids(id).send().await {
+        let batch = client.batch_get_image().set_registry_id(registry_id.clone()).repository_name(name).image_ids(id);
+        let got = match batch.send().await {
             Ok(got) => got,
             Err(error) => {
                 return match error.as_service_error() {
@@ -112,10 +146,10 @@ impl Registry for EcrAdapter {
         };
         let Some(image) = got.images().first() else { return Ok(Tagging::ImageGone) };
         let Some(manifest) = image.image_manifest() else { return Ok(Tagging::ImageGone) };
-        let mut put = self
-            .client
+        let mut put = client
             .put_image()
-            .repository_name(repository)
+            .set_registry_id(registry_id)
+            .repository_name(name)
             .image_manifest(manifest)
             .image_tag(tag)
             .image_digest(digest);
@@ -132,8 +166,10 @@ impl Registry for EcrAdapter {
     }
 
     async fn untag_image(&self, repository: &str, tag: &str) -> Result<()> {
+        let (client, registry_id, name) = self.locate(repository);
         let id = ImageIdentifier::builder().image_tag(tag).build();
-        match self.client.batch_delete_image().repository_name(repository).image_ids(id).send().await {
+        match client.batch_delete_image().set_registry_id(registry_id).repository_name(name).image_ids(id).send().await
+        {
             // A tag that is not there answers a failure ImageNotFound in the output: nothing to do.
             Ok(_) => Ok(()),
             Err(error) => match error.as_service_error() {

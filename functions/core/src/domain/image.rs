@@ -1,5 +1,6 @@
 //! Container image references: parsing, registry policy and digest pinning.
 
+use super::registry::{split_key, EcrRegistry};
 use crate::error::{DeckhandError, Result};
 use std::fmt;
 
@@ -102,11 +103,15 @@ pub fn is_valid_tag(tag: &str) -> bool {
         && tag.as_bytes()[0] != b'-'
 }
 
-/// Which registries deckhand may deploy from: the account's own ECR registry plus an allow-list.
+/// Which registries deckhand may deploy from: the account's own ECR registry (any Region of it),
+/// the ECR registries of the accounts `RegistryAccounts` lists (their pushes deploy too), and an
+/// allow-list of other registries (manual deploys by digest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryPolicy {
     pub account_registry: String,
     pub allowed: Vec<String>,
+    /// Other accounts whose ECR pushes deploy (`RegistryAccounts`).
+    pub registry_accounts: Vec<String>,
 }
 
 impl RegistryPolicy {
@@ -115,8 +120,46 @@ impl RegistryPolicy {
         registry.is_none_or(|r| r == self.account_registry)
     }
 
+    fn own(&self) -> Option<EcrRegistry> {
+        EcrRegistry::parse(&self.account_registry)
+    }
+
+    /// Whether pushes to ECR registries of `account` deploy: deckhand's own account (any
+    /// Region: a registry-side stack there forwards its events) or a listed registry account.
+    pub fn accepts_pushes_from(&self, account: &str) -> bool {
+        self.own().is_some_and(|own| own.account == account) || self.registry_accounts.iter().any(|a| a == account)
+    }
+
+    /// An ECR registry whose tags deckhand resolves and whose pushes deploy.
+    pub fn is_trusted_ecr(&self, host: &str) -> bool {
+        EcrRegistry::parse(host).is_some_and(|registry| self.accepts_pushes_from(&registry.account))
+    }
+
     pub fn permits(&self, registry: Option<&str>) -> bool {
-        self.is_account_registry(registry) || registry.is_some_and(|r| self.allowed.iter().any(|a| a == r))
+        self.is_account_registry(registry)
+            || registry.is_some_and(|r| self.allowed.iter().any(|a| a == r) || self.is_trusted_ecr(r))
+    }
+
+    /// The repository key of a repository as written in `deckhand:track` (`NAME`, or
+    /// `HOST/NAME` for another registry): deckhand's own registry written out is the bare name.
+    pub fn key(&self, written: &str) -> String {
+        match written.strip_prefix(self.account_registry.as_str()).and_then(|rest| rest.strip_prefix('/')) {
+            Some(name) => name.to_string(),
+            None => written.to_string(),
+        }
+    }
+
+    /// The key of repository `name` of the registry of `account` in `region` (a push's).
+    pub fn push_key(&self, account: &str, region: &str, name: &str) -> String {
+        self.key(&format!("{}/{name}", EcrRegistry { account: account.into(), region: region.into() }.host()))
+    }
+
+    /// The image of `digest` in the repository `key`, pinned: `HOST/NAME@sha256:…`.
+    pub fn pin(&self, key: &str, digest: &str) -> String {
+        match split_key(key) {
+            (Some(_), _) => format!("{key}@{digest}"),
+            (None, name) => ImageRef::pinned(&self.account_registry, name, digest),
+        }
     }
 }
 
@@ -162,11 +205,41 @@ mod tests {
         let policy = RegistryPolicy {
             account_registry: "123456789012.dkr.ecr.us-east-1.amazonaws.com".into(),
             allowed: vec!["public.ecr.aws".into()],
+            registry_accounts: vec!["210987654321".into()],
         };
         assert!(policy.permits(None));
         assert!(policy.permits(Some("123456789012.dkr.ecr.us-east-1.amazonaws.com")));
         assert!(policy.permits(Some("public.ecr.aws")));
         assert!(!policy.permits(Some("999999999999.dkr.ecr.us-east-1.amazonaws.com")));
         assert!(!policy.permits(Some("docker.io")));
+        // Listed registry accounts, and deckhand's own account in another Region.
+        assert!(policy.permits(Some("210987654321.dkr.ecr.eu-west-1.amazonaws.com")));
+        assert!(policy.permits(Some("123456789012.dkr.ecr.eu-west-1.amazonaws.com")));
+        assert!(policy.accepts_pushes_from("210987654321") && !policy.accepts_pushes_from("999999999999"));
+    }
+
+    #[test]
+    fn repository_keys_are_bare_for_the_own_registry_and_uris_for_others() {
+        let policy = RegistryPolicy {
+            account_registry: "123456789012.dkr.ecr.us-east-1.amazonaws.com".into(),
+            allowed: vec![],
+            registry_accounts: vec!["210987654321".into()],
+        };
+        assert_eq!(policy.key("123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/api"), "shop/api");
+        assert_eq!(policy.key("shop/api"), "shop/api");
+        let other = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/shop/api";
+        assert_eq!(policy.key(other), other);
+        assert_eq!(policy.push_key("123456789012", "us-east-1", "shop/api"), "shop/api");
+        assert_eq!(policy.push_key("210987654321", "eu-west-1", "shop/api"), other);
+        assert_eq!(
+            policy.push_key("123456789012", "eu-west-1", "api"),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api"
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(policy.pin(other, &digest), format!("{other}@{digest}"));
+        assert_eq!(
+            policy.pin("shop/api", &digest),
+            format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/api@{digest}")
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod model;
 pub mod protect;
 pub mod reconcile;
+pub mod registry;
 pub mod release;
 pub mod request;
 pub mod snapshot;

@@ -3,6 +3,7 @@
 use super::gates::Gates;
 use super::image::is_valid_repository;
 use super::model::Policy;
+use super::registry::EcrRegistry;
 use super::release::TagRule;
 use std::collections::BTreeMap;
 
@@ -12,7 +13,8 @@ pub const BAKE_TAG: &str = "deckhand:bake";
 pub const MAX_FAILED_TASKS_TAG: &str = "deckhand:max-failed-tasks";
 
 /// One `CONTAINER=REPOSITORY:RULE` item of `deckhand:track` (RULE: a tag, `prefix:P` or
-/// `semver:RANGE`).
+/// `semver:RANGE`; REPOSITORY a name in deckhand's own registry, or the repository URI
+/// `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME` of another account's or Region's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracked {
     pub container: String,
@@ -36,8 +38,20 @@ pub fn parse_track(value: &str) -> Result<Vec<Tracked>, String> {
         if container.is_empty() || !container.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b)) {
             return Err(format!("item {item:?}: container name must be letters, digits, '_' or '-'"));
         }
-        if !is_valid_repository(repository) {
-            return Err(format!("item {item:?}: {repository:?} is not a valid ECR repository name"));
+        // Another account's or Region's registry is named by its host (the repository URI).
+        let name = match repository.split_once('/') {
+            Some((host, name)) if host.contains('.') => {
+                if EcrRegistry::parse(host).is_none() {
+                    return Err(format!(
+                        "item {item:?}: {host:?} is not an ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com)"
+                    ));
+                }
+                name
+            }
+            _ => repository,
+        };
+        if !is_valid_repository(name) {
+            return Err(format!("item {item:?}: {name:?} is not a valid ECR repository name"));
         }
         let rule = TagRule::parse(tag).map_err(|why| format!("item {item:?}: {why}"))?;
         if items.iter().any(|t| t.container == container) {
@@ -103,6 +117,9 @@ mod tests {
         let two = parse_track("app=todo/main:prod files=todo/files:prod").unwrap();
         assert_eq!(two.len(), 2);
         assert_eq!(two[1].repository, "todo/files");
+        let central = parse_track("app=210987654321.dkr.ecr.eu-west-1.amazonaws.com/shop/api:semver:1.x").unwrap();
+        assert_eq!(central[0].repository, "210987654321.dkr.ecr.eu-west-1.amazonaws.com/shop/api");
+        assert_eq!(central[0].rule.to_string(), "semver:1.x");
     }
 
     #[test]
@@ -119,6 +136,8 @@ mod tests {
             "app=shop/api:semver:1.*",
             "app=shop/api:prefix:",
             "app=shop/api:main:extra",
+            "app=ghcr.io/shop/api:main",
+            "app=210987654321.dkr.ecr.eu-west-1.amazonaws.com/Shop:main",
         ] {
             assert!(parse_track(bad).is_err(), "{bad:?}");
         }
