@@ -50,6 +50,8 @@ TEST_PARAMETERS = {
     # tests drop push events on purpose and must not be reconciled behind their backs.
     # tests/e2e/test_reconcile.py fires the stack's schedule when it wants a sweep.
     "ReconcileMinutes": "60",
+    # A central registry account (tests/e2e/test_registries.py): its registry side is deployed too.
+    "RegistryAccounts": "210987654321",
     # Locally every function runs as the x86_64 build whatever the template says;
     # keep the deployed configuration consistent with that.
     "Architecture": "x86_64",

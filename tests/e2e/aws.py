@@ -60,8 +60,10 @@ class Aws:
         self.ecr.create_repository(repositoryName=name)
         return name
 
-    def push(self, repository: str, tag: str, health: str = "healthy", ready_seconds: float = 1) -> str:
-        """Pushes an OCI manifest whose annotations tell the simulator how tasks behave; returns its digest."""
+    def push(self, repository: str, tag: str, health: str = "healthy", ready_seconds: float = 1,
+             ecr: Any = None) -> str:
+        """Pushes an OCI manifest whose annotations tell the simulator how tasks behave; returns its
+        digest. `ecr`: another account's or Region's client (default: deckhand's own registry)."""
         nonce = uuid.uuid4().hex
         config = {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
                   "digest": "sha256:" + hashlib.sha256(nonce.encode()).hexdigest()}
@@ -70,7 +72,7 @@ class Aws:
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer],
                     "annotations": {"deckhand.sim/health": health, "deckhand.sim/ready-seconds": str(ready_seconds),
                                     "org.opencontainers.image.revision": nonce}}
-        out = self.ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest),
+        out = (ecr or self.ecr).put_image(repositoryName=repository, imageManifest=json.dumps(manifest),
                                  imageManifestMediaType=OCI_MANIFEST, imageTag=tag)
         return out["image"]["imageId"]["imageDigest"]
 

@@ -49,6 +49,8 @@ from moto.events.models import Rule, events_backends
 from moto.events.utils import EventTemplateParser
 from moto.utilities.arns import parse_arn
 
+from .registries import check_target_role, is_event_bus, put_on_bus
+
 LOG = logging.getLogger("localcloud.events")
 
 ECR_SOURCE = "aws.ecr"
@@ -293,7 +295,11 @@ class EventDelivery:
 
     def _deliver(self, target: dict[str, Any], body: str) -> None:
         arn = parse_arn(target["Arn"])
-        if arn.service == "states":
+        if is_event_bus(target["Arn"]):
+            event = json.loads(body)
+            check_target_role(target, event)
+            put_on_bus(target["Arn"], event)
+        elif arn.service == "states":
             self._client("stepfunctions", arn.region).start_execution(
                 stateMachineArn=target["Arn"], name=str(uuid.uuid4()), input=body
             )
@@ -360,7 +366,10 @@ class EventHooks:
             event = aws_event(original_event)
             for target in rule.targets:
                 service = parse_arn(target["Arn"]).service
-                if service in DELIVERED_SERVICES:
+                if is_event_bus(target["Arn"]):
+                    # Another bus gets the event as it was (registries.py), never transformed.
+                    hooks.delivery.submit(rule.arn, target, json.dumps(event))
+                elif service in DELIVERED_SERVICES:
                     body = target_input(target, event, original_event) if transform_input else json.dumps(event)
                     hooks.delivery.submit(rule.arn, target, body)
                 else:

@@ -28,8 +28,9 @@ the request is implicitly denied ("The difference between explicit and implicit
 denies", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_AccessPolicyLanguage_Interplay.html).
 
 Known differences from AWS (kept small on purpose): only identity-based policies
-of the role (inline and attached managed) are evaluated: no permissions
-boundaries, session policies, SCPs or resource-based policies; no policy
+of the role (inline and attached managed) are evaluated, plus, for an ECR
+repository of another account, its repository policy (registries.py): no permissions
+boundaries, session policies, SCPs or other resource-based policies; no policy
 variables; ``aws:ResourceTag/*`` is never in the request context; global
 condition keys (aws:PrincipalArn, aws:SourceIp, ...) are not set; requests of a
 protocol other than JSON (X-Amz-Target), query (Action=) or Smithy RPC v2 CBOR
@@ -621,9 +622,13 @@ class Denial:
     action: str
     resource: str
     decision: str
+    # The whole message, when a resource-based policy refused (registries.py).
+    text: str | None = None
 
     @property
     def message(self) -> str:
+        if self.text:
+            return self.text
         # "Troubleshooting access denied error messages" (IAM User Guide,
         # https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html):
         # "User user is not authorized to perform action on resource because context".
@@ -655,6 +660,13 @@ class IamEnforcement:
             decision = evaluate(policies, check)
             if decision != ALLOW:
                 return Denial(session.arn, check.action, check.resource, decision)
+        # Another account's resource: its resource-based policy must allow the caller too.
+        from .registries import cross_account_denial  # noqa: PLC0415 - registries imports this module
+
+        why = cross_account_denial(request.service, request.params, request.region, session.account_id,
+                                   [session.role_arn, session.arn], request.action)
+        if why:
+            return Denial(session.arn, request.action, "*", IMPLICIT_DENY, why)
         return None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:

@@ -52,6 +52,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 from .events import EventDelivery, EventHooks
+from .registries import install_ecr_routing
 from .schedules import Schedules
 from .ecr_lifecycle import LifecycleRunner
 from .faults import FaultInjector
@@ -73,6 +74,7 @@ LOG = logging.getLogger("localcloud")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
+REGISTRY_TEMPLATE = PROJECT_ROOT / "registry.yaml"
 DEFAULT_RUN_DIR = PROJECT_ROOT / ".localcloud"
 REGION = "us-east-1"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
@@ -427,6 +429,7 @@ class LocalCloud:
         self._undo: list[Callable[[], None]] = []
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self._account_credentials: dict[str, dict[str, Any]] = {}
         self._stopped = False
 
     # -- public API -----------------------------------------------------------
@@ -484,6 +487,44 @@ class LocalCloud:
         self._publish_stack(deployed)
         if main:
             self.stack = deployed
+            # Every account RegistryAccounts lists gets the registry side, so that a push made
+            # with that account's credentials reaches deckhand.
+            accounts = (params or {}).get("RegistryAccounts", "")
+            for account in [a for a in (accounts if isinstance(accounts, list) else str(accounts).split(",")) if a]:
+                self.deploy_registry_side(account.strip())
+        return deployed
+
+    def account_client(self, account: str, service: str, region: str | None = None) -> Any:
+        """A client acting in `account` (any 12-digit id): credentials of a role there from
+        sts:AssumeRole, as a person or pipeline of that account would have."""
+        if account == self.account_id:
+            return self.client(service, region_name=region or self.region)
+        with self._clients_lock:
+            credentials = self._account_credentials.get(account)
+        if credentials is None:
+            credentials = self.client("sts").assume_role(
+                RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+                RoleSessionName="localcloud")["Credentials"]
+            with self._clients_lock:
+                self._account_credentials[account] = credentials
+        return boto3.session.Session().client(
+            service, region_name=region or self.region, endpoint_url=self.endpoint,
+            aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"], config=Config(retries={"max_attempts": 2}))
+
+    def deploy_registry_side(self, account: str, region: str | None = None) -> DeployedStack:
+        """registry.yaml in `account` and `region`, forwarding its pushes to deckhand's bus."""
+        region = region or self.region
+        deployed = deploy_template(
+            REGISTRY_TEMPLATE,
+            lambda service: self.account_client(account, service, region),
+            {"DeckhandAccount": self.account_id, "DeckhandRegion": self.region},
+            # IAM is global: one stack name per Region keeps role names apart.
+            f"deckhand-registry-{region}",
+            region,
+            account,
+        )
+        self.stacks[f"deckhand-registry@{account}/{region}"] = deployed
         return deployed
 
     def _publish_stack(self, deployed: DeployedStack) -> None:
@@ -566,6 +607,8 @@ class LocalCloud:
             self.events = EventHooks(self.delivery)
             self.events.install()
             self._undo.append(self.events.uninstall)
+            # Another account's registryId is served by its registry (registries.py).
+            self._undo.append(install_ecr_routing())
             # Scheduled rules (rate expressions) fire on their schedule (schedules.py).
             self.schedules = Schedules(self.delivery)
             self.schedules.install()

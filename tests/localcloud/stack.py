@@ -164,8 +164,11 @@ def package(template: dict[str, Any], template_dir: Path, s3: Any, stack_name: s
     resources = template.get("Resources", {})
     globals_function = (template.get("Globals") or {}).get("Function") or {}
     default_code_uri = globals_function.pop("CodeUri", None)
+    region = s3.meta.region_name
+    # Outside us-east-1, S3 wants the bucket's Region named (CreateBucket, LocationConstraint).
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     try:
-        s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
+        s3.create_bucket(Bucket=ARTIFACTS_BUCKET, **where)
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
@@ -725,6 +728,15 @@ class Deployer:
         ref = name if bus == "default" else f"{bus}|{name}"
         return Physical("AWS::Events::Rule", ref, {"Arn": arn})
 
+    def _event_bus_policy(self, logical_id: str, props: dict[str, Any], _: dict) -> Physical:
+        """AWS::Events::EventBusPolicy with a Statement (PutPermission with the policy)."""
+        bus = props.get("EventBusName", "default")
+        sid = props["StatementId"]
+        statement = {"Sid": sid, **props["Statement"]}
+        self.client("events").put_permission(
+            EventBusName=bus, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+        return Physical("AWS::Events::EventBusPolicy", f"{bus}|{sid}")
+
     def _event_bus(self, logical_id: str, props: dict[str, Any], _: dict) -> Physical:
         arn = self.client("events").create_event_bus(Name=props["Name"])["EventBusArn"]
         return Physical("AWS::Events::EventBus", props["Name"], {"Arn": arn, "Name": props["Name"]})
@@ -848,6 +860,7 @@ _HANDLERS: dict[str, Callable[[Deployer, str, dict[str, Any], dict[str, Any]], P
     "AWS::StepFunctions::StateMachine": Deployer._state_machine,
     "AWS::Events::Rule": Deployer._events_rule,
     "AWS::Events::EventBus": Deployer._event_bus,
+    "AWS::Events::EventBusPolicy": Deployer._event_bus_policy,
     "AWS::DynamoDB::Table": Deployer._dynamodb_table,
     "AWS::Logs::LogGroup": Deployer._log_group,
     "AWS::SQS::Queue": Deployer._sqs_queue,
