@@ -12,6 +12,7 @@ use deckhand_core::aws::ecs::service_snapshot;
 use deckhand_core::domain::gates::gates_from_tags;
 use deckhand_core::domain::ledger::{HolderStatus, ServiceRecord};
 use deckhand_core::domain::protect::{pinned_images, protection_tag, rule_threatens_known_good};
+use deckhand_core::domain::registry::{policy_grants, split_key};
 use deckhand_core::domain::snapshot::ServiceSnapshot;
 use deckhand_core::domain::track::{parse_track, policy_tag_warnings, TRACK_TAG};
 use deckhand_core::ports::{Ecs, Executions, ImageSelector, Ledger, Registry};
@@ -225,7 +226,63 @@ async fn state_checks(cloud: &Cloud, snapshot: &ServiceSnapshot) -> Vec<Finding>
         ),
     };
     let lifecycle = lifecycle_check(cloud, snapshot, &record).await;
-    vec![lock, known_good, lifecycle]
+    let mut findings = vec![lock, known_good, lifecycle];
+    findings.extend(registry_access_checks(cloud, snapshot).await);
+    findings
+}
+
+/// The actions deckhand's functions call on a tracked repository of another account.
+const REGISTRY_READS: [&str; 2] = ["ecr:DescribeImages", "ecr:BatchGetImage"];
+
+/// For each tracked repository in another account's registry: whether its repository policy
+/// lets deckhand's account read it (without it, deckhand's reads are denied, as on AWS).
+async fn registry_access_checks(cloud: &Cloud, snapshot: &ServiceSnapshot) -> Vec<Finding> {
+    const CHECK: &str = "registry access";
+    let account = snapshot.arn.split(':').nth(4).unwrap_or_default().to_string();
+    let tracked = snapshot.tags.get(TRACK_TAG).and_then(|v| parse_track(v).ok()).unwrap_or_default();
+    let ecr = EcrAdapter::new(&cloud.config);
+    let mut findings = Vec::new();
+    for item in tracked {
+        let (Some(registry), _) = split_key(&item.repository) else { continue };
+        if registry.account == account {
+            continue; // another Region of deckhand's own account: its IAM policies decide
+        }
+        let finding = match ecr.repository_policy(&item.repository).await {
+            Ok(Some(policy)) => {
+                let missing: Vec<&str> =
+                    REGISTRY_READS.iter().copied().filter(|action| !policy_grants(&policy, &account, action)).collect();
+                if missing.is_empty() {
+                    finding(Level::Ok, CHECK, format!("{} lets account {account} read its images", item.repository))
+                } else {
+                    finding(
+                        Level::Fail,
+                        CHECK,
+                        format!(
+                            "the repository policy of {} does not grant account {account} {}: deckhand cannot read its pushes (README: images in a central registry account)",
+                            item.repository,
+                            missing.join(", ")
+                        ),
+                    )
+                }
+            }
+            Ok(None) => finding(
+                Level::Fail,
+                CHECK,
+                format!(
+                    "{} has no repository policy: account {account} cannot read its images; grant it {}",
+                    item.repository,
+                    REGISTRY_READS.join(", ")
+                ),
+            ),
+            Err(why) => finding(
+                Level::Warn,
+                CHECK,
+                format!("cannot read the repository policy of {} with your credentials: {why}", item.repository),
+            ),
+        };
+        findings.push(finding);
+    }
+    findings
 }
 
 /// ECR lifecycle rules of the tracked repositories (of the account's own registry) that could

@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from .aws import ACCOUNT, Aws, unique
+from .test_cli import deckhand  # noqa: F401 - the `deckhand` command fixture
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -47,9 +48,16 @@ def service_on(aws: Aws, ecr, name: str, host: str) -> tuple[str, str]:
     return cluster, "shop"
 
 
-def test_a_push_in_a_registry_account_deploys_into_deckhands_account(aws: Aws, localcloud, events) -> None:
+def doctor_says(deckhand, cluster: str, service: str) -> dict:
+    done = deckhand("--output", "json", "doctor", cluster, service)
+    (access,) = [f for f in json.loads(done.stdout) if f["check"] == "registry access"]
+    return access
+
+
+def test_a_push_in_a_registry_account_deploys_into_deckhands_account(aws: Aws, localcloud, events, deckhand) -> None:
     ecr, name, host = central_repository(localcloud)
     cluster, service = service_on(aws, ecr, name, host)
+    assert doctor_says(deckhand, cluster, service)["level"] == "ok"
     digest = aws.push(name, "main", ecr=ecr)
     execution = aws.finish(aws.execution_for_push(digest))
     assert execution["status"] == "SUCCEEDED", execution
@@ -58,9 +66,11 @@ def test_a_push_in_a_registry_account_deploys_into_deckhands_account(aws: Aws, l
     assert statuses == [("STARTED", "push"), ("SUCCEEDED", "push")], statuses
 
 
-def test_without_the_repository_policy_deckhand_cannot_read_the_image(aws: Aws, localcloud) -> None:
+def test_without_the_repository_policy_deckhand_cannot_read_the_image(aws: Aws, localcloud, deckhand) -> None:
     ecr, name, host = central_repository(localcloud, readable_by=None)
     cluster, service = service_on(aws, ecr, name, host)
+    access = doctor_says(deckhand, cluster, service)
+    assert access["level"] == "fail" and "no repository policy" in access["detail"], access
     before = aws.describe(cluster, service)["taskDefinition"]
     digest = aws.push(name, "main", ecr=ecr)
     execution = aws.finish(aws.execution_for_push(digest))

@@ -9,6 +9,7 @@ use aws_sdk_ecr::operation::batch_delete_image::BatchDeleteImageError;
 use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
 use aws_sdk_ecr::operation::describe_images::DescribeImagesError;
 use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyError;
+use aws_sdk_ecr::operation::get_repository_policy::GetRepositoryPolicyError;
 use aws_sdk_ecr::operation::put_image::PutImageError;
 use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, TagStatus};
 use aws_sdk_ecr::Client;
@@ -52,6 +53,19 @@ impl EcrAdapter {
 }
 
 impl EcrAdapter {
+    /// The repository's policy text (GetRepositoryPolicy), None when it has none. For `deckhand
+    /// doctor`: whether deckhand's account may read another account's repository.
+    pub async fn repository_policy(&self, repository: &str) -> Result<Option<String>> {
+        let (client, registry_id, name) = self.locate(repository);
+        match client.get_repository_policy().set_registry_id(registry_id).repository_name(name).send().await {
+            Ok(output) => Ok(output.policy_text().map(str::to_string)),
+            Err(error) => match error.as_service_error() {
+                Some(GetRepositoryPolicyError::RepositoryPolicyNotFoundException(_)) => Ok(None),
+                _ => Err(classify("GetRepositoryPolicy", error)),
+            },
+        }
+    }
+
     /// The repository's lifecycle policy text (GetLifecyclePolicy), None when it has none (or
     /// the repository does not exist). For `deckhand doctor`.
     pub async fn lifecycle_policy(&self, repository: &str) -> Result<Option<String>> {

@@ -40,9 +40,95 @@ pub fn split_key(key: &str) -> (Option<EcrRegistry>, &str) {
     }
 }
 
+/// Whether a repository policy lets every principal of `account` call `action` (an Allow that
+/// names the account, its root or everyone, with the action or a wildcard of it, and no Deny
+/// that does). A policy that names only some roles of the account is not read as granting it.
+pub fn policy_grants(policy: &str, account: &str, action: &str) -> bool {
+    let Ok(document) = serde_json::from_str::<serde_json::Value>(policy) else { return false };
+    let statements = match &document["Statement"] {
+        serde_json::Value::Array(list) => list.clone(),
+        single @ serde_json::Value::Object(_) => vec![single.clone()],
+        _ => vec![],
+    };
+    let strings = |value: &serde_json::Value| -> Vec<String> {
+        match value {
+            serde_json::Value::String(one) => vec![one.clone()],
+            serde_json::Value::Array(many) => many.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => vec![],
+        }
+    };
+    let root = format!(":iam::{account}:root");
+    let mut allowed = false;
+    for statement in &statements {
+        let principal = &statement["Principal"];
+        let principals = if principal.is_string() { strings(principal) } else { strings(&principal["AWS"]) };
+        let names_account = principals.iter().any(|p| p == "*" || p == account || p.ends_with(&root));
+        let names_action = strings(&statement["Action"]).iter().any(|pattern| wildcard_matches(pattern, action));
+        if !(names_account && names_action) || statement.get("Condition").is_some() {
+            continue;
+        }
+        match statement["Effect"].as_str() {
+            Some("Deny") => return false,
+            Some("Allow") => allowed = true,
+            _ => {}
+        }
+    }
+    allowed
+}
+
+/// IAM's `*` and `?` wildcards, case-insensitive as action names are.
+fn wildcard_matches(pattern: &str, text: &str) -> bool {
+    let (pattern, text): (Vec<char>, Vec<char>) =
+        (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect());
+    let (mut p, mut t, mut star, mut mark) = (0, 0, None, 0);
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some(p);
+            mark = t;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            mark += 1;
+            t = mark;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repository_policy_grants_an_account_what_it_names() {
+        let policy = |principal: &str, actions: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{principal},"Action":{actions}}}]}}"#
+            )
+        };
+        let root = r#"{"AWS":"arn:aws:iam::123456789012:root"}"#;
+        assert!(policy_grants(
+            &policy(root, r#"["ecr:DescribeImages","ecr:BatchGetImage"]"#),
+            "123456789012",
+            "ecr:DescribeImages"
+        ));
+        assert!(policy_grants(
+            &policy(r#"{"AWS":["123456789012"]}"#, r#""ecr:*""#),
+            "123456789012",
+            "ecr:BatchGetImage"
+        ));
+        assert!(policy_grants(&policy(r#""*""#, r#""ecr:Describe*""#), "123456789012", "ecr:DescribeImages"));
+        assert!(!policy_grants(&policy(root, r#""ecr:BatchGetImage""#), "123456789012", "ecr:DescribeImages"));
+        assert!(!policy_grants(&policy(root, r#""ecr:*""#), "999999999999", "ecr:DescribeImages"));
+        let one_role = r#"{"AWS":"arn:aws:iam::123456789012:role/ci"}"#;
+        assert!(!policy_grants(&policy(one_role, r#""ecr:*""#), "123456789012", "ecr:DescribeImages"));
+        assert!(!policy_grants("not json", "123456789012", "ecr:DescribeImages"));
+    }
 
     #[test]
     fn reads_ecr_hosts_and_nothing_else() {
