@@ -96,10 +96,14 @@ def test_a_push_from_an_account_not_listed_does_nothing(aws: Aws, localcloud, ca
         "the refusal is in the local cloud's log"
 
 
-def test_a_push_in_another_region_deploys(aws: Aws, localcloud) -> None:
+def test_a_push_in_another_region_deploys(aws: Aws, localcloud, deckhand) -> None:
     localcloud.deploy_registry_side(ACCOUNT, "us-west-2")
     ecr, name, host = central_repository(localcloud, account=ACCOUNT, region="us-west-2", readable_by=None)
     cluster, service = service_on(aws, ecr, name, host)
+    # `deckhand track` takes the repository URI as the tag does.
+    tracked = deckhand("track", cluster, service, f"app={host}/{name}:main")
+    assert tracked.returncode == 0, tracked.stderr
+    assert {t["key"]: t["value"] for t in aws.describe(cluster, service)["tags"]}["deckhand:track"] == f"app={host}/{name}:main"
     digest = aws.push(name, "main", ecr=ecr)
     execution = aws.finish(aws.execution_for_push(digest))
     assert execution["status"] == "SUCCEEDED", execution
