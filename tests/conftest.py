@@ -38,7 +38,8 @@ def pytest_configure(config: Any) -> None:
 
 
 TEMPLATE = ROOT / "template.yaml"
-RUN_DIR = ROOT / ".localcloud" / "pytest"
+# One run directory per pytest-xdist worker (each runs its own local cloud).
+RUN_DIR = ROOT / ".localcloud" / "pytest" / os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 # Short waits for tests; applied only to parameters the template declares.
 TEST_PARAMETERS = {

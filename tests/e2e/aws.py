@@ -316,7 +316,9 @@ class Api:
 
 
 def api_service(aws: Aws, grace: int | None = None, circuit_breaker: dict | None = None, tags: dict | None = None,
-                verified: bool = True) -> Api:
+                verified: bool = True, settled: bool = False) -> Api:
+    """`settled` (with verified=False): wait for the setup push's own execution to end too (it
+    may hold the service's lock for a moment after the service exists)."""
     net = aws.network()
     repository = aws.repository(unique("flask"))
     group = aws.target_group(unique("api"), net, 5000)
@@ -330,4 +332,7 @@ def api_service(aws: Aws, grace: int | None = None, circuit_breaker: dict | None
     if verified:
         good = aws.push(repository, "main")
         assert aws.finish(aws.execution_for_push(good))["status"] == "SUCCEEDED"
+    elif settled:
+        for execution in aws.executions_for(initial):
+            aws.finish(execution["executionArn"])
     return Api(cluster, "api", repository, group, net, good, aws.describe(cluster, "api")["taskDefinition"])

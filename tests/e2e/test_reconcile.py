@@ -35,15 +35,6 @@ def fire_the_schedule(aws: Aws, localcloud) -> str:
     return wait_until("the sweep's execution", lambda: sorted(sweeps(aws) - before), 30)[0]
 
 
-def settled_api(aws: Aws):
-    """An API service on `main` whose setup push's own execution has ended (it may still hold the
-    service's lock for a moment after the service exists, and a held service is not swept)."""
-    api = api_service(aws, verified=False)
-    for execution in aws.executions_for(api.good_digest):
-        aws.finish(execution["executionArn"])
-    return api
-
-
 def drift(deckhand, cluster: str, service: str) -> dict:
     """`deckhand status`'s drift of one service (JSON)."""
     done = deckhand("--output", "json", "status", cluster, service)
@@ -66,7 +57,7 @@ def test_the_stack_schedules_the_sweep(aws: Aws, localcloud) -> None:
 
 
 def test_a_lost_push_is_deployed_by_the_sweep(aws: Aws, localcloud, events, deckhand) -> None:
-    api = settled_api(aws)
+    api = api_service(aws, verified=False, settled=True)
     control(localcloud, "POST", "events/chaos", {"detailTypes": ECR_EVENTS, "drop": True})
     try:
         lost = aws.push(api.repository, "main")
@@ -118,7 +109,7 @@ def test_a_rolled_back_digest_is_not_deployed_again_by_the_sweep(aws: Aws, local
 
 
 def test_a_push_and_a_sweep_racing_for_the_same_digest_deploy_it_once(aws: Aws, localcloud, events) -> None:
-    api = settled_api(aws)
+    api = api_service(aws, verified=False, settled=True)
     before = revisions_of(aws, api.good_revision)
     # The push's event and the sweep's tick arrive together.
     pusher = threading.Thread(target=lambda: results.append(aws.push(api.repository, "main")))
