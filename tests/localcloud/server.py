@@ -525,6 +525,7 @@ class LocalCloud:
             account,
         )
         self.stacks[f"deckhand-registry@{account}/{region}"] = deployed
+        LOG.info("registry side (registry.yaml) deployed in account %s, Region %s", account, region)
         return deployed
 
     def _publish_stack(self, deployed: DeployedStack) -> None:
