@@ -186,10 +186,12 @@ fn drift_text(drift: Option<&ServiceDrift>) -> String {
         parts.push(format!("sweep deploys {}", missed.join(" ")));
     }
     parts.extend(drift.held());
-    if parts.is_empty() {
-        return "in sync".into();
+    match (&drift.hold, parts.is_empty()) {
+        // Held before any image was read (deckhand cannot verify its rollouts): not "in sync".
+        (Some(hold), true) => format!("held: {hold}"),
+        (None, true) => "in sync".into(),
+        _ => parts.join("; "),
     }
-    parts.join("; ")
 }
 
 fn short_digest(digest: &str) -> &str {

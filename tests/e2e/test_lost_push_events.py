@@ -19,16 +19,22 @@ pytestmark = pytest.mark.timeout(300)
 ECR_EVENTS = ["ECR Image Action"]
 
 
-def test_a_lost_push_event_breaks_nothing_and_the_next_push_deploys(aws: Aws, localcloud, events) -> None:
-    # Settled: the setup push's own execution may hold the lock for a moment (a busy account).
-    api = api_service(aws, verified=False, settled=True)
+def push_with_its_event_lost(aws: Aws, localcloud, repository: str, tag: str) -> str:
+    """Pushes `repository:tag` while EventBridge drops ECR's events; returns the digest."""
     control(localcloud, "POST", "events/chaos", {"detailTypes": ECR_EVENTS, "drop": True})
     try:
-        lost = aws.push(api.repository, "main")
+        digest = aws.push(repository, tag)
         wait_until("the event dropped", lambda: control(localcloud, "GET", "events/chaos").get("dropped", 0) >= 1, 30)
     finally:
         dropped = control(localcloud, "DELETE", "events/chaos")
     assert dropped["dropped"] >= 1, dropped
+    return digest
+
+
+def test_a_lost_push_event_breaks_nothing_and_the_next_push_deploys(aws: Aws, localcloud, events) -> None:
+    # Settled: the setup push's own execution may hold the lock for a moment (a busy account).
+    api = api_service(aws, verified=False, settled=True)
+    lost = push_with_its_event_lost(aws, localcloud, api.repository, "main")
     time.sleep(2)  # a lost event stays lost: nothing may start late
     assert aws.executions_for(lost) == [], "no execution for a push nobody heard of"
     assert "lockOwner" not in lock_item(localcloud, aws, api.cluster, api.service), "no lock taken"

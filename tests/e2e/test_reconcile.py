@@ -15,11 +15,11 @@ import pytest
 
 from .aws import Aws, api_service, wait_until
 from .test_cli import deckhand  # noqa: F401 - the `deckhand` command fixture
+from .test_lost_push_events import push_with_its_event_lost
 from .test_misbehaviour import control, lock_item
 
 pytestmark = pytest.mark.timeout(300)
 
-ECR_EVENTS = ["ECR Image Action"]
 SWEEP_INPUT = '"reconcile"'
 
 
@@ -58,12 +58,7 @@ def test_the_stack_schedules_the_sweep(aws: Aws, localcloud) -> None:
 
 def test_a_lost_push_is_deployed_by_the_sweep(aws: Aws, localcloud, events, deckhand) -> None:
     api = api_service(aws, verified=False, settled=True)
-    control(localcloud, "POST", "events/chaos", {"detailTypes": ECR_EVENTS, "drop": True})
-    try:
-        lost = aws.push(api.repository, "main")
-        wait_until("the event dropped", lambda: control(localcloud, "GET", "events/chaos").get("dropped", 0) >= 1, 30)
-    finally:
-        control(localcloud, "DELETE", "events/chaos")
+    lost = push_with_its_event_lost(aws, localcloud, api.repository, "main")
     assert aws.executions_for(lost) == [], "the push started nothing"
     missed = drift(deckhand, api.cluster, api.service)["missed"]
     assert [(m["container"], m["digest"], m["tag"]) for m in missed] == [("web", lost, "main")], missed

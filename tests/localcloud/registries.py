@@ -69,8 +69,9 @@ def _conditions_hold(condition: dict[str, Any] | None, context: dict[str, str]) 
 
 
 def policy_allows(policy: str | dict[str, Any] | None, account: str, arns: list[str], action: str,
-                  context: dict[str, str] | None = None) -> bool:
-    """Whether a resource-based policy allows `action` to the caller (an explicit Deny wins)."""
+                  context: dict[str, str] | None = None, resource: str | None = None) -> bool:
+    """Whether a resource-based policy allows `action` on `resource` to the caller (an explicit
+    Deny wins); a statement that names other resources does not apply."""
     document = json.loads(policy) if isinstance(policy, str) else policy
     allowed = False
     for statement in (document or {}).get("Statement", []):
@@ -79,6 +80,10 @@ def policy_allows(policy: str | dict[str, Any] | None, account: str, arns: list[
         if not any(glob_match(a, action, ignore_case=True) for a in actions):
             continue
         if not _principal_matches(statement.get("Principal"), account, arns):
+            continue
+        resources = statement.get("Resource", [])
+        resources = resources if isinstance(resources, list) else [resources]
+        if resource and resources and not any(glob_match(r, resource) for r in resources):
             continue
         if not _conditions_hold(statement.get("Condition"), context or {}):
             continue
@@ -98,7 +103,7 @@ def cross_account_denial(service: str, params: dict[str, Any], region: str, acco
         return None
     repository = ecr_backends[registry][region].repositories.get(name)
     resource = f"arn:aws:ecr:{region}:{registry}:repository/{name}"
-    if repository is not None and policy_allows(repository.policy, account, arns, action):
+    if repository is not None and policy_allows(repository.policy, account, arns, action, resource=resource):
         return None
     return (f"User: {arns[-1] if arns else account} is not authorized to perform: {action} on resource: "
             f"{resource} because no resource-based policy allows the {action} action")
@@ -159,7 +164,7 @@ def put_on_bus(bus_arn: str, event: dict[str, Any]) -> None:
     sender = event.get("account", "")
     if sender != arn.account:
         context = {"events:source": event.get("source", ""), "events:detail-type": event.get("detail-type", "")}
-        if not policy_allows(bus.policy, sender, [], "events:PutEvents", context):
+        if not policy_allows(bus.policy, sender, [], "events:PutEvents", context, resource=bus_arn):
             raise CrossAccountDenied(
                 f"AccessDeniedException: account {sender} is not authorized to put events on {bus_arn}: "
                 "no statement of the bus's resource-based policy allows it")

@@ -70,30 +70,17 @@ async fn plan_push(ecs: &impl Ecs, registry: &impl Registry, settings: &PlanSett
         return Ok(nothing(settings, reason));
     };
     let push = &push;
-    let mut clusters =
-        if settings.clusters.is_empty() { ecs.list_clusters().await? } else { settings.clusters.clone() };
-    // A service must get one target even if its cluster is configured twice.
-    clusters.sort();
-    clusters.dedup();
     let image = settings.registry.pin(&push.repository, &push.digest);
     let mut targets = Vec::new();
     let mut warnings = Vec::new();
-    // A cluster named once by name and once by ARN lists the same services twice.
-    let mut seen = std::collections::BTreeSet::new();
-    for cluster in &clusters {
-        let arns = ecs.list_services(cluster).await?;
-        let arns: Vec<String> = arns.into_iter().filter(|arn| seen.insert(arn.clone())).collect();
-        for batch in arns.chunks(10) {
-            for service in ecs.describe_services(cluster, batch).await? {
-                match push_target(&service, settings, push, &image) {
-                    Ok(Some((target, policy_warnings))) => {
-                        warnings.extend(policy_warnings);
-                        targets.push(target);
-                    }
-                    Ok(None) => {}
-                    Err(why) => warnings.push(why),
-                }
+    for service in watched_services(ecs, settings).await? {
+        match push_target(&service, settings, push, &image) {
+            Ok(Some((target, policy_warnings))) => {
+                warnings.extend(policy_warnings);
+                targets.push(target);
             }
+            Ok(None) => {}
+            Err(why) => warnings.push(why),
         }
     }
     let mut pushed_at = None;
@@ -176,6 +163,26 @@ fn push_target(
     Ok(Some((target, warnings)))
 }
 
+/// Every service of the watched clusters (all clusters when none are configured), described
+/// by ten, each once: a cluster configured twice, or once by name and once by ARN, lists the
+/// same services twice.
+pub(crate) async fn watched_services(ecs: &impl Ecs, settings: &PlanSettings) -> Result<Vec<ServiceSnapshot>> {
+    let mut clusters =
+        if settings.clusters.is_empty() { ecs.list_clusters().await? } else { settings.clusters.clone() };
+    clusters.sort();
+    clusters.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut services = Vec::new();
+    for cluster in &clusters {
+        let arns: Vec<String> =
+            ecs.list_services(cluster).await?.into_iter().filter(|arn| seen.insert(arn.clone())).collect();
+        for batch in arns.chunks(10) {
+            services.extend(ecs.describe_services(cluster, batch).await?);
+        }
+    }
+    Ok(services)
+}
+
 /// The push with its repository key (`NAME` in deckhand's own registry, the repository URI in
 /// another), or None when its account's pushes do not deploy.
 fn keyed(settings: &PlanSettings, push: &Push) -> Option<Push> {
@@ -188,11 +195,11 @@ fn keyed(settings: &PlanSettings, push: &Push) -> Option<Push> {
 /// A `deckhand:track` tag's items with repository keys (deckhand's own registry written out is
 /// its bare name), so that they compare with a push's key.
 pub(crate) fn tracked_items(settings: &PlanSettings, tag: &str) -> std::result::Result<Vec<Tracked>, String> {
-    let mut tracked = parse_track(tag)?;
-    for item in &mut tracked {
-        item.repository = settings.registry.key(&item.repository);
-    }
-    Ok(tracked)
+    parse_track(tag).map(|tracked| keyed_items(settings, tracked))
+}
+
+fn keyed_items(settings: &PlanSettings, tracked: Vec<Tracked>) -> Vec<Tracked> {
+    tracked.into_iter().map(|item| Tracked { repository: settings.registry.key(&item.repository), ..item }).collect()
 }
 
 /// One service's share of a plan, made again by that service's own deployment (a child
@@ -314,11 +321,7 @@ async fn plan_manual_deploy(
             .as_ref()
             .map_or_else(|| image.repository.clone(), |host| format!("{host}/{}", image.repository)),
     );
-    let tracked: Vec<Tracked> = tracked
-        .into_iter()
-        .map(|item| Tracked { repository: settings.registry.key(&item.repository), ..item })
-        .collect();
-    let container = choose_container(&tracked, request.container.as_deref(), &image_key)?;
+    let container = choose_container(&keyed_items(settings, tracked), request.container.as_deref(), &image_key)?;
     let pinned = pin(registry, settings, image).await?;
     let (mut target, warnings) =
         target_for(&service, settings, Mode::Deploy, vec![ContainerChange { name: container, image: pinned }]);

@@ -7,7 +7,9 @@
 //! per repository with a prefix or range rule, and reads the state table only for services that
 //! run something else than their rule names.
 
-use super::plan::{describe_by_arn, target_for, tracked_items, unverifiable, with_diffs, Execution, ServicePart};
+use super::plan::{
+    describe_by_arn, target_for, tracked_items, unverifiable, watched_services, with_diffs, Execution, ServicePart,
+};
 use super::release::{alarm_gate_before_start, running_image};
 use super::settings::PlanSettings;
 use crate::domain::approval::approval_key;
@@ -203,34 +205,22 @@ pub async fn sweep(
     dry_run: bool,
     now: f64,
 ) -> Result<Plan> {
-    let mut clusters =
-        if settings.clusters.is_empty() { ecs.list_clusters().await? } else { settings.clusters.clone() };
-    clusters.sort();
-    clusters.dedup();
     let mut cache = SweepCache::default();
-    let mut seen = std::collections::BTreeSet::new();
     let (mut looked_at, mut warnings, mut targets) = (0, Vec::new(), Vec::new());
-    for cluster in &clusters {
-        let arns: Vec<String> =
-            ecs.list_services(cluster).await?.into_iter().filter(|arn| seen.insert(arn.clone())).collect();
-        for batch in arns.chunks(10) {
-            for service in ecs.describe_services(cluster, batch).await? {
-                let drift =
-                    service_drift(ecs, registry, state, settings, &mut cache, &service, &execution.arn, now).await?;
-                let Some(drift) = drift else { continue };
-                looked_at += 1;
-                warnings.extend(drift.held().into_iter().map(|line| format!("service {}: {line}", service.name)));
-                let Some(target) = swept_target(settings, &drift, &execution.arn) else { continue };
-                if !dry_run && !mark(state, &drift, &target, &execution.arn, now).await? {
-                    warnings.push(format!(
-                        "service {}: its state changed while sweeping; the next sweep looks again",
-                        service.name
-                    ));
-                    continue;
-                }
-                targets.push(target);
-            }
+    for service in watched_services(ecs, settings).await? {
+        let drift = service_drift(ecs, registry, state, settings, &mut cache, &service, &execution.arn, now).await?;
+        let Some(drift) = drift else { continue };
+        looked_at += 1;
+        warnings.extend(drift.held().into_iter().map(|line| format!("service {}: {line}", service.name)));
+        let Some(target) = swept_target(settings, &drift, &execution.arn) else { continue };
+        if !dry_run && !mark(state, &drift, &target, &execution.arn, now).await? {
+            warnings.push(format!(
+                "service {}: its state changed while sweeping; the next sweep looks again",
+                service.name
+            ));
+            continue;
         }
+        targets.push(target);
     }
     let reason = format!(
         "reconcile: {looked_at} tracked service(s) looked at, {} missed a push{}",

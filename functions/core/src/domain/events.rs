@@ -64,3 +64,24 @@ pub struct DeploymentEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<Vec<String>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    #[test]
+    fn each_status_reads_as_it_is_published() {
+        for status in [
+            Status::Started,
+            Status::Succeeded,
+            Status::RolledBack,
+            Status::RollbackFailed,
+            Status::Skipped,
+            Status::Failed,
+            Status::Superseded,
+            Status::AwaitingApproval,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str(), "{status:?}");
+        }
+    }
+}
