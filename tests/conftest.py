@@ -35,6 +35,11 @@ def pytest_configure(config: Any) -> None:
     # moto warns that it cannot create the stand-in resource of a published stack (server.py
     # LocalCloud._publish_stack); it need not.
     config.addinivalue_line("filterwarnings", "ignore:.*WaitConditionHandle:UserWarning")
+    config.addinivalue_line(
+        "markers",
+        "own_moto: serves moto in the pytest process itself, so never in a process whose local cloud "
+        "is up (scripts/test runs these first, on their own, then the rest with pytest-xdist)",
+    )
 
 
 TEMPLATE = ROOT / "template.yaml"

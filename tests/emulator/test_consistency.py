@@ -20,7 +20,9 @@ from localcloud import ecs_consistency  # noqa: E402
 from test_ecs_sim import endpoint, sim, wait_until, world  # noqa: E402,F401 - fixtures by name
 from test_mishaps import control  # noqa: E402
 
-pytestmark = pytest.mark.timeout(60)
+# Serves moto in the pytest process itself: scripts/test runs it before, and apart from, the
+# workers that each run a local cloud in theirs (moto\'s state is process-wide).
+pytestmark = [pytest.mark.timeout(60), pytest.mark.own_moto]
 
 LAG = 2.0
 
