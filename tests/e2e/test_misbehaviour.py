@@ -405,34 +405,21 @@ NATIVE_STRATEGIES = {
 }
 
 
-@pytest.mark.parametrize("kind", [*NATIVE_STRATEGIES, "bridge"])
+@pytest.mark.parametrize("kind", [*NATIVE_STRATEGIES])
 def test_services_deckhand_cannot_verify_are_skipped_with_a_reason(aws: Aws, events, kind: str) -> None:
     net = aws.network()
     repository = aws.repository(unique("flask"))
     cluster = aws.cluster()
     image = aws.pinned(repository, aws.push(repository, "main"))
     track = [{"key": "deckhand:track", "value": f"web={repository}:main"}]
-    if kind == "bridge":
-        group = aws.elb.create_target_group(Name=unique("inst"), Protocol="HTTP", Port=80, VpcId=net.vpc,
-                                            TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
-        td = aws.ecs.register_task_definition(
-            family=unique("api"), networkMode="bridge", requiresCompatibilities=["EC2"],
-            containerDefinitions=[{"name": "web", "image": image, "essential": True, "memory": 256,
-                                   "portMappings": [{"containerPort": 5000, "hostPort": 0}]}],
-        )["taskDefinition"]["taskDefinitionArn"]
-        aws.ecs.create_service(cluster=cluster, serviceName="api", taskDefinition=td, desiredCount=1, launchType="EC2",
-                               loadBalancers=[{"targetGroupArn": group, "containerName": "web", "containerPort": 5000}],
-                               tags=track)
-        reason = "awsvpc"
-    else:
-        td = aws.task_definition(unique("api"), [("web", image, 5000)])
-        aws.ecs.create_service(
-            cluster=cluster, serviceName="api", taskDefinition=td, desiredCount=1, launchType="FARGATE",
-            deploymentConfiguration=NATIVE_STRATEGIES[kind],
-            networkConfiguration={"awsvpcConfiguration": {"subnets": net.subnets, "securityGroups": [net.security_group]}},
-            tags=track,
-        )
-        reason = kind
+    td = aws.task_definition(unique("api"), [("web", image, 5000)])
+    aws.ecs.create_service(
+        cluster=cluster, serviceName="api", taskDefinition=td, desiredCount=1, launchType="FARGATE",
+        deploymentConfiguration=NATIVE_STRATEGIES[kind],
+        networkConfiguration={"awsvpcConfiguration": {"subnets": net.subnets, "securityGroups": [net.security_group]}},
+        tags=track,
+    )
+    reason = kind
     revisions_before = aws.ecs.list_task_definitions()["taskDefinitionArns"]
     execution = aws.finish(aws.execution_for_push(aws.push(repository, "main")))
     assert execution["status"] == "SUCCEEDED", execution

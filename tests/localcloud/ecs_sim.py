@@ -904,7 +904,7 @@ EPHEMERAL_PORTS = (32768, 60999)
 @dataclass
 class TaskHost:
     instance_id: str
-    container_instance_arn: str | None  # None: a made-up instance (no container instances)
+    container_instance_arn: str | None
     bindings: dict[tuple[str, int], int]  # (container, containerPort) → hostPort
 
 
@@ -927,7 +927,14 @@ class HostPlacer:
                 arn = getattr(candidate, "container_instance_arn", None) or getattr(candidate, "arn", None)
                 break
         if instance_id is None:
+            # No free instance: the cluster's capacity provider scales out (managed scaling
+            # launches an instance that registers with the cluster). On ECS every EC2 task has a
+            # container instance, which DescribeTasks names and DescribeContainerInstances maps to
+            # its EC2 instance id: the made-up instance is registered, never left nameless.
             instance_id = f"i-{uuid.uuid4().hex[:17]}"
+            register = getattr(state.backend, "register_container_instance", None)
+            if register is not None:
+                arn = register(state.cluster_name, instance_id).container_instance_arn
         bindings: dict[tuple[str, int], int] = {}
         for container, mappings in deployment.port_mappings.items():
             for mapping in mappings:

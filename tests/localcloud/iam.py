@@ -526,6 +526,11 @@ def _ecs_authorizations(request: ApiRequest) -> list[Authorization] | None:
         return [Authorization(action, service, context), *checks]
     if op in ("DescribeTasks", "StopTask"):
         return [Authorization(action, _ecs_child_arn(request, "task", t), cluster) for t in p.get("tasks", [p.get("task")]) if t]
+    if op == "DescribeContainerInstances":
+        # Resource type container-instance, condition key ecs:cluster (Service Authorization
+        # Reference, Amazon Elastic Container Service): each instance named is checked.
+        return [Authorization(action, _ecs_child_arn(request, "container-instance", i), cluster)
+                for i in p.get("containerInstances", [])]
     if op == "ListTasks":
         # The reference names container-instance as ListTasks' resource type; without a
         # containerInstance filter every instance of the cluster is in scope.

@@ -366,7 +366,8 @@ pub fn unverifiable(service: &ServiceSnapshot) -> Option<String> {
         && service.deployment_controller != DeploymentController::Absent
     {
         return Some(format!(
-            "its deployment controller is {}: its deployments are driven outside ECS's UpdateService, which deckhand does not drive",
+            "its deployment controller is {}: its deployments are driven outside ECS's UpdateService, which deckhand does not drive; \
+             to deploy it with deckhand, move it to the ECS controller with the ECS-native BLUE_GREEN strategy (AWS's migration path from CodeDeploy blue/green)",
             service.deployment_controller
         ));
     }
@@ -375,13 +376,6 @@ pub fn unverifiable(service: &ServiceSnapshot) -> Option<String> {
             "it uses the ECS-native {} deployment strategy, which deckhand does not drive yet (only rolling updates)",
             service.deployment_strategy
         ));
-    }
-    let behind_load_balancer = service.load_balancers.iter().any(|lb| lb.target_group_arn.is_some());
-    if behind_load_balancer && !service.awsvpc {
-        return Some(
-            "its tasks are not in awsvpc network mode: their targets are registered by instance id and host port, and deckhand matches targets by the task's IP address"
-                .to_string(),
-        );
     }
     None
 }

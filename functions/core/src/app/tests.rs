@@ -535,18 +535,10 @@ async fn a_cluster_named_by_name_and_by_arn_yields_one_target_per_service() {
 async fn services_deckhand_cannot_verify_are_skipped_with_a_reason_and_refused_manually() {
     use crate::domain::status::{DeploymentController, DeploymentStrategy};
     type Change = fn(&mut crate::domain::snapshot::ServiceSnapshot);
-    let cases: [(&str, Change); 4] = [
+    let cases: [(&str, Change); 3] = [
         ("CODE_DEPLOY", |s| s.deployment_controller = DeploymentController::CodeDeploy),
         ("EXTERNAL", |s| s.deployment_controller = DeploymentController::External),
         ("BLUE_GREEN", |s| s.deployment_strategy = DeploymentStrategy::BlueGreen),
-        ("awsvpc", |s| {
-            s.awsvpc = false;
-            s.load_balancers = vec![crate::domain::snapshot::LoadBalancerRef {
-                target_group_arn: Some("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/api/1".into()),
-                container_name: Some("web".into()),
-                container_port: Some(5000),
-            }];
-        }),
     ];
     for (why, change) in cases {
         let cloud = seeded();
@@ -565,13 +557,37 @@ async fn services_deckhand_cannot_verify_are_skipped_with_a_reason_and_refused_m
         assert_eq!(error.name(), "InvalidInput", "{why}");
         assert!(error.to_string().contains(why), "{why}: {error}");
     }
-    // Without a load balancer a bridge-mode service is judged by ECS and container health alone.
+    // Bridge and host network modes, with or without a load balancer: their targets are matched
+    // by instance id and host port (health.rs), so they deploy like awsvpc services.
+    for load_balancers in [vec![], cloud_load_balancer()] {
+        let cloud = seeded();
+        let mut service = cloud.service("api");
+        service.awsvpc = false;
+        service.load_balancers = load_balancers;
+        cloud.set_service(service);
+        let planned = plan_for(&cloud, push("flask-backend", "main", &digest(1))).await;
+        assert!(planned.targets[0].skip_reason.is_none(), "{:?}", planned.targets[0].skip_reason);
+    }
+}
+
+#[tokio::test]
+async fn controllers_outside_ecs_are_told_the_migration_path() {
+    use crate::domain::status::DeploymentController;
     let cloud = seeded();
     let mut service = cloud.service("api");
-    service.awsvpc = false;
+    service.deployment_controller = DeploymentController::CodeDeploy;
     cloud.set_service(service);
     let planned = plan_for(&cloud, push("flask-backend", "main", &digest(1))).await;
-    assert!(planned.targets[0].skip_reason.is_none());
+    let reason = planned.targets[0].skip_reason.clone().unwrap();
+    assert!(reason.contains("ECS-native BLUE_GREEN"), "{reason}");
+}
+
+fn cloud_load_balancer() -> Vec<crate::domain::snapshot::LoadBalancerRef> {
+    vec![crate::domain::snapshot::LoadBalancerRef {
+        target_group_arn: Some("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/api/1".into()),
+        container_name: Some("web".into()),
+        container_port: Some(5000),
+    }]
 }
 
 #[tokio::test]

@@ -1,13 +1,16 @@
 //! ECS adapter.
 
 use super::{classify, seconds};
-use crate::domain::snapshot::{ContainerSnapshot, DeploymentSnapshot, LoadBalancerRef, ServiceSnapshot, TaskSnapshot};
+use crate::domain::snapshot::{
+    ContainerSnapshot, DeploymentSnapshot, LoadBalancerRef, PortBinding, ServiceSnapshot, TaskSnapshot,
+};
 use crate::error::{DeckhandError, Result};
 use crate::ports::Ecs;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use aws_sdk_ecs::types::{DesiredStatus, Service, ServiceField, Tag, Task, TaskDefinition, TaskDefinitionField};
 use aws_sdk_ecs::Client;
+use std::collections::BTreeMap;
 
 pub struct EcsAdapter {
     client: Client,
@@ -197,7 +200,43 @@ impl Ecs for EcsAdapter {
                 .map_err(|e| classify("DescribeTasks", e))?;
             tasks.extend(output.tasks().iter().map(task_snapshot));
         }
+        self.name_instances(cluster, &mut tasks).await?;
         Ok(tasks)
+    }
+}
+
+impl EcsAdapter {
+    /// Bridge and host network modes register a task's targets by EC2 instance id and host port;
+    /// DescribeTasks names only the container instance. One DescribeContainerInstances per 100
+    /// instances, and none for awsvpc tasks (they have their own address).
+    async fn name_instances(&self, cluster: &str, tasks: &mut [TaskSnapshot]) -> Result<()> {
+        let wanted: Vec<String> = tasks
+            .iter()
+            .filter(|t| t.private_ip.is_none())
+            .filter_map(|t| t.container_instance_arn.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut instances = BTreeMap::new();
+        for batch in wanted.chunks(100) {
+            let output = self
+                .client
+                .describe_container_instances()
+                .cluster(cluster)
+                .set_container_instances(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("DescribeContainerInstances", e))?;
+            for instance in output.container_instances() {
+                if let (Some(arn), Some(id)) = (instance.container_instance_arn(), instance.ec2_instance_id()) {
+                    instances.insert(arn.to_string(), id.to_string());
+                }
+            }
+        }
+        for task in tasks.iter_mut().filter(|t| t.private_ip.is_none()) {
+            task.ec2_instance_id = task.container_instance_arn.as_ref().and_then(|arn| instances.get(arn)).cloned();
+        }
+        Ok(())
     }
 }
 
@@ -281,6 +320,8 @@ fn task_snapshot(task: &Task) -> TaskSnapshot {
         stopped_reason: task.stopped_reason().map(str::to_string),
         health_status: task.health_status().map_or_else(Default::default, |h| h.as_str().into()),
         private_ip: attachment_ip.or(container_ip),
+        container_instance_arn: task.container_instance_arn().map(str::to_string),
+        ec2_instance_id: None,
         containers: task
             .containers()
             .iter()
@@ -288,6 +329,13 @@ fn task_snapshot(task: &Task) -> TaskSnapshot {
                 name: c.name().unwrap_or_default().to_string(),
                 exit_code: c.exit_code(),
                 reason: c.reason().map(str::to_string),
+                network_bindings: c
+                    .network_bindings()
+                    .iter()
+                    .filter_map(|b| {
+                        Some(PortBinding { container_port: b.container_port()?, host_port: b.host_port()? })
+                    })
+                    .collect(),
             })
             .collect(),
     }

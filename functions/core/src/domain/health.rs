@@ -321,14 +321,20 @@ impl TargetTally {
     }
 }
 
-/// The task's target in a group: registered by its awsvpc IPv4 address on the container port.
+/// The task's target in a group. awsvpc: registered by the task's IPv4 address on the container
+/// port. Bridge and host network modes (EC2): registered by the instance id on the host port the
+/// container bound (a dynamic port in bridge mode), so two tasks on one instance are told apart.
 fn find_target<'a>(
     registered: &'a [TargetSnapshot],
     task: &TaskSnapshot,
     lb: &LoadBalancerRef,
 ) -> Option<&'a TargetSnapshot> {
-    let ip = task.private_ip.as_deref()?;
-    registered.iter().find(|t| t.id == ip && (t.port.is_none() || t.port == lb.container_port))
+    if let Some(ip) = task.private_ip.as_deref() {
+        return registered.iter().find(|t| t.id == ip && (t.port.is_none() || t.port == lb.container_port));
+    }
+    let instance = task.ec2_instance_id.as_deref()?;
+    let host_port = task.host_port(lb.container_name.as_deref(), lb.container_port)?;
+    registered.iter().find(|t| t.id == instance && t.port == Some(host_port))
 }
 
 /// Step 4: not healthy yet; failed only once the timeout (plus grace, plus a bake that sent the

@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::model::RolloutOutcome;
-use crate::domain::snapshot::{ContainerSnapshot, LoadBalancerRef};
+use crate::domain::snapshot::{ContainerSnapshot, LoadBalancerRef, PortBinding};
 
 const NEW_TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/api:8";
 const OLD_TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/api:7";
@@ -126,6 +126,48 @@ fn every_target_group_of_the_service_counts() {
     let health = assess(&observation, &rollout(), &policy(), &previous, START + 120.0);
     assert_eq!(health.verdict, Verdict::Failed);
     assert!(health.reason.contains("admin"), "{}", health.reason);
+}
+
+/// Two bridge-mode tasks on one EC2 instance, each with its own dynamic host port for web:5000.
+fn bridge_mode(states: [&str; 2]) -> Observation {
+    let mut observation = completed(["healthy", "healthy"]);
+    for (task, host_port) in observation.tasks.iter_mut().zip([32768, 32769]) {
+        task.private_ip = None;
+        task.ec2_instance_id = Some("i-0abc".into());
+        task.containers = vec![ContainerSnapshot {
+            name: "web".into(),
+            network_bindings: vec![PortBinding { container_port: 5000, host_port }],
+            ..Default::default()
+        }];
+    }
+    let targets = [(32768, states[0]), (32769, states[1])].map(|(port, state)| TargetSnapshot {
+        id: "i-0abc".into(),
+        port: Some(port),
+        state: state.into(),
+        reason: None,
+    });
+    observation.targets.insert(TG_API.into(), targets.to_vec());
+    observation
+}
+
+#[test]
+fn bridge_mode_tasks_are_matched_to_their_targets_by_instance_and_host_port() {
+    let health = judge(&bridge_mode(["healthy", "healthy"]), START + 30.0);
+    assert_eq!(health.verdict, Verdict::Healthy, "{}", health.reason);
+    assert!(health.reason.contains("2/2 targets healthy"), "{}", health.reason);
+    // Same instance, same container port: only the host port tells the second task's target apart.
+    let health = judge(&bridge_mode(["healthy", "initial"]), START + 30.0);
+    assert_eq!(health.verdict, Verdict::Pending, "{}", health.reason);
+    assert!(health.reason.contains("1/2 targets healthy"), "{}", health.reason);
+}
+
+#[test]
+fn a_bridge_mode_target_on_another_host_port_is_not_the_tasks() {
+    let mut observation = bridge_mode(["healthy", "healthy"]);
+    observation.targets.get_mut(TG_API).unwrap()[1].port = Some(40000); // a task of another service
+    let health = judge(&observation, START + 30.0);
+    assert_eq!(health.verdict, Verdict::Pending, "{}", health.reason);
+    assert!(health.reason.contains("not registered"), "{}", health.reason);
 }
 
 #[test]
@@ -305,7 +347,8 @@ fn tasks_that_keep_stopping_fail_the_deployment() {
     observation.service.deployments[0].rollout_state = "IN_PROGRESS".into();
     let mut crashed = task(3, "STOPPED");
     crashed.stop_code = "EssentialContainerExited".into();
-    crashed.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(1), reason: None }];
+    crashed.containers =
+        vec![ContainerSnapshot { name: "web".into(), exit_code: Some(1), reason: None, ..Default::default() }];
     observation.tasks.push(crashed.clone());
     assert_eq!(judge(&observation, START + 10.0).verdict, Verdict::Pending, "one crash is below the threshold");
     crashed.arn.push('b');
@@ -321,7 +364,8 @@ fn scale_in_and_old_revision_stops_are_not_failures() {
     let mut scaled = task(4, "STOPPED");
     scaled.stop_code = "ServiceSchedulerInitiated".into();
     scaled.stopped_reason = Some("Scaling activity initiated by (deployment ecs-svc/2)".into());
-    scaled.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(0), reason: None }];
+    scaled.containers =
+        vec![ContainerSnapshot { name: "web".into(), exit_code: Some(0), reason: None, ..Default::default() }];
     let mut old = task(5, "STOPPED");
     old.started_by = Some("ecs-svc/1".into());
     old.task_definition = OLD_TD.into();
@@ -460,7 +504,8 @@ fn scale_in_and_spot_stops_with_sigkill_or_sigterm_exits_are_not_failures() {
         let mut stopped = task(n, "STOPPED");
         stopped.stop_code = code.into();
         stopped.stopped_reason = Some("Scaling activity initiated by (deployment ecs-svc/2)".into());
-        stopped.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(exit), reason: None }];
+        stopped.containers =
+            vec![ContainerSnapshot { name: "web".into(), exit_code: Some(exit), reason: None, ..Default::default() }];
         assert!(!is_failed_stop(&stopped), "{code} exit {exit}");
         observation.tasks.push(stopped);
     }
@@ -472,10 +517,12 @@ fn a_task_ecs_stopped_for_failing_elb_health_checks_is_a_failure() {
     let mut stopped = task(9, "STOPPED");
     stopped.stop_code = "ServiceSchedulerInitiated".into();
     stopped.stopped_reason = Some("Task failed ELB health checks in (target-group arn:…/api/1)".into());
-    stopped.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(137), reason: None }];
+    stopped.containers =
+        vec![ContainerSnapshot { name: "web".into(), exit_code: Some(137), reason: None, ..Default::default() }];
     assert!(is_failed_stop(&stopped));
     let mut crashed = task(10, "STOPPED");
-    crashed.containers = vec![ContainerSnapshot { name: "web".into(), exit_code: Some(2), reason: None }];
+    crashed.containers =
+        vec![ContainerSnapshot { name: "web".into(), exit_code: Some(2), reason: None, ..Default::default() }];
     assert!(is_failed_stop(&crashed), "a non-zero exit without a stop code still counts");
     assert!(!is_failed_stop(&task(11, "RUNNING")));
 }

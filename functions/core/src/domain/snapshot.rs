@@ -107,8 +107,26 @@ pub struct TaskSnapshot {
     pub stopped_reason: Option<String>,
     /// Task-level container health.
     pub health_status: TaskHealth,
+    /// awsvpc network mode: the task's own IPv4 address (its targets are registered by IP).
     pub private_ip: Option<String>,
+    /// EC2 launch type: the container instance the task runs on.
+    pub container_instance_arn: Option<String>,
+    /// Bridge and host network modes: the EC2 instance behind `container_instance_arn` (their
+    /// targets are registered by instance id and host port).
+    pub ec2_instance_id: Option<String>,
     pub containers: Vec<ContainerSnapshot>,
+}
+
+impl TaskSnapshot {
+    /// The host port a bridge/host-mode task bound for `container`'s `container_port`.
+    pub fn host_port(&self, container: Option<&str>, container_port: Option<i32>) -> Option<i32> {
+        self.containers
+            .iter()
+            .filter(|c| container.is_none_or(|name| c.name == name))
+            .flat_map(|c| &c.network_bindings)
+            .find(|b| container_port.is_none_or(|port| b.container_port == port))
+            .map(|b| b.host_port)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -116,6 +134,14 @@ pub struct ContainerSnapshot {
     pub name: String,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
+    /// Bridge and host network modes: the ports the container bound on its instance.
+    pub network_bindings: Vec<PortBinding>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortBinding {
+    pub container_port: i32,
+    pub host_port: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
