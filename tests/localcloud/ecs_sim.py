@@ -76,7 +76,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.elbv2 import models as elbv2_models
 
-from . import ecs_consistency, ecs_rules
+from . import ecs_consistency, ecs_native, ecs_rules
 
 LOG = logging.getLogger("localcloud.ecs_sim")
 
@@ -1082,6 +1082,8 @@ class ServiceState:
         self.events: list[dict[str, Any]] = []
         self.steady = False
         self.deleting = False
+        self.native: Any = None  # ecs_native.NativeController of a BLUE_GREEN/LINEAR/CANARY service
+        self.service_deployment_records: list[Any] = []  # ecs_service_deployments, newest first
         self._launch_index = 0
         # Service events are gathered during a tick and written at its end, one per kind, the
         # way ECS batches "has started 2 tasks: …".
@@ -1128,6 +1130,8 @@ class ServiceState:
             previous.updated_at = now
         self.deployments.insert(0, deployment)
         self.steady = False
+        if self.sim.native_deployments is not None:  # BLUE_GREEN, LINEAR, CANARY: ecs_native
+            self.sim.native_deployments.deployment_started(self, deployment, now)
         self.sim.emit_deployment_event(self, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", now)
         return deployment
 
@@ -1173,9 +1177,11 @@ class ServiceState:
             self._advance(task, now)
         self._enforce_health(now)
         self._note_healthy_tasks(now)
-        self._check_circuit_breaker(now)
-        self._schedule(now)
-        self._check_completion(now)
+        # A blue/green, linear or canary deployment schedules the tasks itself (ecs_native).
+        if self.native is None or not self.native.tick(now):
+            self._check_circuit_breaker(now)
+            self._schedule(now)
+            self._check_completion(now)
         self._check_steady_state(now)
         self._expire_stopped_tasks(now)
         self._write_batched_events(now)
@@ -1585,6 +1591,8 @@ class ServiceState:
         svc.created_at = _dt(self.created_at)
         if svc.launch_type == "FARGATE":
             svc.platform_family = "Linux"
+        if self.sim.service_deployments is not None:  # currentServiceDeployment, currentServiceRevisions
+            self.sim.service_deployments.publish(self, svc, now)
 
 
 # ============================================================================================
@@ -1595,9 +1603,21 @@ class ServiceState:
 class Simulator:
     """Owns the simulated ECS services and the background thread that advances them."""
 
-    def __init__(self, emit_event: Callable[[dict], None], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        emit_event: Callable[[dict], None],
+        clock: Callable[[], float],
+        invoke_function: Callable[[str, bytes], tuple[bytes, str | None]] | None = None,
+    ) -> None:
         self._emit_event = emit_event
         self._clock = clock
+        # Lifecycle hooks of native deployments invoke functions through this (ecs_hooks).
+        self.invoke_function = invoke_function
+        # Set by ecs_native.install: service deployment records and native deployments.
+        self.service_deployments: Any = None
+        self.native_deployments: Any = None
+        # CreateService's deploymentConfiguration, for adopt() on the same thread.
+        self._creating = threading.local()
         self._lock = threading.RLock()  # moto serves requests on many threads
         # Keeps events in order across flushing threads; re-entrant because an emit_event
         # callback may itself stop the simulator (which flushes).
@@ -1735,6 +1755,8 @@ class Simulator:
         now = self._clock()
         state = ServiceState(self, backend, service, now)
         self._services[self._key(backend, service)] = state
+        # CreateService's deploymentConfiguration decides how the first deployment is carried out.
+        state.settings.merge(getattr(self._creating, "deployment_configuration", None))
         state.start_deployment(now)
         state.publish(now)
         return state
@@ -1834,6 +1856,8 @@ class Simulator:
                 "Detail": json.dumps(detail),
             }
         )
+        if self.service_deployments is not None:  # rolling updates' service deployment records
+            self.service_deployments.rolling_event(state, deployment, event_name, now)
 
     def emit_task_event(self, state: ServiceState, task: SimTask, now: float) -> None:
         detail = _json_ready(task.describe(now))
@@ -1865,6 +1889,9 @@ class Simulator:
 # ============================================================================================
 
 
+_ADDED = object()  # marks an attribute _MotoPatches added (removed again on restore)
+
+
 class _MotoPatches:
     """Wraps moto's ECS and ELBv2 methods (class attributes, so every account and region)
     and puts the originals back on `restore`."""
@@ -1892,7 +1919,17 @@ class _MotoPatches:
     def restore(self) -> None:
         while self._saved:
             owner, name, original = self._saved.pop()
-            setattr(owner, name, original)
+            if original is _ADDED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+    def _add(self, owner: type, name: str, function: Callable[..., Any]) -> None:
+        """Adds an attribute moto lacks (an ECS operation it does not serve)."""
+        if name in owner.__dict__:
+            raise RuntimeError(f"{owner.__name__}.{name} exists already")
+        self._saved.append((owner, name, _ADDED))
+        setattr(owner, name, function)
 
     def _wrap(self, owner: type, name: str, make: Callable[[Any], Callable[..., Any]]) -> None:
         original = owner.__dict__[name]
@@ -2030,7 +2067,11 @@ class _MotoPatches:
         sim = self._sim
 
         def create_service(response: Any) -> Any:
-            result = original(response)
+            sim._creating.deployment_configuration = response._get_param("deploymentConfiguration")
+            try:
+                result = original(response)
+            finally:
+                sim._creating.deployment_configuration = None
             service = result.result["service"]
             with sim._lock:
                 sim.configure(
@@ -2088,13 +2129,22 @@ class _MotoPatches:
 _ACTIVE: Simulator | None = None
 
 
-def install(emit_event: Callable[[dict], None], clock: Callable[[], float] = time.time) -> Simulator:
+def install(
+    emit_event: Callable[[dict], None],
+    clock: Callable[[], float] = time.time,
+    invoke_function: Callable[[str, bytes], tuple[bytes, str | None]] | None = None,
+) -> Simulator:
     """Patches moto's in-process ECS and ELBv2 backends and starts the simulation thread.
-    `emit_event` receives PutEvents entries (Source, DetailType, Resources, Detail)."""
+    `emit_event` receives PutEvents entries (Source, DetailType, Resources, Detail);
+    `invoke_function(function_arn, payload)` runs a lifecycle hook's function synchronously and
+    answers (payload, function error or None), as Lambda's Invoke does."""
     global _ACTIVE
     if _ACTIVE is not None:
         raise RuntimeError("the ECS simulator is already installed; stop() it first")
-    sim = Simulator(emit_event, clock)
+    sim = Simulator(emit_event, clock, invoke_function)
+    # Blue/green, linear and canary deployments, service deployments and their API (ecs_native);
+    # installed before the first service is adopted.
+    ecs_native.install(sim)
     sim._start()
     # ECS reads lag behind writes (eventual consistency): ecs_consistency.py, sim.consistency.
     sim.consistency = ecs_consistency.install(sim)
