@@ -326,3 +326,433 @@ def test_blue_green_runs_every_stage_shifts_at_once_and_alternates_target_groups
     assert [r["arn"] for r in service["currentServiceRevisions"]] == [green]
     names = [json.loads(e["Detail"])["eventName"] for e in sim.events if e["DetailType"] == "ECS Deployment State Change"]
     assert names == ["SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_COMPLETED"] * 2
+
+
+# ------------------------------------------------------------------------------------------
+# 2. Linear and canary: production weights step by step, step bakes between
+# ------------------------------------------------------------------------------------------
+
+
+def shifts_of(hooks: Hooks, name: str, since: int = 0) -> list[dict[str, Any]]:
+    return [c for c in hooks.of(name)[since:] if c["event"]["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT"]
+
+
+def test_linear_shifts_production_in_steps_with_a_step_bake_between(native):
+    world, hooks = native
+    watcher = hooks.function("watcher", SUCCEEDED)
+    td1, _ = first_deployment(world, strategy="LINEAR", linearConfiguration={"stepPercent": 25.0, "stepBakeTimeInMinutes": 1},
+                              hooks=[world.hook(watcher, "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")])
+    before = len(hooks.of("watcher"))
+    world.update(taskDefinition=deployed(world, "v2"))
+    done = world.wait_status("SUCCESSFUL")
+
+    shifts = shifts_of(hooks, "watcher", before)
+    # The listener rule as each PRODUCTION_TRAFFIC_SHIFT hook saw it: 25 % steps into the primary
+    # group (this second deployment's green).
+    assert [c["production"] for c in shifts] == [
+        {"primary": 25, "alternate": 75}, {"primary": 50, "alternate": 50},
+        {"primary": 75, "alternate": 25}, {"primary": 100, "alternate": 0},
+    ]
+    green = done["targetServiceRevision"]["arn"]
+    assert [c["event"]["executionDetails"]["productionTrafficWeights"][green] for c in shifts] == [25, 50, 75, 100]
+    # A PRE_PRODUCTION_TRAFFIC_SHIFT hook before every step, with the weights before it.
+    pre = [c for c in hooks.of("watcher")[before:] if c["event"]["lifecycleStage"] == "PRE_PRODUCTION_TRAFFIC_SHIFT"]
+    assert [c["event"]["executionDetails"]["productionTrafficWeights"][green] for c in pre] == [0, 25, 50, 75]
+    # One step bake (1 minute, scaled) between steps, none after the last.
+    gaps = [b["at"] - a["at"] for a, b in zip(shifts, shifts[1:])]
+    assert all(gap >= 60 * SCALE * 0.95 for gap in gaps), gaps
+
+
+def test_linear_step_with_a_tenth_is_written_as_weights_out_of_a_thousand(native):
+    # Whole percentages are weights out of 100; 37.5 % needs a thousand (ALB weights are integers).
+    world, hooks = native
+    watcher = hooks.function("watcher", SUCCEEDED)
+    first_deployment(world, strategy="LINEAR", linearConfiguration={"stepPercent": 37.5, "stepBakeTimeInMinutes": 0},
+                     hooks=[world.hook(watcher, "PRODUCTION_TRAFFIC_SHIFT")])
+    assert [c["production"] for c in shifts_of(hooks, "watcher")] == [
+        {"alternate": 375, "primary": 625}, {"alternate": 75, "primary": 25}, {"alternate": 100, "primary": 0},
+    ]
+
+
+def test_canary_shifts_the_canary_percent_bakes_then_shifts_the_rest(native):
+    world, hooks = native
+    watcher = hooks.function("watcher", SUCCEEDED)
+    first_deployment(world, strategy="CANARY", canaryConfiguration={"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2},
+                     hooks=[world.hook(watcher, "PRODUCTION_TRAFFIC_SHIFT")])
+    before = len(hooks.of("watcher"))
+    world.update(taskDefinition=deployed(world, "v2"))
+    world.wait_stage("PRODUCTION_TRAFFIC_SHIFT")
+    # During the canary bake: 10 % on green, the service deployment still shifting.
+    wait_until("the canary step", lambda: world.weights(world.production_rule) == {"primary": 10, "alternate": 90})
+    assert world.latest()["status"] == "IN_PROGRESS"
+    world.wait_status("SUCCESSFUL")
+    shifts = shifts_of(hooks, "watcher", before)
+    assert [c["production"] for c in shifts] == [{"primary": 10, "alternate": 90}, {"primary": 100, "alternate": 0}]
+    assert shifts[1]["at"] - shifts[0]["at"] >= 2 * 60 * SCALE * 0.95
+
+
+def test_bake_time_keeps_blue_running_after_the_shift(native, monkeypatch):
+    world, hooks = native
+    td1, _ = first_deployment(world, bake=1)
+    blue_targets = world.group_targets("alternate")
+    world.update(taskDefinition=deployed(world, "v2"))
+    world.wait_stage("BAKE_TIME")
+    # Production is on green, blue still registered and running until the bake is over.
+    assert world.weights(world.production_rule) == {"primary": 100, "alternate": 0}
+    assert world.group_targets("alternate") == blue_targets
+    assert len(world.service()["deployments"]) == 2
+    world.wait_status("SUCCESSFUL")
+    assert world.group_targets("alternate") == {}
+
+
+# ------------------------------------------------------------------------------------------
+# 3. Lifecycle hooks: answers, delays, details, roles
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_hook_answering_in_progress_is_invoked_again_after_its_callback_delay(native):
+    world, hooks = native
+    poller = hooks.function("poller", [
+        {"hookStatus": "IN_PROGRESS", "callBackDelay": 60, "hookDetails": {"attempt": 1}},
+        {"hookStatus": "IN_PROGRESS", "hookDetails": {"attempt": 2}},  # default delay: 30 s
+        SUCCEEDED,
+    ])
+    first_deployment(world, hooks=[world.hook(poller, "POST_SCALE_UP", hookDetails={"bucket": "approvals"})])
+    calls = hooks.of("poller")
+    assert [c["event"]["lifecycleStage"] for c in calls] == ["POST_SCALE_UP"] * 3
+    # The same hook execution each time; configured hookDetails, then merged with the answers'.
+    assert len({c["event"]["executionId"] for c in calls}) == 1
+    assert [c["event"]["hookDetails"] for c in calls] == [
+        {"bucket": "approvals"}, {"bucket": "approvals", "attempt": 1}, {"bucket": "approvals", "attempt": 2},
+    ]
+    assert calls[1]["at"] - calls[0]["at"] >= 60 * SCALE * 0.95
+    assert calls[2]["at"] - calls[1]["at"] >= 30 * SCALE * 0.95
+
+
+def test_a_hook_in_progress_shows_in_lifecycle_hook_details(native):
+    world, hooks = native
+    slow = hooks.function("slow", {"hookStatus": "IN_PROGRESS", "callBackDelay": 3000})
+    world.create_native(deployed(world), hooks=[world.hook(slow, "PRE_SCALE_UP")])
+    wait_until("the first call", lambda: hooks.of("slow"))
+    described = world.latest()
+    assert (described["status"], described["lifecycleStage"]) == ("IN_PROGRESS", "PRE_SCALE_UP")
+    [detail] = described["lifecycleHookDetails"]
+    assert detail["targetType"] == "AWS_LAMBDA" and detail["targetArn"] == slow
+    assert detail["status"] == "IN_PROGRESS" and detail["timeoutAction"] == "ROLLBACK"
+    assert detail["hookId"] == hooks.of("slow")[0]["event"]["executionId"]
+    # Nothing is launched while PRE_SCALE_UP waits.
+    assert world.tasks() == []
+
+
+@pytest.mark.parametrize("answer", [
+    FAILED,
+    ("error", {"errorType": "RuntimeError", "errorMessage": "boom"}),  # the function fails
+    {"status": "SUCCEEDED"},  # no valid hookStatus
+    RuntimeError("ResourceNotFoundException: Function not found"),  # Invoke itself fails
+])
+def test_a_hook_that_fails_in_any_way_rolls_the_deployment_back(native, answer):
+    world, hooks = native
+    behaviour = {"answer": SUCCEEDED}
+    gate = hooks.function("gate", lambda event, n: behaviour["answer"])
+    first_deployment(world, hooks=[world.hook(gate, "POST_SCALE_UP")])
+    behaviour["answer"] = answer
+    world.update(taskDefinition=deployed(world, "v2"))
+    rolled = world.wait_status("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+    assert rolled["status"] == "ROLLBACK_SUCCESSFUL"
+    assert rolled["lifecycleHookDetails"] == [] or rolled["lifecycleHookDetails"][0]["status"] == "FAILED"
+
+
+def test_a_failed_hook_in_the_first_deployment_has_nothing_to_roll_back_to(native):
+    world, hooks = native
+    gate = hooks.function("gate", FAILED)
+    world.create_native(deployed(world), hooks=[world.hook(gate, "POST_SCALE_UP")])
+    failed = world.wait_status("ROLLBACK_FAILED", "ROLLBACK_SUCCESSFUL")
+    assert failed["status"] == "ROLLBACK_FAILED"
+    assert failed["statusReason"] == "There is no previous service revision to roll back to."
+
+
+def test_a_failed_hook_after_the_test_shift_rolls_back_to_blue(native, sim):
+    world, hooks = native
+    gate = hooks.function("gate", lambda event, n: FAILED if event["lifecycleStage"] == "POST_TEST_TRAFFIC_SHIFT" and n >= 3 else SUCCEEDED)
+    td1, first = first_deployment(world, hooks=[world.hook(gate, "POST_TEST_TRAFFIC_SHIFT", "TEST_TRAFFIC_SHIFT")])
+    blue_targets = world.group_targets("alternate")
+    before = len(hooks.of("gate"))
+    td2 = deployed(world, "v2")
+    world.update(taskDefinition=td2)
+    rolled = world.wait_status("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+    assert rolled["status"] == "ROLLBACK_SUCCESSFUL"
+    assert rolled["rollback"]["reason"] == "deployment failed: hook execution failure(s) detected."
+    assert rolled["rollback"]["serviceRevisionArn"] == first["targetServiceRevision"]["arn"]
+    # The TEST_TRAFFIC_SHIFT hook ran again during the rollback, with test traffic going back.
+    stages = hooks.stages("gate")[before:]
+    assert stages == ["TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT", "TEST_TRAFFIC_SHIFT"]
+    blue, green = first["targetServiceRevision"]["arn"], rolled["targetServiceRevision"]["arn"]
+    assert hooks.of("gate")[-1]["event"]["executionDetails"]["testTrafficWeights"] == {green: 0, blue: 100}
+    # Production never left blue; test traffic is back on it; green is gone.
+    assert world.weights(world.production_rule) == {"alternate": 100, "primary": 0}
+    assert world.weights(world.test_rule) == {"alternate": 100, "primary": 0}
+    wait_until("green deregistered", lambda: world.group_targets("primary") == {})
+    assert world.group_targets("alternate") == blue_targets
+    [deployment] = world.service()["deployments"]
+    assert deployment["taskDefinition"] == td1 and deployment["rolloutState"] == "COMPLETED"
+
+
+def test_a_failed_hook_during_a_linear_shift_puts_production_back_on_blue(native, sim):
+    world, hooks = native
+    shifter = hooks.function("shifter", lambda event, n: FAILED if n == 3 else SUCCEEDED)
+    first_deployment(world, strategy="LINEAR", linearConfiguration={"stepPercent": 50.0, "stepBakeTimeInMinutes": 0},
+                     hooks=[world.hook(shifter, "PRODUCTION_TRAFFIC_SHIFT")])
+    assert len(hooks.of("shifter")) == 2  # 50, 100
+    world.update(taskDefinition=deployed(world, "v2"))
+    rolled = world.wait_status("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+    assert rolled["status"] == "ROLLBACK_SUCCESSFUL"
+    calls = hooks.of("shifter")[2:]
+    # 50 %, then 100 % answered FAILED, then the rollback's PRODUCTION_TRAFFIC_SHIFT back to blue.
+    assert [c["production"] for c in calls] == [
+        {"primary": 50, "alternate": 50}, {"primary": 100, "alternate": 0}, {"primary": 0, "alternate": 100},
+    ]
+    green = rolled["targetServiceRevision"]["arn"]
+    assert calls[-1]["event"]["executionDetails"]["productionTrafficWeights"][green] == 0
+    assert world.weights(world.production_rule) == {"primary": 0, "alternate": 100}
+    names = [json.loads(e["Detail"]) for e in sim.events if e["DetailType"] == "ECS Deployment State Change"]
+    # The rollback is announced as a deployment of blue; no FAILED event for a hook failure.
+    assert [n["eventName"] for n in names[-3:]] == [
+        "SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_COMPLETED"]
+    assert "rolling back" in names[-2]["reason"]
+
+
+def test_a_hook_role_that_cannot_invoke_the_function_rolls_back(native):
+    world, hooks = native
+    gate = hooks.function("gate", SUCCEEDED)
+    td1, _ = first_deployment(world, hooks=[world.hook(gate, "POST_SCALE_UP")])
+    powerless = world.role(f"powerless-{uuid.uuid4().hex[:6]}", [])
+    calls = len(hooks.of("gate"))
+    world.update(taskDefinition=deployed(world, "v2"), deploymentConfiguration={
+        "lifecycleHooks": [world.hook(gate, "POST_SCALE_UP", role=powerless)]})
+    rolled = world.wait_status("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+    assert rolled["status"] == "ROLLBACK_SUCCESSFUL"
+    assert len(hooks.of("gate")) == calls  # the function was never called
+
+
+def test_a_hook_timing_out_takes_its_timeout_action(native):
+    world, hooks = native
+    stuck = hooks.function("stuck", {"hookStatus": "IN_PROGRESS", "callBackDelay": 10})
+    world.create_native(deployed(world), hooks=[world.hook(
+        stuck, "POST_SCALE_UP", timeoutConfiguration={"timeoutInMinutes": 1, "action": "CONTINUE"})])
+    done = world.wait_status("SUCCESSFUL", "ROLLBACK_FAILED")
+    assert done["status"] == "SUCCESSFUL"
+    assert len(hooks.of("stuck")) >= 2
+
+
+def test_a_pause_hook_waits_for_continue_service_deployment(native):
+    world, hooks = native
+    td1, first = first_deployment(world)
+    world.update(taskDefinition=deployed(world, "v2"), deploymentConfiguration={
+        "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]})
+    paused = world.wait_stage("POST_TEST_TRAFFIC_SHIFT")
+    time.sleep(0.5)
+    paused = world.latest()
+    [detail] = paused["lifecycleHookDetails"]
+    assert (paused["status"], detail["status"], detail["targetType"]) == ("IN_PROGRESS", "AWAITING_ACTION", "PAUSE")
+    assert "targetArn" not in detail
+    with pytest.raises(ClientError) as refused:
+        world.ecs.continue_service_deployment(serviceDeploymentArn=paused["serviceDeploymentArn"], hookId="nope")
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+    world.ecs.continue_service_deployment(serviceDeploymentArn=paused["serviceDeploymentArn"], hookId=detail["hookId"])
+    assert world.wait_status("SUCCESSFUL")["serviceDeploymentArn"] == paused["serviceDeploymentArn"]
+
+    world.update(taskDefinition=deployed(world, "v3"))
+    paused = world.wait_stage("POST_TEST_TRAFFIC_SHIFT")
+    time.sleep(0.3)
+    hook_id = world.latest()["lifecycleHookDetails"][0]["hookId"]
+    world.ecs.continue_service_deployment(serviceDeploymentArn=paused["serviceDeploymentArn"], hookId=hook_id, action="ROLLBACK")
+    assert world.wait_status("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")["status"] == "ROLLBACK_SUCCESSFUL"
+
+
+# ------------------------------------------------------------------------------------------
+# 4. ECS's own rollbacks: circuit breaker, alarms, StopServiceDeployment
+# ------------------------------------------------------------------------------------------
+
+
+def test_the_circuit_breaker_rolls_back_green_tasks_that_fail_health_checks(native, sim):
+    world, hooks = native
+    td1, first = first_deployment(world, deploymentCircuitBreaker={"enable": True, "rollback": True})
+    td2 = world.task_definition(world.push("v2", health="unhealthy", ready=0.3))
+    world.update(taskDefinition=td2)
+    rolled = world.wait_status("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", timeout=60)
+    assert rolled["status"] == "ROLLBACK_SUCCESSFUL"
+    assert rolled["lifecycleStage"] == "CLEAN_UP"
+    breaker = rolled["deploymentCircuitBreaker"]
+    assert breaker["status"] == "TRIGGERED" and breaker["failureCount"] >= breaker["threshold"] == 3
+    assert rolled["rollback"]["reason"] == "ECS deployment circuit breaker: task failed to start."
+    # Production never moved; blue serves as before.
+    assert world.weights(world.production_rule) == {"alternate": 100, "primary": 0}
+    names = [json.loads(e["Detail"])["eventName"] for e in sim.events if e["DetailType"] == "ECS Deployment State Change"]
+    assert names[-3:] == ["SERVICE_DEPLOYMENT_FAILED", "SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_COMPLETED"]
+
+
+def test_the_circuit_breaker_without_rollback_stops_the_deployment(native):
+    world, hooks = native
+    first_deployment(world, deploymentCircuitBreaker={"enable": True, "rollback": False})
+    world.update(taskDefinition=world.task_definition(world.push("v2", health="crash", ready=0.3)))
+    stopped = world.wait_status("STOPPED", timeout=60)
+    assert stopped["statusReason"] == "ECS deployment circuit breaker: task failed to start."
+    assert "stoppedAt" in stopped and "rollback" not in stopped
+    assert world.weights(world.production_rule) == {"alternate": 100, "primary": 0}
+    primary = world.service()["deployments"][0]
+    assert primary["rolloutState"] == "FAILED"
+
+
+def test_an_alarm_in_alarm_during_the_bake_rolls_back_after_the_shift(native):
+    world, hooks = native
+    alarm = f"errors-{uuid.uuid4().hex[:6]}"
+    world.cloudwatch.put_metric_alarm(AlarmName=alarm, MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
+                                      Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+                                      ComparisonOperator="GreaterThanOrEqualToThreshold")
+    alarms = {"alarmNames": [alarm], "enable": True, "rollback": True}
+    first_deployment(world, alarms=alarms)
+    world.update(taskDefinition=deployed(world, "v2"), deploymentConfiguration={"bakeTimeInMinutes": 30})
+    world.wait_stage("BAKE_TIME")
+    assert world.weights(world.production_rule) == {"primary": 100, "alternate": 0}
+    world.cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx")
+    rolled = world.wait_status("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+    assert rolled["status"] == "ROLLBACK_SUCCESSFUL"
+    assert rolled["alarms"] == {"status": "TRIGGERED", "alarmNames": [alarm], "triggeredAlarmNames": [alarm]}
+    assert world.weights(world.production_rule) == {"primary": 0, "alternate": 100}
+
+
+def test_stop_service_deployment_rolls_back_through_rollback_requested(native):
+    world, hooks = native
+    td1, first = first_deployment(world)
+    world.update(taskDefinition=deployed(world, "v2"), deploymentConfiguration={"bakeTimeInMinutes": 60})
+    baking = world.wait_stage("BAKE_TIME")
+    arn = baking["serviceDeploymentArn"]
+    answer = world.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+    assert answer["serviceDeploymentArn"] == arn
+    requested = world.ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+    assert requested["status"] in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
+    rolled = world.wait_status("ROLLBACK_SUCCESSFUL", arn=arn)
+    assert rolled["rollback"]["reason"].startswith("Rollback requested by the user")
+    assert world.weights(world.production_rule) == {"primary": 0, "alternate": 100}
+
+    # A finished deployment cannot be stopped; ABORT is not a documented stop type.
+    with pytest.raises(ClientError) as conflict:
+        world.ecs.stop_service_deployment(serviceDeploymentArn=arn)
+    assert conflict.value.response["Error"]["Code"] == "ConflictException"
+    assert conflict.value.response["resourceIds"] == [arn]
+    with pytest.raises(ClientError) as abort:
+        world.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ABORT")
+    assert abort.value.response["Error"]["Code"] == "InvalidParameterException"
+    with pytest.raises(ClientError) as missing:
+        world.ecs.stop_service_deployment(serviceDeploymentArn=arn[:-3] + "zzz")
+    assert missing.value.response["Error"]["Code"] == "ServiceDeploymentNotFoundException"
+
+
+def test_another_update_during_a_deployment_stops_it_and_reconciles(native, sim):
+    world, hooks = native
+    recorder = hooks.function("recorder", SUCCEEDED)
+    td1, first = first_deployment(world, hooks=[world.hook(recorder, "RECONCILE_SERVICE", "PRE_SCALE_UP")])
+    world.update(taskDefinition=deployed(world, "v2"), deploymentConfiguration={"bakeTimeInMinutes": 60})
+    interrupted = world.wait_stage("BAKE_TIME")
+    assert world.weights(world.production_rule) == {"primary": 100, "alternate": 0}
+    calls = len(hooks.of("recorder"))
+    td3 = deployed(world, "v3")
+    world.update(taskDefinition=td3, deploymentConfiguration={"bakeTimeInMinutes": 0})
+    stopped = world.ecs.describe_service_deployments(serviceDeploymentArns=[interrupted["serviceDeploymentArn"]])
+    assert stopped["serviceDeployments"][0]["status"] == "STOPPED"
+    done = world.wait_status("SUCCESSFUL")
+    assert hooks.stages("recorder")[calls:] == ["RECONCILE_SERVICE", "PRE_SCALE_UP"]
+    # Two revisions were running (v1 blue, v2 with all of production): v2 was kept, v1 stopped,
+    # and v3 went into the other group.
+    assert len(done["sourceServiceRevisions"]) == 2
+    assert world.weights(world.production_rule) == {"alternate": 100, "primary": 0}
+    [deployment] = world.service()["deployments"]
+    assert deployment["taskDefinition"] == td3
+    assert len(world.tasks()) == 2
+
+
+# ------------------------------------------------------------------------------------------
+# 5. What CreateService and UpdateService refuse
+# ------------------------------------------------------------------------------------------
+
+
+def refused(call: Callable[[], Any]) -> str:
+    with pytest.raises(ClientError) as error:
+        call()
+    assert error.value.response["Error"]["Code"] == "InvalidParameterException", error.value.response
+    return error.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("change", [
+    "no advanced configuration",
+    "no bake time",
+    "step percent below 3",
+    "step percent not a tenth",
+    "canary percent 0",
+    "step bake above a day",
+    "linear configuration with blue/green",
+    "a stage hooks cannot run at",
+    "a pause hook at a traffic shift",
+    "a hook target that is not a function",
+    "a lambda hook without a role",
+    "a rule forwarding elsewhere",
+    "the same rule twice",
+    "an unknown alternate group",
+])
+def test_create_service_refuses_what_ecs_refuses(native, change):
+    world, hooks = native
+    td = deployed(world)
+    config: dict[str, Any] = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0}
+    lbs = world.load_balancers()
+    fn = hooks.function("f", SUCCEEDED)
+    if change == "no advanced configuration":
+        del lbs[0]["advancedConfiguration"]
+    elif change == "no bake time":
+        del config["bakeTimeInMinutes"]
+    elif change == "step percent below 3":
+        config.update(strategy="LINEAR", linearConfiguration={"stepPercent": 2.5})
+    elif change == "step percent not a tenth":
+        config.update(strategy="LINEAR", linearConfiguration={"stepPercent": 33.33})
+    elif change == "canary percent 0":
+        config.update(strategy="CANARY", canaryConfiguration={"canaryPercent": 0.0})
+    elif change == "step bake above a day":
+        config.update(strategy="LINEAR", linearConfiguration={"stepPercent": 10.0, "stepBakeTimeInMinutes": 1441})
+    elif change == "linear configuration with blue/green":
+        config["linearConfiguration"] = {"stepPercent": 10.0}
+    elif change == "a stage hooks cannot run at":
+        config["lifecycleHooks"] = [world.hook(fn, "BAKE_TIME")]
+    elif change == "a pause hook at a traffic shift":
+        config["lifecycleHooks"] = [{"targetType": "PAUSE", "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"]}]
+    elif change == "a hook target that is not a function":
+        config["lifecycleHooks"] = [world.hook("arn:aws:sns:us-east-1:123456789012:topic", "PRE_SCALE_UP")]
+    elif change == "a lambda hook without a role":
+        config["lifecycleHooks"] = [{"hookTargetArn": fn, "lifecycleStages": ["PRE_SCALE_UP"]}]
+    elif change == "a rule forwarding elsewhere":
+        other = world.elb.create_target_group(Name=f"o-{uuid.uuid4().hex[:8]}", Protocol="HTTP", Port=80,
+                                              VpcId=world.vpc, TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+        world.elb.modify_rule(RuleArn=world.test_rule, Actions=[{"Type": "forward", "TargetGroupArn": other}])
+    elif change == "the same rule twice":
+        lbs[0]["advancedConfiguration"]["testListenerRule"] = world.production_rule
+    elif change == "an unknown alternate group":
+        lbs[0]["advancedConfiguration"]["alternateTargetGroupArn"] = world.target_group.replace("/tg-", "/gone-")
+    refused(lambda: world.ecs.create_service(
+        cluster=world.cluster, serviceName="web", taskDefinition=td, desiredCount=1, launchType="FARGATE",
+        deploymentConfiguration=config, loadBalancers=lbs,
+        networkConfiguration={"awsvpcConfiguration": {"subnets": world.subnets}}))
+    assert world.ecs.describe_services(cluster=world.cluster, services=["web"])["services"] == []
+
+
+def test_update_service_refuses_a_strategy_switch_without_advanced_configuration(native):
+    world, hooks = native
+    td = deployed(world)
+    world.create_service(td, desired=1)  # rolling, one target group
+    world.wait_completed(td)
+    message = refused(lambda: world.update(deploymentConfiguration={"strategy": "LINEAR", "bakeTimeInMinutes": 0}))
+    assert "advancedConfiguration" in message
+    # With the alternate group and the rules, the switch is accepted and the next deployment is linear.
+    world.update(deploymentConfiguration={"strategy": "LINEAR", "bakeTimeInMinutes": 0,
+                                          "linearConfiguration": {"stepPercent": 50.0, "stepBakeTimeInMinutes": 0}},
+                 loadBalancers=world.load_balancers(), taskDefinition=deployed(world, "v2"))
+    done = world.wait_status("SUCCESSFUL")
+    assert done["deploymentConfiguration"]["strategy"] == "LINEAR"
+    assert world.weights(world.production_rule) == {"alternate": 100, "primary": 0}
