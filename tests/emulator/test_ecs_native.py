@@ -756,3 +756,211 @@ def test_update_service_refuses_a_strategy_switch_without_advanced_configuration
     done = world.wait_status("SUCCESSFUL")
     assert done["deploymentConfiguration"]["strategy"] == "LINEAR"
     assert world.weights(world.production_rule) == {"alternate": 100, "primary": 0}
+
+
+# ------------------------------------------------------------------------------------------
+# 6. The API: ListServiceDeployments, DescribeServiceDeployments, DescribeServiceRevisions,
+#    DescribeServices, as boto3's model has them
+# ------------------------------------------------------------------------------------------
+
+
+def test_service_deployments_and_revisions_are_listed_and_described(native):
+    world, hooks = native
+    gate = hooks.function("gate", SUCCEEDED)
+    hook = world.hook(gate, "POST_SCALE_UP", hookDetails={"suite": "smoke"})
+    td1, first = first_deployment(world, hooks=[hook], deploymentCircuitBreaker={"enable": True, "rollback": True})
+    td2 = deployed(world, "v2")
+    world.update(taskDefinition=td2)
+    second = world.wait_status("SUCCESSFUL")
+
+    # DescribeServices echoes the strategy, the hooks and the advanced configuration.
+    service = world.service()
+    config = service["deploymentConfiguration"]
+    assert (config["strategy"], config["bakeTimeInMinutes"]) == ("BLUE_GREEN", 0)
+    assert config["lifecycleHooks"] == [hook]
+    assert service["loadBalancers"] == world.load_balancers()
+    assert service["currentServiceDeployment"] == second["serviceDeploymentArn"]
+    [current] = service["currentServiceRevisions"]
+    assert current == {"arn": second["targetServiceRevision"]["arn"], "requestedTaskCount": 2,
+                       "runningTaskCount": 2, "pendingTaskCount": 0}
+
+    # ListServiceDeployments: newest first, with status and createdAt filters and pages.
+    listed = world.ecs.list_service_deployments(cluster=world.cluster, service="web")["serviceDeployments"]
+    assert [b["serviceDeploymentArn"] for b in listed] == [second["serviceDeploymentArn"], first["serviceDeploymentArn"]]
+    assert set(listed[0]) == {"serviceDeploymentArn", "serviceArn", "clusterArn", "startedAt", "createdAt",
+                              "finishedAt", "targetServiceRevisionArn", "status"} | ({"statusReason"} & set(listed[0]))
+    assert listed[0]["targetServiceRevisionArn"] == second["targetServiceRevision"]["arn"]
+    page = world.ecs.list_service_deployments(cluster=world.cluster, service=service["serviceArn"], maxResults=1)
+    assert len(page["serviceDeployments"]) == 1 and page["nextToken"]
+    rest = world.ecs.list_service_deployments(cluster=world.cluster, service="web", maxResults=1, nextToken=page["nextToken"])
+    assert rest["serviceDeployments"][0]["serviceDeploymentArn"] == first["serviceDeploymentArn"] and "nextToken" not in rest
+    assert world.ecs.list_service_deployments(cluster=world.cluster, service="web", status=["ROLLBACK_SUCCESSFUL"])[
+        "serviceDeployments"] == []
+    after = world.ecs.list_service_deployments(cluster=world.cluster, service="web",
+                                               createdAt={"after": second["createdAt"]})["serviceDeployments"]
+    assert [b["serviceDeploymentArn"] for b in after] == [second["serviceDeploymentArn"]]
+    with pytest.raises(ClientError) as too_many:
+        world.ecs.list_service_deployments(cluster=world.cluster, service="web", maxResults=101)
+    assert too_many.value.response["Error"]["Code"] == "InvalidParameterException"
+    with pytest.raises(ClientError) as no_service:
+        world.ecs.list_service_deployments(cluster=world.cluster, service="nope")
+    assert no_service.value.response["Error"]["Code"] == "ServiceNotFoundException"
+
+    # DescribeServiceDeployments: the whole record; unknown ARNs are failures, MISSING.
+    assert second["serviceDeploymentArn"].startswith(
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/{world.cluster}/web/")
+    assert len(second["serviceDeploymentArn"].split("/")[-1]) == 21
+    assert second["clusterArn"].endswith(f":cluster/{world.cluster}")
+    assert second["deploymentConfiguration"]["strategy"] == "BLUE_GREEN"
+    assert second["deploymentCircuitBreaker"] == {"status": "MONITORING_COMPLETE", "failureCount": 0, "threshold": 3}
+    assert second["alarms"] == {"status": "DISABLED", "alarmNames": [], "triggeredAlarmNames": []}
+    assert second["startedAt"] <= second["finishedAt"] and "stoppedAt" not in second
+    [source] = second["sourceServiceRevisions"]
+    assert source["arn"] == first["targetServiceRevision"]["arn"] and source["requestedTaskCount"] == 0
+    assert second["targetServiceRevision"]["requestedTaskCount"] == 2
+    assert second["lifecycleHookDetails"][0]["status"] == "SUCCEEDED"
+    missing = second["serviceDeploymentArn"][:-4] + "AAAA"
+    described = world.ecs.describe_service_deployments(serviceDeploymentArns=[second["serviceDeploymentArn"], missing])
+    assert len(described["serviceDeployments"]) == 1
+    assert described["failures"] == [{"arn": missing, "reason": "MISSING"}]
+    with pytest.raises(ClientError) as over:
+        world.ecs.describe_service_deployments(serviceDeploymentArns=[missing] * 21)
+    assert over.value.response["Error"]["Code"] == "InvalidParameterException"
+
+    # DescribeServiceRevisions: what each revision runs and which target group serves it.
+    revisions = world.ecs.describe_service_revisions(serviceRevisionArns=[
+        second["targetServiceRevision"]["arn"], first["targetServiceRevision"]["arn"], missing.replace("deployment", "revision")])
+    green, blue = revisions["serviceRevisions"]
+    assert revisions["failures"][0]["reason"] == "MISSING"
+    assert green["taskDefinition"] == td2 and blue["taskDefinition"] == td1
+    assert green["serviceRevisionArn"].split("/")[-1] == service["deployments"][0]["id"].split("/")[-1]
+    assert green["resolvedConfiguration"] == {"loadBalancers": [
+        {"targetGroupArn": world.target_group, "productionListenerRule": world.production_rule}]}
+    assert blue["resolvedConfiguration"]["loadBalancers"][0]["targetGroupArn"] == world.alternate_group
+    assert green["loadBalancers"] == world.load_balancers()
+    [image] = green["containerImages"]
+    assert image["containerName"] == "web" and image["imageDigest"].startswith("sha256:")
+    assert green["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == world.subnets
+    assert (green["launchType"], green["platformVersion"]) == ("FARGATE", "1.4.0")
+
+
+def test_rolling_updates_have_service_deployments_too(world, sim):
+    """Every ECS deployment is a service deployment: the rolling simulator's as well."""
+    td1 = world.task_definition(world.push("v1", ready=0.3))
+    world.create_service(td1, desired=2, deployment_configuration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+    world.wait_completed(td1)
+    td2 = world.task_definition(world.push("v2", health="unhealthy", ready=0.3))
+    world.ecs.update_service(cluster=world.cluster, service="web", taskDefinition=td2)
+    world.wait_completed(td1, timeout=60)
+
+    def listed():
+        briefs = world.ecs.list_service_deployments(cluster=world.cluster, service="web")["serviceDeployments"]
+        return world.ecs.describe_service_deployments(
+            serviceDeploymentArns=[b["serviceDeploymentArn"] for b in briefs])["serviceDeployments"]
+
+    failed, first = wait_until("the rollback recorded", lambda: (d := listed())[0]["status"] == "ROLLBACK_SUCCESSFUL" and d)
+    assert first["status"] == "SUCCESSFUL" and first["sourceServiceRevisions"] == []
+    assert failed["rollback"]["serviceRevisionArn"] == first["targetServiceRevision"]["arn"]
+    assert failed["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
+    assert "lifecycleStage" not in failed and "lifecycleHookDetails" not in failed
+
+    # StopServiceDeployment(ROLLBACK) of a rolling update goes back to the completed revision.
+    td3 = world.task_definition(world.push("v3", ready=5))
+    world.ecs.update_service(cluster=world.cluster, service="web", taskDefinition=td3)
+    ongoing = listed()[0]
+    assert ongoing["status"] == "IN_PROGRESS"
+    world.ecs.stop_service_deployment(serviceDeploymentArn=ongoing["serviceDeploymentArn"])
+    world.wait_completed(td1, timeout=60)
+    assert wait_until("ROLLBACK_SUCCESSFUL", lambda: listed()[0]["status"] == "ROLLBACK_SUCCESSFUL")
+
+    # A superseded rolling update is STOPPED.
+    world.ecs.update_service(cluster=world.cluster, service="web", taskDefinition=td3)
+    world.ecs.update_service(cluster=world.cluster, service="web", forceNewDeployment=True)
+    newest, superseded = listed()[:2]
+    assert (newest["status"], superseded["status"]) == ("IN_PROGRESS", "STOPPED")
+
+
+# ------------------------------------------------------------------------------------------
+# 7. The whole local cloud: hooks run as Lambda functions, the timing route, IAM
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cloud_world(cloud, monkeypatch):
+    """A NativeWorld in the session's local cloud, read without ECS's lag (as the mechanics tests
+    above read it)."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    assert control(cloud, "POST", "ecs/consistency", {"lagSeconds": 0})[0] == 200
+    w = NativeWorld(cloud.endpoint, sim=None)
+    yield w
+    w.close()
+    control(cloud, "DELETE", "ecs/consistency")
+
+
+def records_of(function: dict[str, Any]) -> list[dict[str, Any]]:
+    path = function["RecordFile"]
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_the_local_cloud_invokes_hooks_through_its_lambda_runtime(cloud, cloud_world, make_function):
+    world = cloud_world
+    approve = make_function(env={"FAKE_RESULT": json.dumps(SUCCEEDED)})
+    reject = make_function(env={"FAKE_RESULT": json.dumps(FAILED)})
+    world.create_native(deployed(world), hooks=[world.hook(approve["FunctionArn"], "POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT",
+                                                           hookDetails={"suite": "smoke"})])
+    first = world.wait_status("SUCCESSFUL", "ROLLBACK_FAILED", timeout=60)
+    assert first["status"] == "SUCCESSFUL"
+    events = records_of(approve)
+    assert [e["lifecycleStage"] for e in events] == ["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT"]
+    assert events[0]["resourceArn"] == first["serviceDeploymentArn"]
+    assert events[0]["hookDetails"] == {"suite": "smoke"}
+    assert events[1]["executionDetails"]["productionTrafficWeights"] == {first["targetServiceRevision"]["arn"]: 100}
+
+    world.update(taskDefinition=deployed(world, "v2"), deploymentConfiguration={
+        "lifecycleHooks": [world.hook(reject["FunctionArn"], "POST_TEST_TRAFFIC_SHIFT")]})
+    rolled = world.wait_status("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", timeout=60)
+    assert rolled["status"] == "ROLLBACK_SUCCESSFUL"
+    assert [e["lifecycleStage"] for e in records_of(reject)] == ["POST_TEST_TRAFFIC_SHIFT"]
+
+
+def test_the_native_timing_route_scales_ecs_waits(cloud):
+    assert control(cloud, "POST", "ecs/native-timing", {"scale": 0.5}) == (200, {"scale": 0.5})
+    assert ecs_native.WAIT_SCALE == 0.5
+    assert control(cloud, "GET", "ecs/native-timing") == (200, {"scale": 0.5})
+    assert control(cloud, "POST", "ecs/native-timing", {"scale": 0})[0] == 400
+    assert control(cloud, "POST", "ecs/native-timing", {"speed": 2})[0] == 400
+    assert control(cloud, "DELETE", "ecs/native-timing") == (200, {"scale": 1.0})
+
+
+def test_a_functions_role_is_evaluated_on_service_deployment_arns(cloud, cloud_world):
+    from localcloud.iam import mint_role_credentials
+
+    world = cloud_world
+    world.create_native(deployed(world))
+    arn = world.wait_status("SUCCESSFUL", timeout=60)["serviceDeploymentArn"]
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+    def client_allowed(resource: str) -> Any:
+        name = f"reader-{uuid.uuid4().hex[:8]}"
+        role = world.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        world.iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["ecs:DescribeServiceDeployments", "ecs:ListServiceDeployments"], "Resource": resource}]}))
+        credentials = mint_role_credentials(role, "fn", REGION)
+        return boto3.client("ecs", endpoint_url=cloud.endpoint, region_name=REGION,
+                            aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+                            aws_session_token=credentials["SessionToken"])
+
+    mine = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/{world.cluster}/*"
+    assert client_allowed(mine).describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"]
+    with pytest.raises(ClientError) as denied:
+        client_allowed(f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/other/*").describe_service_deployments(
+            serviceDeploymentArns=[arn])
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    # ListServiceDeployments is authorized on the service itself.
+    with pytest.raises(ClientError) as listing:
+        client_allowed(mine).list_service_deployments(cluster=world.cluster, service="web")
+    assert listing.value.response["Error"]["Code"] == "AccessDeniedException"
+    service = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{world.cluster}/web"
+    assert client_allowed(service).list_service_deployments(cluster=world.cluster, service="web")["serviceDeployments"]
