@@ -314,13 +314,16 @@ def _checking_update_service(sim: Any) -> Callable[[Callable[..., Any]], Callabl
                 )
             except Exception:  # noqa: BLE001 - missing cluster/service: the original raises ECS's error
                 return original(response)
-            with sim._lock:
-                state = sim.state_of(backend, service)
-                current = state.settings.to_api() if state is not None else dict(service.deployment_configuration or {})
             given = response._get_param("deploymentConfiguration")
             load_balancers = response._get_param("loadBalancers")
             controller = (service.deployment_controller or {}).get("type", "ECS")
             if given is not None or load_balancers is not None:
+                with sim._lock:
+                    state = sim.state_of(backend, service)
+                    current = (
+                        state.settings.to_api() if state is not None
+                        else dict(getattr(service, "deployment_configuration", None) or {})
+                    )
                 check_request(
                     merged_configuration(current, given),
                     load_balancers if load_balancers is not None else list(service.load_balancers or []),

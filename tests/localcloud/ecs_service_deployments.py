@@ -506,8 +506,9 @@ def list_service_deployments(response: Any) -> ActionResult:
         chosen = [
             r for r in records
             if (not statuses or r.status in statuses)
-            and (after is None or r.created_at >= after)
-            and (before is None or r.created_at <= before)
+            # Compared to the millisecond: a timestamp read from a response comes back rounded.
+            and (after is None or round(r.created_at, 3) >= round(after, 3))
+            and (before is None or round(r.created_at, 3) <= round(before, 3))
         ]
         page = [r.brief() for r in chosen[offset: offset + limit]]
     result: dict[str, Any] = {"serviceDeployments": page}

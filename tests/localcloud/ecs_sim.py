@@ -22,7 +22,14 @@ through the ordinary AWS API served by moto:
   health checks, and the deployment circuit breaker fails (and optionally rolls
   back) a deployment the way ECS does;
 * `ECS Deployment State Change` and `ECS Task State Change` events are handed to
-  the caller's `emit_event` as PutEvents entries.
+  the caller's `emit_event` as PutEvents entries;
+* every deployment is also a service deployment (ListServiceDeployments,
+  DescribeServiceDeployments, DescribeServiceRevisions, StopServiceDeployment:
+  ``ecs_service_deployments``), and a service whose deploymentConfiguration.strategy is
+  BLUE_GREEN, LINEAR or CANARY is deployed by ``ecs_native`` instead of the rolling
+  scheduler below: lifecycle stages, lifecycle hooks (Lambda functions run through the
+  caller's `invoke_function`, pause hooks), production and test listener rules rewritten
+  with weighted forward actions, target groups alternating, rollbacks.
 
 What a task does comes from its images: the OCI manifest pushed to moto's ECR
 carries `deckhand.sim/health` (healthy | unhealthy | crash),
@@ -43,14 +50,16 @@ Refused as ECS refuses them (``ecs_rules``, installed with these patches): tags
 that break ECS's tag rules; UpdateService changing the task definition (or
 network, platform version, load balancers, forceNewDeployment) of a service whose
 deployment controller is CODE_DEPLOY or EXTERNAL, or updating a deleted service;
-deploying or running a deregistered (INACTIVE) task definition.
+deploying or running a deregistered (INACTIVE) task definition; and
+(``ecs_native_rules``) blue/green, linear and canary configurations ECS refuses.
 
-Not simulated: blue/green and external deployment controllers and DAEMON
-services (left to moto; moto keeps CreateService's deploymentController and gives
-such services no deployment), capacity and placement (every task fits, EC2 launch
-type included, without container instances), ECS's launch throttling of
-crash-looping services, Classic Load Balancers, Cloud Map, CloudWatch-alarm
-rollbacks, cluster task counts, and ListTasks' launchType filter.
+Not simulated: the CodeDeploy blue/green (CODE_DEPLOY) and EXTERNAL deployment
+controllers and DAEMON services (left to moto; moto keeps CreateService's
+deploymentController and gives such services no deployment), capacity and placement
+(every task fits, EC2 launch type included, without container instances), ECS's launch
+throttling of crash-looping services, Classic Load Balancers, Cloud Map, CloudWatch-alarm
+rollbacks of rolling updates (native deployments watch their alarms: ``ecs_native``),
+cluster task counts, and ListTasks' launchType filter.
 """
 
 from __future__ import annotations
