@@ -410,8 +410,6 @@ class ServiceDeployments:
                     "serviceRevisionArn": self.revision(state, deployment, now).arn,
                 }
                 return
-            if record is not None and record.status == ROLLBACK_REQUESTED:
-                return
             sources = [d for d in state.deployments if d is not deployment]
             self.create(state, deployment, sources, now)
         elif event_name == "SERVICE_DEPLOYMENT_FAILED" and record is not None and record.ongoing:
