@@ -259,19 +259,31 @@ STRATEGIES = ["BLUE_GREEN", "LINEAR", "CANARY"]
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_native_blue_green_linear_and_canary_strategies_are_described_as_created(world, sim, strategy):
+    """A service without a load balancer may use them ("Services that don't use ... Elastic Load
+    Balancing can also use blue/green deployments, but don't get any of the managed traffic shifting
+    benefits"); what they do with load balancers, hooks and rollbacks is tests/emulator/test_ecs_native.py."""
     td = world.task_definition(world.push("v1", ready=0.3))
-    config: dict[str, Any] = {"strategy": strategy, "bakeTimeInMinutes": 5}
+    config: dict[str, Any] = {"strategy": strategy, "bakeTimeInMinutes": 0}  # real minutes: keep them 0
     if strategy == "LINEAR":
-        config["linearConfiguration"] = {"stepPercent": 25.0, "stepBakeTimeInMinutes": 1}
+        config["linearConfiguration"] = {"stepPercent": 25.0, "stepBakeTimeInMinutes": 0}
     if strategy == "CANARY":
-        config["canaryConfiguration"] = {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2}
-    world.create_service(td, desired=1, deployment_configuration=config)
+        config["canaryConfiguration"] = {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 0}
+    world.create_service(td, desired=1, deployment_configuration=config, load_balanced=False)
     service = world.service()
     assert service["deploymentController"] == {"type": "ECS"}
     for key, value in config.items():
         assert service["deploymentConfiguration"][key] == value
-    world.wait_completed(td)  # rolled out (as a rolling update: see localcloud/README.md)
+    world.wait_completed(td)
     assert world.service()["deploymentConfiguration"]["strategy"] == strategy
+    [deployment] = world.ecs.list_service_deployments(cluster=world.cluster, service="web")["serviceDeployments"]
+    assert deployment["status"] == "SUCCESSFUL"
+
+
+def test_native_strategies_with_a_load_balancer_need_its_advanced_configuration(world, sim):
+    td = world.task_definition(world.push("v1", ready=0.3))
+    with pytest.raises(ClientError) as refused:
+        world.create_service(td, desired=1, deployment_configuration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0})
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
 
 
 def create_ec2_service_behind_an_instance_target_group(world, task_definition: str, desired: int) -> str:

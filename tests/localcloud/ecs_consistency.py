@@ -72,6 +72,8 @@ _SERVICE_FIELDS = (
     "load_balancers",
     "launch_type",
     "platform_version",
+    "current_service_deployment",  # ecs_service_deployments.ServiceDeployments.publish
+    "current_service_revisions",
 )
 
 

@@ -22,7 +22,14 @@ through the ordinary AWS API served by moto:
   health checks, and the deployment circuit breaker fails (and optionally rolls
   back) a deployment the way ECS does;
 * `ECS Deployment State Change` and `ECS Task State Change` events are handed to
-  the caller's `emit_event` as PutEvents entries.
+  the caller's `emit_event` as PutEvents entries;
+* every deployment is also a service deployment (ListServiceDeployments,
+  DescribeServiceDeployments, DescribeServiceRevisions, StopServiceDeployment:
+  ``ecs_service_deployments``), and a service whose deploymentConfiguration.strategy is
+  BLUE_GREEN, LINEAR or CANARY is deployed by ``ecs_native`` instead of the rolling
+  scheduler below: lifecycle stages, lifecycle hooks (Lambda functions run through the
+  caller's `invoke_function`, pause hooks), production and test listener rules rewritten
+  with weighted forward actions, target groups alternating, rollbacks.
 
 What a task does comes from its images: the OCI manifest pushed to moto's ECR
 carries `deckhand.sim/health` (healthy | unhealthy | crash),
@@ -43,14 +50,16 @@ Refused as ECS refuses them (``ecs_rules``, installed with these patches): tags
 that break ECS's tag rules; UpdateService changing the task definition (or
 network, platform version, load balancers, forceNewDeployment) of a service whose
 deployment controller is CODE_DEPLOY or EXTERNAL, or updating a deleted service;
-deploying or running a deregistered (INACTIVE) task definition.
+deploying or running a deregistered (INACTIVE) task definition; and
+(``ecs_native_rules``) blue/green, linear and canary configurations ECS refuses.
 
-Not simulated: blue/green and external deployment controllers and DAEMON
-services (left to moto; moto keeps CreateService's deploymentController and gives
-such services no deployment), capacity and placement (every task fits, EC2 launch
-type included, without container instances), ECS's launch throttling of
-crash-looping services, Classic Load Balancers, Cloud Map, CloudWatch-alarm
-rollbacks, cluster task counts, and ListTasks' launchType filter.
+Not simulated: the CodeDeploy blue/green (CODE_DEPLOY) and EXTERNAL deployment
+controllers and DAEMON services (left to moto; moto keeps CreateService's
+deploymentController and gives such services no deployment), capacity and placement
+(every task fits, EC2 launch type included, without container instances), ECS's launch
+throttling of crash-looping services, Classic Load Balancers, Cloud Map, CloudWatch-alarm
+rollbacks of rolling updates (native deployments watch their alarms: ``ecs_native``),
+cluster task counts, and ListTasks' launchType filter.
 """
 
 from __future__ import annotations
@@ -76,7 +85,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.elbv2 import models as elbv2_models
 
-from . import ecs_consistency, ecs_rules
+from . import ecs_consistency, ecs_native, ecs_rules
 
 LOG = logging.getLogger("localcloud.ecs_sim")
 
@@ -1089,6 +1098,8 @@ class ServiceState:
         self.events: list[dict[str, Any]] = []
         self.steady = False
         self.deleting = False
+        self.native: Any = None  # ecs_native.NativeController of a BLUE_GREEN/LINEAR/CANARY service
+        self.service_deployment_records: list[Any] = []  # ecs_service_deployments, newest first
         self._launch_index = 0
         # Service events are gathered during a tick and written at its end, one per kind, the
         # way ECS batches "has started 2 tasks: …".
@@ -1135,6 +1146,8 @@ class ServiceState:
             previous.updated_at = now
         self.deployments.insert(0, deployment)
         self.steady = False
+        if self.sim.native_deployments is not None:  # BLUE_GREEN, LINEAR, CANARY: ecs_native
+            self.sim.native_deployments.deployment_started(self, deployment, now)
         self.sim.emit_deployment_event(self, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", now)
         return deployment
 
@@ -1180,9 +1193,11 @@ class ServiceState:
             self._advance(task, now)
         self._enforce_health(now)
         self._note_healthy_tasks(now)
-        self._check_circuit_breaker(now)
-        self._schedule(now)
-        self._check_completion(now)
+        # A blue/green, linear or canary deployment schedules the tasks itself (ecs_native).
+        if self.native is None or not self.native.tick(now):
+            self._check_circuit_breaker(now)
+            self._schedule(now)
+            self._check_completion(now)
         self._check_steady_state(now)
         self._expire_stopped_tasks(now)
         self._write_batched_events(now)
@@ -1592,6 +1607,8 @@ class ServiceState:
         svc.created_at = _dt(self.created_at)
         if svc.launch_type == "FARGATE":
             svc.platform_family = "Linux"
+        if self.sim.service_deployments is not None:  # currentServiceDeployment, currentServiceRevisions
+            self.sim.service_deployments.publish(self, svc, now)
 
 
 # ============================================================================================
@@ -1602,9 +1619,21 @@ class ServiceState:
 class Simulator:
     """Owns the simulated ECS services and the background thread that advances them."""
 
-    def __init__(self, emit_event: Callable[[dict], None], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        emit_event: Callable[[dict], None],
+        clock: Callable[[], float],
+        invoke_function: Callable[[str, bytes], tuple[bytes, str | None]] | None = None,
+    ) -> None:
         self._emit_event = emit_event
         self._clock = clock
+        # Lifecycle hooks of native deployments invoke functions through this (ecs_hooks).
+        self.invoke_function = invoke_function
+        # Set by ecs_native.install: service deployment records and native deployments.
+        self.service_deployments: Any = None
+        self.native_deployments: Any = None
+        # CreateService's deploymentConfiguration, for adopt() on the same thread.
+        self._creating = threading.local()
         self._lock = threading.RLock()  # moto serves requests on many threads
         # Keeps events in order across flushing threads; re-entrant because an emit_event
         # callback may itself stop the simulator (which flushes).
@@ -1742,6 +1771,8 @@ class Simulator:
         now = self._clock()
         state = ServiceState(self, backend, service, now)
         self._services[self._key(backend, service)] = state
+        # CreateService's deploymentConfiguration decides how the first deployment is carried out.
+        state.settings.merge(getattr(self._creating, "deployment_configuration", None))
         state.start_deployment(now)
         state.publish(now)
         return state
@@ -1841,6 +1872,8 @@ class Simulator:
                 "Detail": json.dumps(detail),
             }
         )
+        if self.service_deployments is not None:  # rolling updates' service deployment records
+            self.service_deployments.rolling_event(state, deployment, event_name, now)
 
     def emit_task_event(self, state: ServiceState, task: SimTask, now: float) -> None:
         detail = _json_ready(task.describe(now))
@@ -1872,6 +1905,9 @@ class Simulator:
 # ============================================================================================
 
 
+_ADDED = object()  # marks an attribute _MotoPatches added (removed again on restore)
+
+
 class _MotoPatches:
     """Wraps moto's ECS and ELBv2 methods (class attributes, so every account and region)
     and puts the originals back on `restore`."""
@@ -1899,7 +1935,17 @@ class _MotoPatches:
     def restore(self) -> None:
         while self._saved:
             owner, name, original = self._saved.pop()
-            setattr(owner, name, original)
+            if original is _ADDED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+    def _add(self, owner: type, name: str, function: Callable[..., Any]) -> None:
+        """Adds an attribute moto lacks (an ECS operation it does not serve)."""
+        if name in owner.__dict__:
+            raise RuntimeError(f"{owner.__name__}.{name} exists already")
+        self._saved.append((owner, name, _ADDED))
+        setattr(owner, name, function)
 
     def _wrap(self, owner: type, name: str, make: Callable[[Any], Callable[..., Any]]) -> None:
         original = owner.__dict__[name]
@@ -2037,7 +2083,11 @@ class _MotoPatches:
         sim = self._sim
 
         def create_service(response: Any) -> Any:
-            result = original(response)
+            sim._creating.deployment_configuration = response._get_param("deploymentConfiguration")
+            try:
+                result = original(response)
+            finally:
+                sim._creating.deployment_configuration = None
             service = result.result["service"]
             with sim._lock:
                 sim.configure(
@@ -2095,13 +2145,22 @@ class _MotoPatches:
 _ACTIVE: Simulator | None = None
 
 
-def install(emit_event: Callable[[dict], None], clock: Callable[[], float] = time.time) -> Simulator:
+def install(
+    emit_event: Callable[[dict], None],
+    clock: Callable[[], float] = time.time,
+    invoke_function: Callable[[str, bytes], tuple[bytes, str | None]] | None = None,
+) -> Simulator:
     """Patches moto's in-process ECS and ELBv2 backends and starts the simulation thread.
-    `emit_event` receives PutEvents entries (Source, DetailType, Resources, Detail)."""
+    `emit_event` receives PutEvents entries (Source, DetailType, Resources, Detail);
+    `invoke_function(function_arn, payload)` runs a lifecycle hook's function synchronously and
+    answers (payload, function error or None), as Lambda's Invoke does."""
     global _ACTIVE
     if _ACTIVE is not None:
         raise RuntimeError("the ECS simulator is already installed; stop() it first")
-    sim = Simulator(emit_event, clock)
+    sim = Simulator(emit_event, clock, invoke_function)
+    # Blue/green, linear and canary deployments, service deployments and their API (ecs_native);
+    # installed before the first service is adopted.
+    ecs_native.install(sim)
     sim._start()
     # ECS reads lag behind writes (eventual consistency): ecs_consistency.py, sim.consistency.
     sim.consistency = ecs_consistency.install(sim)

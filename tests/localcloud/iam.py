@@ -500,6 +500,16 @@ def _tag_on_create(create_action: str, resource: str, tags: list[dict[str, str]]
     return [Authorization("ecs:TagResource", resource, context)]
 
 
+def _ecs_deployment_context(arn: str) -> dict[str, list[str]]:
+    """ecs:cluster and ecs:service of a service deployment or service revision ARN
+    (arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID)."""
+    prefix, _, resource = arn.partition(":service-")
+    parts = resource.split("/")
+    if len(parts) < 3:
+        return {}
+    return {"ecs:cluster": [f"{prefix}:cluster/{parts[1]}"], "ecs:service": [f"{prefix}:service/{parts[1]}/{parts[2]}"]}
+
+
 def _ecs_authorizations(request: ApiRequest) -> list[Authorization] | None:
     p, op, action = request.params, request.operation, request.action
     cluster = {"ecs:cluster": [_ecs_cluster_arn(request)]}
@@ -548,6 +558,15 @@ def _ecs_authorizations(request: ApiRequest) -> list[Authorization] | None:
             *_tag_on_create("RegisterTaskDefinition", definition, p.get("tags")),
             *_pass_roles([p.get("taskRoleArn"), p.get("executionRoleArn")]),
         ]
+    if op == "ListServiceDeployments":
+        # Resource type service (Service Authorization Reference, Amazon ECS).
+        service = _ecs_child_arn(request, "service", p.get("service", ""))
+        return [Authorization(action, service, cluster)]
+    if op in ("DescribeServiceDeployments", "StopServiceDeployment", "ContinueServiceDeployment", "DescribeServiceRevisions"):
+        # Resource types service-deployment (.../service-deployment/CLUSTER/SERVICE/ID) and
+        # service-revision (.../service-revision/CLUSTER/SERVICE/ID), with ecs:cluster and ecs:service.
+        arns = p.get("serviceDeploymentArns") or p.get("serviceRevisionArns") or [p.get("serviceDeploymentArn")]
+        return [Authorization(action, arn, _ecs_deployment_context(arn)) for arn in arns if arn]
     if op in ("TagResource", "UntagResource", "ListTagsForResource"):
         context = _request_tags(p.get("tags")) if op == "TagResource" else {}
         return [Authorization(action, p.get("resourceArn", "*"), context)]

@@ -10,6 +10,8 @@ task integrations call back through), patches it:
   ``PutImage`` emits its event (``events``);
 * the ECS/ELBv2 rollout simulator (``ecs_sim``, when present) makes
   deployments progress and publishes ``ECS Deployment State Change`` events;
+  blue/green, linear and canary deployments (``ecs_native``) invoke their lifecycle
+  hooks through ``LocalCloud.invoke_function`` (the local Lambda runtime);
 * moto's Step Functions interpreter gets fixes where it differs from AWS in
   ways a state machine relies on (``_sfn_*_patch`` below, each says why);
 
@@ -545,6 +547,20 @@ class LocalCloud:
         assert self.events is not None
         self.events.emit(entry, self.account_id, self.region)
 
+    def invoke_function(self, function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
+        """A synchronous Invoke as an AWS service makes it (ECS's lifecycle hooks, ecs_hooks.py):
+        the function runs in the local runtime; answers (payload, X-Amz-Function-Error or None).
+        Raises for an unknown function or when Lambda refuses the call (concurrency)."""
+        from moto.awslambda.models import lambda_backends
+
+        assert self.runtime is not None
+        parts = function_arn.split(":")
+        account, region, name = parts[4], parts[3], parts[6]
+        qualifier = parts[7] if len(parts) > 7 else None
+        fn = lambda_backends[account][region].get_function(name, qualifier)
+        result = self.runtime.invoke(fn, payload)
+        return result.payload, result.function_error
+
     def wait_for_deliveries(self, timeout: float = 60) -> bool:
         """Block until every event matched so far was handed to its target."""
         return self.delivery.wait_idle(timeout) if self.delivery else True
@@ -714,7 +730,7 @@ class LocalCloud:
         except Exception:  # noqa: BLE001 - a broken simulator must not take the cloud down
             LOG.exception("ECS simulator failed to import")
             return
-        self.sim = ecs_sim.install(emit_event=self.emit_event)
+        self.sim = ecs_sim.install(emit_event=self.emit_event, invoke_function=self.invoke_function)
         self._undo.append(self.sim.stop)
 
     # -- control routes -------------------------------------------------------
@@ -751,6 +767,10 @@ class LocalCloud:
             if self.sim is None:
                 return 404, {"error": "the ECS simulator is not installed"}
             return self.sim.consistency.control(method, body)
+        if route == "ecs/native-timing":  # bakes and hook delays of native deployments (ecs_native.py)
+            if self.sim is None:
+                return 404, {"error": "the ECS simulator is not installed"}
+            return self.sim.native_deployments.control(method, body)
         if route == "ecr/lifecycle/run":  # run ECR lifecycle policies now (ecr_lifecycle.py)
             return self.lifecycle.control(method, body)
         if route.startswith("sim/"):
