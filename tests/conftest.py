@@ -64,6 +64,12 @@ TEST_PARAMETERS = {
 }
 
 
+# The fixture of tests/emulator/test_ecs_sim.py that serves moto in the pytest process itself:
+# a test that uses it is marked own_moto (scripts/test runs those apart from the local clouds).
+OWN_MOTO_FIXTURE = "endpoint"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests that do not use the local cloud first, then the tests of the emulator
     itself, then the tests with deckhand's stack (keeping the order within each group).
@@ -82,6 +88,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             return 2
         return 1 if "localcloud_server" in names else 0
 
+    for item in items:
+        if OWN_MOTO_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.own_moto)
     items.sort(key=group)  # stable: file order within a group
 
 

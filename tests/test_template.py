@@ -35,18 +35,23 @@ EXPECTED_ACTIONS = {
                      "ecr:BatchGetImage", "ecr:PutImage", "ecr:BatchDeleteImage"},
     "DeployFunction": {"ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource",
                        "ecs:UpdateService", "iam:PassRole", "ecr:DescribeImages"},
+    # DescribeContainerInstances: bridge/host-mode targets; DescribeServiceDeployments: ECS-native strategies.
     "CheckFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
+                      "ecs:DescribeContainerInstances", "ecs:DescribeServiceDeployments",
                       "dynamodb:PutItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
     # sqs:SendMessage: SAM's policy for the on-failure destination (failed ECS events).
     "SignalFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
+                       "ecs:DescribeContainerInstances", "ecs:DescribeServiceDeployments",
                        "sqs:SendMessage",
                        # UpdateItem: one invocation judges a service at a time (a claim on its watcher).
                        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
+    # StopServiceDeployment: ECS-native strategies roll back through ECS.
     "RollbackFunction": {"dynamodb:GetItem", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:UpdateService",
+                         "ecs:StopServiceDeployment",
                          "iam:PassRole", "ecr:DescribeImages"},
     "NotifyFunction": {"events:PutEvents"},
 }
-MUTATING_ECS = {"ecs:UpdateService"}
+MUTATING_ECS = {"ecs:UpdateService", "ecs:StopServiceDeployment"}
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 
 
@@ -278,12 +283,13 @@ def test_mutating_ecs_actions_are_scoped_to_the_watched_clusters(watched: str) -
             if not MUTATING_ECS & set(as_list(statement["Action"])):
                 continue
             checked += 1
-            assert statement["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/*", statement
+            kind = "service-deployment" if "ecs:StopServiceDeployment" in as_list(statement["Action"]) else "service"
+            assert statement["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:{kind}/*", statement
             if watched:
                 assert statement["Condition"] == {"StringLike": {"ecs:cluster": ["*:cluster/prod", "*:cluster/staging"]}}, statement
             else:
                 assert "Condition" not in statement
-    assert checked == 2, "UpdateService in the deploy and rollback roles"
+    assert checked == 3, "UpdateService in the deploy and rollback roles, StopServiceDeployment in the rollback role"
 
 
 def test_pass_role_only_hands_task_roles_to_ecs_tasks() -> None:

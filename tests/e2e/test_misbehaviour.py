@@ -398,37 +398,6 @@ def test_a_failure_before_deckhands_update_leaves_someone_elses_revision_alone(a
     assert aws.describe(api.cluster, api.service)["taskDefinition"] == theirs, "their revision was not undone"
 
 
-NATIVE_STRATEGIES = {
-    "BLUE_GREEN": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1},
-    "LINEAR": {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 10.0, "stepBakeTimeInMinutes": 1}},
-    "CANARY": {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1}},
-}
-
-
-@pytest.mark.parametrize("kind", [*NATIVE_STRATEGIES])
-def test_services_deckhand_cannot_verify_are_skipped_with_a_reason(aws: Aws, events, kind: str) -> None:
-    net = aws.network()
-    repository = aws.repository(unique("flask"))
-    cluster = aws.cluster()
-    image = aws.pinned(repository, aws.push(repository, "main"))
-    track = [{"key": "deckhand:track", "value": f"web={repository}:main"}]
-    td = aws.task_definition(unique("api"), [("web", image, 5000)])
-    aws.ecs.create_service(
-        cluster=cluster, serviceName="api", taskDefinition=td, desiredCount=1, launchType="FARGATE",
-        deploymentConfiguration=NATIVE_STRATEGIES[kind],
-        networkConfiguration={"awsvpcConfiguration": {"subnets": net.subnets, "securityGroups": [net.security_group]}},
-        tags=track,
-    )
-    reason = kind
-    revisions_before = aws.ecs.list_task_definitions()["taskDefinitionArns"]
-    execution = aws.finish(aws.execution_for_push(aws.push(repository, "main")))
-    assert execution["status"] == "SUCCEEDED", execution
-    end = terminal_event(events, execution["executionArn"])
-    assert end["status"] == "SKIPPED" and reason in end["reason"], end
-    assert aws.ecs.list_task_definitions()["taskDefinitionArns"] == revisions_before
-    assert aws.describe(cluster, "api")["taskDefinition"] == td
-
-
 def test_a_cluster_watched_by_name_and_by_arn_deploys_each_service_once(aws: Aws, localcloud, events) -> None:
     api = api_service(aws, verified=False)
     lam = localcloud.client("lambda")

@@ -20,9 +20,7 @@ from localcloud import ecs_consistency  # noqa: E402
 from test_ecs_sim import endpoint, sim, wait_until, world  # noqa: E402,F401 - fixtures by name
 from test_mishaps import control  # noqa: E402
 
-# Serves moto in the pytest process itself: scripts/test runs it before, and apart from, the
-# workers that each run a local cloud in theirs (moto\'s state is process-wide).
-pytestmark = [pytest.mark.timeout(60), pytest.mark.own_moto]
+pytestmark = pytest.mark.timeout(60)
 
 LAG = 2.0
 
@@ -107,27 +105,3 @@ def test_a_new_service_is_described_as_created_not_hidden(world, sim):
     assert service["deploymentConfiguration"]["maximumPercent"] == 150
     [deployment] = service["deployments"]
     assert deployment["rolloutState"] == "IN_PROGRESS" and deployment["runningCount"] == 0
-
-
-# ------------------------------------------------------------------------------------------
-# The control route
-# ------------------------------------------------------------------------------------------
-
-
-def test_the_consistency_route_shows_sets_and_refuses(localcloud_server):
-    cloud = localcloud_server
-    try:
-        status, setting = control(cloud, "GET", "ecs/consistency")
-        assert status == 200 and setting["lagSeconds"] == ecs_consistency.DEFAULT_LAG_SECONDS > 0
-        assert control(cloud, "POST", "ecs/consistency", {"lagSeconds": 5}) == (
-            200, {"lagSeconds": 5.0, "default": ecs_consistency.DEFAULT_LAG_SECONDS})
-        assert control(cloud, "GET", "ecs/consistency")[1]["lagSeconds"] == 5.0
-        for bad in ({}, {"lagSeconds": -1}, {"lagSeconds": "5"}, {"lagSeconds": True}, {"lagSeconds": 301},
-                    {"lagSeconds": 1, "jitter": True}, {"lag": 1}):
-            status, answer = control(cloud, "POST", "ecs/consistency", bad)
-            assert status == 400 and answer["error"], (bad, answer)
-        assert control(cloud, "GET", "ecs/consistency")[1]["lagSeconds"] == 5.0, "a refusal changes nothing"
-        assert control(cloud, "PUT", "ecs/consistency", {"lagSeconds": 1})[0] == 405
-    finally:
-        status, setting = control(cloud, "DELETE", "ecs/consistency")
-    assert status == 200 and setting["lagSeconds"] == ecs_consistency.DEFAULT_LAG_SECONDS

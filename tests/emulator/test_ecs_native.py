@@ -9,7 +9,7 @@ callBackDelay = 0.3 s). Task timings are the simulator's usual ones.
 Lifecycle hooks are invoked through the simulator's ``invoke_function``; here a scripted Python
 stand-in (``Hooks``) answers in place of Lambda and records every event. The hook's role is
 evaluated for real (moto's IAM, iam.py). That the local cloud wires ``invoke_function`` to its Lambda
-runtime is shown by the last test, which runs against the whole local cloud with a fake function.
+runtime is shown by test_ecs_native_cloud.py, against the whole local cloud with a fake function.
 
 Run: .venv/bin/python -m pytest tests/emulator/test_ecs_native.py -q
 """
@@ -878,89 +878,3 @@ def test_rolling_updates_have_service_deployments_too(world, sim):
     world.ecs.update_service(cluster=world.cluster, service="web", forceNewDeployment=True)
     newest, superseded = listed()[:2]
     assert (newest["status"], superseded["status"]) == ("IN_PROGRESS", "STOPPED")
-
-
-# ------------------------------------------------------------------------------------------
-# 7. The whole local cloud: hooks run as Lambda functions, the timing route, IAM
-# ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cloud_world(cloud, monkeypatch):
-    """A NativeWorld in the session's local cloud, read without ECS's lag (as the mechanics tests
-    above read it)."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    assert control(cloud, "POST", "ecs/consistency", {"lagSeconds": 0})[0] == 200
-    w = NativeWorld(cloud.endpoint, sim=None)
-    yield w
-    w.close()
-    control(cloud, "DELETE", "ecs/consistency")
-
-
-def records_of(function: dict[str, Any]) -> list[dict[str, Any]]:
-    path = function["RecordFile"]
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def test_the_local_cloud_invokes_hooks_through_its_lambda_runtime(cloud, cloud_world, make_function):
-    world = cloud_world
-    approve = make_function(env={"FAKE_RESULT": json.dumps(SUCCEEDED)})
-    reject = make_function(env={"FAKE_RESULT": json.dumps(FAILED)})
-    world.create_native(deployed(world), hooks=[world.hook(approve["FunctionArn"], "POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT",
-                                                           hookDetails={"suite": "smoke"})])
-    first = world.wait_status("SUCCESSFUL", "ROLLBACK_FAILED", timeout=60)
-    assert first["status"] == "SUCCESSFUL"
-    events = records_of(approve)
-    assert [e["lifecycleStage"] for e in events] == ["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT"]
-    assert events[0]["resourceArn"] == first["serviceDeploymentArn"]
-    assert events[0]["hookDetails"] == {"suite": "smoke"}
-    assert events[1]["executionDetails"]["productionTrafficWeights"] == {first["targetServiceRevision"]["arn"]: 100}
-
-    world.update(taskDefinition=deployed(world, "v2"), deploymentConfiguration={
-        "lifecycleHooks": [world.hook(reject["FunctionArn"], "POST_TEST_TRAFFIC_SHIFT")]})
-    rolled = world.wait_status("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", timeout=60)
-    assert rolled["status"] == "ROLLBACK_SUCCESSFUL"
-    assert [e["lifecycleStage"] for e in records_of(reject)] == ["POST_TEST_TRAFFIC_SHIFT"]
-
-
-def test_the_native_timing_route_scales_ecs_waits(cloud):
-    assert control(cloud, "POST", "ecs/native-timing", {"scale": 0.5}) == (200, {"scale": 0.5})
-    assert ecs_native.WAIT_SCALE == 0.5
-    assert control(cloud, "GET", "ecs/native-timing") == (200, {"scale": 0.5})
-    assert control(cloud, "POST", "ecs/native-timing", {"scale": 0})[0] == 400
-    assert control(cloud, "POST", "ecs/native-timing", {"speed": 2})[0] == 400
-    assert control(cloud, "DELETE", "ecs/native-timing") == (200, {"scale": 1.0})
-
-
-def test_a_functions_role_is_evaluated_on_service_deployment_arns(cloud, cloud_world):
-    from localcloud.iam import mint_role_credentials
-
-    world = cloud_world
-    world.create_native(deployed(world))
-    arn = world.wait_status("SUCCESSFUL", timeout=60)["serviceDeploymentArn"]
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-
-    def client_allowed(resource: str) -> Any:
-        name = f"reader-{uuid.uuid4().hex[:8]}"
-        role = world.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-        world.iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["ecs:DescribeServiceDeployments", "ecs:ListServiceDeployments"], "Resource": resource}]}))
-        credentials = mint_role_credentials(role, "fn", REGION)
-        return boto3.client("ecs", endpoint_url=cloud.endpoint, region_name=REGION,
-                            aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
-                            aws_session_token=credentials["SessionToken"])
-
-    mine = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/{world.cluster}/*"
-    assert client_allowed(mine).describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"]
-    with pytest.raises(ClientError) as denied:
-        client_allowed(f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/other/*").describe_service_deployments(
-            serviceDeploymentArns=[arn])
-    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
-    # ListServiceDeployments is authorized on the service itself.
-    with pytest.raises(ClientError) as listing:
-        client_allowed(mine).list_service_deployments(cluster=world.cluster, service="web")
-    assert listing.value.response["Error"]["Code"] == "AccessDeniedException"
-    service = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{world.cluster}/web"
-    assert client_allowed(service).list_service_deployments(cluster=world.cluster, service="web")["serviceDeployments"]

@@ -34,9 +34,7 @@ ACCOUNT = "123456789012"
 CONTAINER_PORT = 8080
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
-# Serves moto in the pytest process itself: scripts/test runs it before, and apart from, the
-# workers that each run a local cloud in theirs (moto\'s state is process-wide).
-pytestmark = [pytest.mark.timeout(45), pytest.mark.own_moto]
+pytestmark = pytest.mark.timeout(45)
 
 
 # ------------------------------------------------------------------------------------------

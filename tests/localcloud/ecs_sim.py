@@ -940,10 +940,7 @@ class HostPlacer:
             # launches an instance that registers with the cluster). On ECS every EC2 task has a
             # container instance, which DescribeTasks names and DescribeContainerInstances maps to
             # its EC2 instance id: the made-up instance is registered, never left nameless.
-            instance_id = f"i-{uuid.uuid4().hex[:17]}"
-            register = getattr(state.backend, "register_container_instance", None)
-            if register is not None:
-                arn = register(state.cluster_name, instance_id).container_instance_arn
+            instance_id, arn = self._scale_out(state)
         bindings: dict[tuple[str, int], int] = {}
         for container, mappings in deployment.port_mappings.items():
             for mapping in mappings:
@@ -957,6 +954,22 @@ class HostPlacer:
                     host_port = self._ephemeral_port()
                 bindings[(container, int(container_port))] = host_port
         return TaskHost(instance_id, arn, bindings)
+
+    @staticmethod
+    def _scale_out(state: "ServiceState") -> tuple[str, str | None]:
+        """Launches an EC2 instance (moto's EC2, so DescribeInstances knows it) and registers it
+        with the cluster as the ECS agent does; a made-up id if moto cannot (no AMI)."""
+        try:
+            ec2 = ec2_backends[state.account][state.region]
+            image = next(iter(ec2.describe_images()), None)
+            if image is None:
+                raise LookupError("no AMI")
+            [instance] = ec2.run_instances(image.id, 1, None, []).instances
+            registered = state.backend.register_container_instance(state.cluster_name, instance.id)
+            return instance.id, registered.container_instance_arn
+        except Exception:  # noqa: BLE001 - placement must not fail the simulation
+            LOG.exception("could not scale out cluster %s with an instance", state.cluster_name)
+            return f"i-{uuid.uuid4().hex[:17]}", None
 
     def _ephemeral_port(self) -> int:
         port = self._next_port

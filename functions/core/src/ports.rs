@@ -5,7 +5,7 @@ use crate::domain::approval::PendingApproval;
 use crate::domain::events::DeploymentEvent;
 use crate::domain::gates::AlarmSnapshot;
 use crate::domain::ledger::{HolderStatus, ServiceRecord};
-use crate::domain::snapshot::{ImageDetail, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
+use crate::domain::snapshot::{ImageDetail, ServiceDeploymentSnapshot, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
 use crate::domain::wake::{Claim, Release, Waiter};
 use crate::error::Result;
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
@@ -38,6 +38,12 @@ pub trait Ecs: Send + Sync {
     ) -> impl Future<Output = Result<ServiceSnapshot>> + Send;
     /// Running and recently stopped tasks of a service.
     fn service_tasks(&self, cluster: &str, service: &str) -> impl Future<Output = Result<Vec<TaskSnapshot>>> + Send;
+    /// ECS-native strategies: a service deployment (DescribeServiceDeployments), None when ECS
+    /// does not know it (any more).
+    fn service_deployment(&self, arn: &str) -> impl Future<Output = Result<Option<ServiceDeploymentSnapshot>>> + Send;
+    /// ECS-native strategies: asks ECS to roll back a service deployment in progress
+    /// (StopServiceDeployment, stopType ROLLBACK). Ok(false) when it is no longer in progress.
+    fn roll_back_service_deployment(&self, arn: &str) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// Which image an ECR lookup asks for.

@@ -57,6 +57,8 @@ pub struct State {
     /// Revisions deregistered so recently that DescribeTaskDefinition still reads them ACTIVE:
     /// UpdateService refuses them as ECS does ("TaskDefinition is inactive").
     pub deregistered_unseen: Vec<String>,
+    /// ECS-native service deployments by ARN; a rollback request sets ROLLBACK_REQUESTED.
+    pub service_deployments: BTreeMap<String, crate::domain::snapshot::ServiceDeploymentSnapshot>,
     /// Judging claims on waiters: key → (token, claimed until, another look asked for).
     pub judging: BTreeMap<String, (String, f64, bool)>,
     /// Service records loaded (Ledger::load), to count the sweep's reads of the state table.
@@ -276,6 +278,23 @@ impl Ecs for FakeCloud {
 
     async fn service_tasks(&self, _cluster: &str, _service: &str) -> Result<Vec<TaskSnapshot>> {
         Ok(self.with(|s| s.tasks.clone()))
+    }
+
+    async fn service_deployment(&self, arn: &str) -> Result<Option<crate::domain::snapshot::ServiceDeploymentSnapshot>> {
+        Ok(self.with(|s| s.service_deployments.get(arn).cloned()))
+    }
+
+    async fn roll_back_service_deployment(&self, arn: &str) -> Result<bool> {
+        self.with(|s| {
+            s.calls.push(format!("StopServiceDeployment {arn} ROLLBACK"));
+            Ok(match s.service_deployments.get_mut(arn) {
+                Some(d) if d.status == "IN_PROGRESS" || d.status == "PENDING" => {
+                    d.status = "ROLLBACK_REQUESTED".into();
+                    true
+                }
+                _ => false,
+            })
+        })
     }
 }
 

@@ -42,13 +42,17 @@ pub async fn check(
     let service = describe_one(ecs, target).await?;
     let tasks = ecs.service_tasks(&target.cluster_arn, &target.service).await?;
     let mut targets = BTreeMap::new();
-    let groups: Vec<&str> = service.load_balancers.iter().filter_map(|lb| lb.target_group_arn.as_deref()).collect();
+    let groups: Vec<&str> = service.load_balancers.iter().flat_map(|lb| lb.target_groups()).collect();
     for group in groups {
         if !targets.contains_key(group) {
             targets.insert(group.to_string(), elb.target_health(group).await?);
         }
     }
-    let observation = Observation { service, tasks, targets };
+    let service_deployment = match service.current_service_deployment.as_deref() {
+        Some(arn) if service.deployment_strategy.is_native() => ecs.service_deployment(arn).await?,
+        _ => None,
+    };
+    let observation = Observation { service, tasks, targets, service_deployment };
     let mut health = assess(&observation, rollout, &target.policy, previous, now);
     let watched = &target.policy.gates.alarms;
     if !watched.is_empty() && !rollback && matches!(health.verdict, Verdict::Pending | Verdict::Healthy) {

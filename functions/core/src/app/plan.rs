@@ -7,7 +7,7 @@ use crate::domain::image::ImageRef;
 use crate::domain::model::{ContainerChange, Mode, Plan, PlanAction, PushedTag, Target, Trigger};
 use crate::domain::request::{parse_request, ManualDeploy, ManualRollback, Push, Request};
 use crate::domain::snapshot::ServiceSnapshot;
-use crate::domain::status::{DeploymentController, DeploymentStrategy};
+use crate::domain::status::DeploymentController;
 use crate::domain::taskdef::{describe_changes, retarget};
 use crate::domain::track::{parse_track, policy_from_tags, Tracked, TRACK_TAG};
 use crate::error::{DeckhandError, Result};
@@ -371,9 +371,11 @@ pub fn unverifiable(service: &ServiceSnapshot) -> Option<String> {
             service.deployment_controller
         ));
     }
-    if !matches!(service.deployment_strategy, DeploymentStrategy::Rolling | DeploymentStrategy::Absent) {
+    if service.deployment_strategy.is_native()
+        && service.load_balancers.iter().any(|lb| lb.target_group_arn.is_some() && lb.alternate_target_group_arn.is_none()) {
+        // ECS refuses this configuration itself; a service left so by an older API is not guessed at.
         return Some(format!(
-            "it uses the ECS-native {} deployment strategy, which deckhand does not drive yet (only rolling updates)",
+            "its ECS-native {} deployment strategy has a load balancer without advancedConfiguration.alternateTargetGroupArn",
             service.deployment_strategy
         ));
     }

@@ -175,10 +175,37 @@ async fn roll_to(
         );
         return Ok(rollout);
     }
+    if let Some(arn) = native_rollback(service, &leaving, &revision) {
+        // ECS-native strategies: ECS's own rollback puts production traffic back on the revision
+        // still running next to the new one; a second UpdateService would start another
+        // deployment on top of this one instead.
+        if ecs.roll_back_service_deployment(arn).await? {
+            rollout.reason = format!(
+                "asked ECS to roll back its {} deployment of {} to {} ({why})",
+                service.deployment_strategy,
+                short(&leaving),
+                short(&revision)
+            );
+            tracing::warn!(service = %target.service_arn, to = %revision, deployment = %arn, "asked ECS to roll back");
+            return Ok(rollout);
+        }
+    }
     let updated = ecs.update_service(&target.cluster_arn, &target.service, &revision, false).await?;
     rollout.deployment_id = updated.primary().filter(|d| d.task_definition == revision).map(|d| d.id.clone());
     tracing::warn!(service = %target.service_arn, to = %revision, "rolled back");
     Ok(rollout)
+}
+
+/// The service deployment to ask ECS to roll back, if any: a native strategy's deployment of the
+/// revision being left, still in progress (PRIMARY, not COMPLETED or FAILED), with the rollback's
+/// revision still deployed next to it (ECS rolls back to that one only).
+fn native_rollback<'a>(service: &'a ServiceSnapshot, leaving: &str, revision: &str) -> Option<&'a str> {
+    let arn = service.current_service_deployment.as_deref()?;
+    let primary = service.primary()?;
+    let in_progress = primary.task_definition == leaving && primary.rollout_state == RolloutState::InProgress;
+    let blue_still_there =
+        service.deployments.iter().any(|d| d.id != primary.id && d.task_definition == revision);
+    (service.deployment_strategy.is_native() && in_progress && blue_still_there).then_some(arn)
 }
 
 /// Whether a PRIMARY on the rollback's revision is ECS's own rollback of the failed deployment,

@@ -587,6 +587,7 @@ fn cloud_load_balancer() -> Vec<crate::domain::snapshot::LoadBalancerRef> {
         target_group_arn: Some("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/api/1".into()),
         container_name: Some("web".into()),
         container_port: Some(5000),
+        ..Default::default()
     }]
 }
 

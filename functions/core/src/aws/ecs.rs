@@ -2,13 +2,18 @@
 
 use super::{classify, seconds};
 use crate::domain::snapshot::{
-    ContainerSnapshot, DeploymentSnapshot, LoadBalancerRef, PortBinding, ServiceSnapshot, TaskSnapshot,
+    native_wait_seconds, ContainerSnapshot, DeploymentSnapshot, LoadBalancerRef, PortBinding, ServiceDeploymentSnapshot,
+    ServiceSnapshot, TaskSnapshot,
 };
+use crate::domain::status::DeploymentStrategy;
 use crate::error::{DeckhandError, Result};
 use crate::ports::Ecs;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
-use aws_sdk_ecs::types::{DesiredStatus, Service, ServiceField, Tag, Task, TaskDefinition, TaskDefinitionField};
+use aws_sdk_ecs::types::{
+    DesiredStatus, Service, ServiceDeployment, ServiceField, StopServiceDeploymentStopType, Tag, Task, TaskDefinition,
+    TaskDefinitionField,
+};
 use aws_sdk_ecs::Client;
 use std::collections::BTreeMap;
 
@@ -203,6 +208,46 @@ impl Ecs for EcsAdapter {
         self.name_instances(cluster, &mut tasks).await?;
         Ok(tasks)
     }
+
+    async fn service_deployment(&self, arn: &str) -> Result<Option<ServiceDeploymentSnapshot>> {
+        let output = self
+            .client
+            .describe_service_deployments()
+            .service_deployment_arns(arn)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeServiceDeployments", e))?;
+        Ok(output.service_deployments().first().map(service_deployment_snapshot))
+    }
+
+    async fn roll_back_service_deployment(&self, arn: &str) -> Result<bool> {
+        let stopped = self
+            .client
+            .stop_service_deployment()
+            .service_deployment_arn(arn)
+            .stop_type(StopServiceDeploymentStopType::Rollback)
+            .send()
+            .await;
+        match stopped {
+            Ok(_) => Ok(true),
+            // "ConflictException: The request could not be processed because of conflict in the
+            // current state of the resource": the deployment already ended (or is rolling back).
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => Ok(false),
+            Err(e) => Err(classify("StopServiceDeployment", e)),
+        }
+    }
+}
+
+fn service_deployment_snapshot(deployment: &ServiceDeployment) -> ServiceDeploymentSnapshot {
+    let target = deployment.target_service_revision();
+    ServiceDeploymentSnapshot {
+        arn: deployment.service_deployment_arn().unwrap_or_default().to_string(),
+        status: deployment.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status_reason: deployment.status_reason().map(str::to_string),
+        lifecycle_stage: deployment.lifecycle_stage().map(|s| s.as_str().to_string()),
+        production_percent: target.and_then(|t| t.requested_production_traffic_weight()),
+        test_percent: target.and_then(|t| t.requested_test_traffic_weight()),
+    }
 }
 
 impl EcsAdapter {
@@ -273,6 +318,10 @@ pub fn service_snapshot(service: &Service) -> ServiceSnapshot {
             .iter()
             .map(|lb| LoadBalancerRef {
                 target_group_arn: lb.target_group_arn().map(str::to_string),
+                alternate_target_group_arn: lb
+                    .advanced_configuration()
+                    .and_then(|a| a.alternate_target_group_arn())
+                    .map(str::to_string),
                 container_name: lb.container_name().map(str::to_string),
                 container_port: lb.container_port(),
             })
@@ -290,6 +339,16 @@ pub fn service_snapshot(service: &Service) -> ServiceSnapshot {
             .and_then(|c| c.strategy())
             .map_or_else(Default::default, |s| s.as_str().into()),
         awsvpc: service.network_configuration().and_then(|n| n.awsvpc_configuration()).is_some(),
+        current_service_deployment: service.current_service_deployment().map(str::to_string),
+        ecs_wait_seconds: service.deployment_configuration().map_or(0, |c| {
+            let strategy: DeploymentStrategy = c.strategy().map_or_else(Default::default, |s| s.as_str().into());
+            native_wait_seconds(
+                &strategy,
+                c.bake_time_in_minutes(),
+                c.linear_configuration().map(|l| (l.step_percent().unwrap_or(100.0), l.step_bake_time_in_minutes().unwrap_or(0))),
+                c.canary_configuration().and_then(|k| k.canary_bake_time_in_minutes()),
+            )
+        }),
     }
 }
 

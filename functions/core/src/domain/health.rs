@@ -7,7 +7,9 @@
 //! [`assess`] runs the steps below in order; each step either settles the verdict or hands on.
 
 use super::model::{Health, Policy, Rollout, Verdict};
-use super::snapshot::{DeploymentSnapshot, LoadBalancerRef, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
+use super::snapshot::{
+    DeploymentSnapshot, LoadBalancerRef, ServiceDeploymentSnapshot, ServiceSnapshot, TargetSnapshot, TaskSnapshot,
+};
 use super::status::{DeploymentStatus, RolloutState, StopCode, TargetState, TaskHealth, TaskStatus};
 use std::collections::BTreeMap;
 
@@ -19,6 +21,8 @@ pub struct Observation {
     pub tasks: Vec<TaskSnapshot>,
     /// Target health per target group ARN.
     pub targets: BTreeMap<String, Vec<TargetSnapshot>>,
+    /// ECS-native strategies: the service deployment ECS runs (its lifecycle stage and traffic).
+    pub service_deployment: Option<ServiceDeploymentSnapshot>,
 }
 
 /// A settled verdict with its reason (the unhealthy strikes are added by [`assess`]).
@@ -78,7 +82,10 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
         );
         return health((Verdict::Healthy, reason), 0);
     }
-    let progress = progress(service, deployment, running.len(), container_unhealthy, &targets);
+    let mut progress = progress(service, deployment, running.len(), container_unhealthy, &targets);
+    if let Some(native) = &observation.service_deployment {
+        progress.push_str(&format!("; ECS {} deployment {}", service.deployment_strategy, native.describe()));
+    }
     let mut pending = health(deadline(rollout, policy, service, previous, progress, now), strikes);
     // ECS announces its deployment's progress and failed tasks; it says nothing more once it
     // calls the deployment COMPLETED, and load balancers publish no health events at all.
@@ -281,11 +288,17 @@ impl TargetTally {
         let grace = service.health_check_grace_period_seconds as f64;
         let mut tally = Self::default();
         for lb in &service.load_balancers {
-            let Some(group) = lb.target_group_arn.as_deref() else { continue };
-            let registered = targets.get(group).map(Vec::as_slice).unwrap_or_default();
+            // Blue/green pairs: a task counts in whichever group of the pair it is registered in.
+            let groups: Vec<&str> = lb.target_groups().collect();
+            let Some(&first) = groups.first() else { continue };
             for task in running {
                 tally.expected += 1;
-                match find_target(registered, task, lb) {
+                let found = groups.iter().find_map(|group| {
+                    let registered = targets.get(*group).map(Vec::as_slice).unwrap_or_default();
+                    find_target(registered, task, lb).map(|target| (*group, target))
+                });
+                let group = found.map_or(first, |(group, _)| group);
+                match found.map(|(_, target)| target) {
                     Some(target) if target.state == TargetState::Healthy => tally.healthy += 1,
                     Some(target)
                         if target.state == TargetState::Unhealthy
@@ -308,7 +321,7 @@ impl TargetTally {
                     None => tally.waiting_on.push(format!(
                         "task {} not registered in {}",
                         short_task(&task.arn),
-                        short_group(group)
+                        groups.iter().map(|g| short_group(g)).collect::<Vec<_>>().join(" or ")
                     )),
                 }
             }
@@ -351,8 +364,10 @@ fn deadline(
     let elapsed = now - rollout.started_at;
     if seconds_left(rollout, policy, service, previous, now) <= 0.0 {
         let bake_note = if previous.baked { format!(" + bake {}s", policy.bake_seconds) } else { String::new() };
+        let ecs_note =
+            if service.ecs_wait_seconds > 0 { format!(" + ECS bakes {}s", service.ecs_wait_seconds) } else { String::new() };
         let reason = format!(
-            "timed out after {elapsed:.0}s (timeout {}s + grace period {grace}s{bake_note}): {status}",
+            "timed out after {elapsed:.0}s (timeout {}s + grace period {grace}s{ecs_note}{bake_note}): {status}",
             policy.timeout_seconds
         );
         return (Verdict::Failed, reason);
@@ -364,7 +379,9 @@ fn deadline(
 fn seconds_left(rollout: &Rollout, policy: &Policy, service: &ServiceSnapshot, previous: &Health, now: f64) -> f64 {
     let grace = service.health_check_grace_period_seconds as f64;
     let baking = if previous.baked { policy.bake_seconds as f64 } else { 0.0 };
-    rollout.started_at + policy.timeout_seconds as f64 + grace + baking - now
+    // ECS-native strategies shift traffic and bake on ECS's own schedule before they complete.
+    let ecs_waits = service.ecs_wait_seconds as f64;
+    rollout.started_at + policy.timeout_seconds as f64 + grace + ecs_waits + baking - now
 }
 
 fn progress(

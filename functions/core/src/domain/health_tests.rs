@@ -76,6 +76,7 @@ fn completed(states: [&str; 2]) -> Observation {
             target_group_arn: Some(TG_API.into()),
             container_name: Some("web".into()),
             container_port: Some(5000),
+            ..Default::default()
         }],
         ..Default::default()
     };
@@ -83,6 +84,7 @@ fn completed(states: [&str; 2]) -> Observation {
         service,
         tasks: vec![task(1, "RUNNING"), task(2, "RUNNING")],
         targets: [(TG_API.to_string(), vec![target(1, states[0]), target(2, states[1])])].into(),
+        ..Default::default()
     }
 }
 
@@ -118,6 +120,7 @@ fn every_target_group_of_the_service_counts() {
         target_group_arn: Some(TG_ADMIN.into()),
         container_name: Some("web".into()),
         container_port: Some(5000),
+        ..Default::default()
     });
     observation.targets.insert(TG_ADMIN.into(), vec![target(1, "healthy"), target(2, "unhealthy")]);
     assert_eq!(judge(&observation, START + 30.0).verdict, Verdict::Pending, "inside the grace period");

@@ -26,6 +26,68 @@ pub struct ServiceSnapshot {
     /// Whether the service's tasks get their own network interface (`awsvpcConfiguration`), so
     /// that their targets are registered by IP address.
     pub awsvpc: bool,
+    /// ECS-native strategies: the service deployment under way or last run
+    /// (`currentServiceDeployment`).
+    pub current_service_deployment: Option<String>,
+    /// ECS-native strategies: how long ECS itself waits in a deployment by its configuration
+    /// (bake, linear step bakes, canary bake), which a rollout's deadline must allow for.
+    pub ecs_wait_seconds: u64,
+}
+
+/// An ECS service deployment (DescribeServiceDeployments), for the native strategies: where it is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceDeploymentSnapshot {
+    pub arn: String,
+    /// PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, STOP_REQUESTED, ROLLBACK_REQUESTED,
+    /// ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL, ROLLBACK_FAILED.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub lifecycle_stage: Option<String>,
+    /// The share of production and test traffic ECS sends to the new (target) revision.
+    pub production_percent: Option<f64>,
+    pub test_percent: Option<f64>,
+}
+
+impl ServiceDeploymentSnapshot {
+    /// Where the deployment is, for a progress line: "PRODUCTION_TRAFFIC_SHIFT, 25% of production traffic".
+    pub fn describe(&self) -> String {
+        let mut parts = vec![self.status.clone()];
+        if let Some(stage) = &self.lifecycle_stage {
+            parts.push(format!("at {stage}"));
+        }
+        if let Some(percent) = self.production_percent {
+            parts.push(format!("{percent}% of production traffic on the new revision"));
+        }
+        if let Some(percent) = self.test_percent.filter(|p| *p > 0.0) {
+            parts.push(format!("{percent}% of test traffic"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// What ECS itself waits, in seconds, in a native deployment configured so: the bake after the
+/// shift, plus the step bakes between LINEAR steps (none after the last) or the CANARY bake.
+pub fn native_wait_seconds(
+    strategy: &DeploymentStrategy,
+    bake_minutes: Option<i32>,
+    linear: Option<(f64, i32)>,
+    canary_bake_minutes: Option<i32>,
+) -> u64 {
+    let minutes = |m: Option<i32>| m.unwrap_or(0).max(0) as u64;
+    let shift = match strategy {
+        DeploymentStrategy::Linear => linear.map_or(0, |(step_percent, step_bake)| {
+            let steps = if step_percent > 0.0 { (100.0 / step_percent).ceil() as u64 } else { 1 };
+            steps.saturating_sub(1) * minutes(Some(step_bake))
+        }),
+        DeploymentStrategy::Canary => minutes(canary_bake_minutes),
+        _ => 0,
+    };
+    match strategy {
+        DeploymentStrategy::BlueGreen | DeploymentStrategy::Linear | DeploymentStrategy::Canary => {
+            (shift + minutes(bake_minutes)) * 60
+        }
+        _ => 0,
+    }
 }
 
 impl ServiceSnapshot {
@@ -90,8 +152,19 @@ pub struct DeploymentSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LoadBalancerRef {
     pub target_group_arn: Option<String>,
+    /// ECS-native blue/green, linear and canary (`advancedConfiguration.alternateTargetGroupArn`):
+    /// the two groups swap roles on every deployment, and the new revision's tasks are registered
+    /// in whichever of them is not serving production.
+    pub alternate_target_group_arn: Option<String>,
     pub container_name: Option<String>,
     pub container_port: Option<i32>,
+}
+
+impl LoadBalancerRef {
+    /// The target groups a task of this load balancer may be registered in.
+    pub fn target_groups(&self) -> impl Iterator<Item = &str> {
+        self.target_group_arn.iter().chain(&self.alternate_target_group_arn).map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -134,6 +134,14 @@ aws_enum! {
     DeploymentStrategy { Rolling = "ROLLING", BlueGreen = "BLUE_GREEN", Linear = "LINEAR", Canary = "CANARY" }
 }
 
+impl DeploymentStrategy {
+    /// BLUE_GREEN, LINEAR or CANARY: ECS shifts traffic between two target groups and bakes,
+    /// through a service deployment with lifecycle stages.
+    pub fn is_native(&self) -> bool {
+        matches!(self, Self::BlueGreen | Self::Linear | Self::Canary)
+    }
+}
+
 aws_enum! {
     /// A task definition revision's status: INACTIVE ones were deregistered.
     TaskDefinitionStatus { Active = "ACTIVE", Inactive = "INACTIVE", DeleteInProgress = "DELETE_IN_PROGRESS" }
