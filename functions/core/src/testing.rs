@@ -280,7 +280,10 @@ impl Ecs for FakeCloud {
         Ok(self.with(|s| s.tasks.clone()))
     }
 
-    async fn service_deployment(&self, arn: &str) -> Result<Option<crate::domain::snapshot::ServiceDeploymentSnapshot>> {
+    async fn service_deployment(
+        &self,
+        arn: &str,
+    ) -> Result<Option<crate::domain::snapshot::ServiceDeploymentSnapshot>> {
         Ok(self.with(|s| s.service_deployments.get(arn).cloned()))
     }
 

@@ -372,7 +372,11 @@ pub fn unverifiable(service: &ServiceSnapshot) -> Option<String> {
         ));
     }
     if service.deployment_strategy.is_native()
-        && service.load_balancers.iter().any(|lb| lb.target_group_arn.is_some() && lb.alternate_target_group_arn.is_none()) {
+        && service
+            .load_balancers
+            .iter()
+            .any(|lb| lb.target_group_arn.is_some() && lb.alternate_target_group_arn.is_none())
+    {
         // ECS refuses this configuration itself; a service left so by an older API is not guessed at.
         return Some(format!(
             "its ECS-native {} deployment strategy has a load balancer without advancedConfiguration.alternateTargetGroupArn",

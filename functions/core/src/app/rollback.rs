@@ -203,8 +203,7 @@ fn native_rollback<'a>(service: &'a ServiceSnapshot, leaving: &str, revision: &s
     let arn = service.current_service_deployment.as_deref()?;
     let primary = service.primary()?;
     let in_progress = primary.task_definition == leaving && primary.rollout_state == RolloutState::InProgress;
-    let blue_still_there =
-        service.deployments.iter().any(|d| d.id != primary.id && d.task_definition == revision);
+    let blue_still_there = service.deployments.iter().any(|d| d.id != primary.id && d.task_definition == revision);
     (service.deployment_strategy.is_native() && in_progress && blue_still_there).then_some(arn)
 }
 

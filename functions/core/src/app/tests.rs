@@ -391,6 +391,54 @@ async fn rollback_watches_a_circuit_breaker_rollback_instead_of_starting_another
     assert_eq!(cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count(), updates_before);
 }
 
+/// A native (BLUE_GREEN) service whose service deployment of the failed revision is in progress.
+fn native_in_progress(cloud: &FakeCloud) -> &'static str {
+    const ARN: &str = "arn:aws:ecs:us-east-1:1:service-deployment/prod/todo/abc";
+    let mut service = cloud.service("todo");
+    service.deployment_strategy = crate::domain::status::DeploymentStrategy::BlueGreen;
+    service.current_service_deployment = Some(ARN.into());
+    service.deployments[0].rollout_state = "IN_PROGRESS".into();
+    cloud.set_service(service);
+    cloud.with(|s| {
+        s.service_deployments.insert(
+            ARN.into(),
+            crate::domain::snapshot::ServiceDeploymentSnapshot {
+                arn: ARN.into(),
+                status: "IN_PROGRESS".into(),
+                ..Default::default()
+            },
+        )
+    });
+    ARN
+}
+
+#[tokio::test]
+async fn a_native_deployment_in_progress_is_rolled_back_by_ecs_not_by_another_update() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
+    let arn = native_in_progress(&cloud);
+    let updates_before = cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count();
+    let back = roll_back_failed(&cloud, &target, &failed, 200.0).await;
+    assert_eq!(back.task_definition, td_arn("todo", 1));
+    assert!(back.reason.contains("asked ECS to roll back its BLUE_GREEN deployment"), "{}", back.reason);
+    assert!(cloud.with(|s| s.calls.contains(&format!("StopServiceDeployment {arn} ROLLBACK"))));
+    assert_eq!(cloud.mutating_calls().iter().filter(|c| c.starts_with("UpdateService")).count(), updates_before);
+}
+
+#[tokio::test]
+async fn a_native_deployment_that_already_ended_is_rolled_back_by_a_new_deployment() {
+    let cloud = seeded();
+    let target = deploy_target(&cloud, 7).await;
+    let failed = deploy(&cloud, &cloud, &target, None, 100.0).await.unwrap();
+    let arn = native_in_progress(&cloud);
+    // ECS finished (SUCCESSFUL) before deckhand's gate failed: StopServiceDeployment is refused.
+    cloud.with(|s| s.service_deployments.get_mut(arn).unwrap().status = "SUCCESSFUL".into());
+    let back = roll_back_failed(&cloud, &target, &failed, 200.0).await;
+    assert_eq!(back.task_definition, td_arn("todo", 1));
+    assert_eq!(cloud.service("todo").task_definition, td_arn("todo", 1), "an UpdateService went back");
+}
+
 #[tokio::test]
 async fn a_read_from_before_the_update_is_not_taken_for_ecs_having_gone_back() {
     // Found by the e2e alarm test: the alarm fired within ECS's read lag of deckhand's
@@ -538,7 +586,11 @@ async fn services_deckhand_cannot_verify_are_skipped_with_a_reason_and_refused_m
     let cases: [(&str, Change); 3] = [
         ("CODE_DEPLOY", |s| s.deployment_controller = DeploymentController::CodeDeploy),
         ("EXTERNAL", |s| s.deployment_controller = DeploymentController::External),
-        ("BLUE_GREEN", |s| s.deployment_strategy = DeploymentStrategy::BlueGreen),
+        ("BLUE_GREEN", |s| {
+            // A native strategy behind a load balancer without the alternate target group.
+            s.deployment_strategy = DeploymentStrategy::BlueGreen;
+            s.load_balancers = cloud_load_balancer();
+        }),
     ];
     for (why, change) in cases {
         let cloud = seeded();

@@ -2,8 +2,8 @@
 
 use super::{classify, seconds};
 use crate::domain::snapshot::{
-    native_wait_seconds, ContainerSnapshot, DeploymentSnapshot, LoadBalancerRef, PortBinding, ServiceDeploymentSnapshot,
-    ServiceSnapshot, TaskSnapshot,
+    native_wait_seconds, ContainerSnapshot, DeploymentSnapshot, LoadBalancerRef, PortBinding,
+    ServiceDeploymentSnapshot, ServiceSnapshot, TaskSnapshot,
 };
 use crate::domain::status::DeploymentStrategy;
 use crate::error::{DeckhandError, Result};
@@ -345,7 +345,8 @@ pub fn service_snapshot(service: &Service) -> ServiceSnapshot {
             native_wait_seconds(
                 &strategy,
                 c.bake_time_in_minutes(),
-                c.linear_configuration().map(|l| (l.step_percent().unwrap_or(100.0), l.step_bake_time_in_minutes().unwrap_or(0))),
+                c.linear_configuration()
+                    .map(|l| (l.step_percent().unwrap_or(100.0), l.step_bake_time_in_minutes().unwrap_or(0))),
                 c.canary_configuration().and_then(|k| k.canary_bake_time_in_minutes()),
             )
         }),

@@ -364,8 +364,11 @@ fn deadline(
     let elapsed = now - rollout.started_at;
     if seconds_left(rollout, policy, service, previous, now) <= 0.0 {
         let bake_note = if previous.baked { format!(" + bake {}s", policy.bake_seconds) } else { String::new() };
-        let ecs_note =
-            if service.ecs_wait_seconds > 0 { format!(" + ECS bakes {}s", service.ecs_wait_seconds) } else { String::new() };
+        let ecs_note = if service.ecs_wait_seconds > 0 {
+            format!(" + ECS bakes {}s", service.ecs_wait_seconds)
+        } else {
+            String::new()
+        };
         let reason = format!(
             "timed out after {elapsed:.0}s (timeout {}s + grace period {grace}s{ecs_note}{bake_note}): {status}",
             policy.timeout_seconds

@@ -546,3 +546,54 @@ fn a_bake_that_sends_the_rollout_back_to_waiting_extends_the_deadline_by_the_bak
     // Without a bake behind it the usual budget applies.
     assert_eq!(assess(&observation, &rollout(), &baking, &Health::default(), START + 470.0).verdict, Verdict::Failed);
 }
+
+#[test]
+fn ecs_native_bakes_extend_the_deadline_and_show_in_the_progress() {
+    use crate::domain::snapshot::{native_wait_seconds, ServiceDeploymentSnapshot};
+    use crate::domain::status::DeploymentStrategy;
+    assert_eq!(native_wait_seconds(&DeploymentStrategy::BlueGreen, Some(5), None, None), 300);
+    // 4 linear steps of 25 %: three step bakes (none after the last), then the bake.
+    assert_eq!(native_wait_seconds(&DeploymentStrategy::Linear, Some(1), Some((25.0, 2)), None), (3 * 2 + 1) * 60);
+    assert_eq!(native_wait_seconds(&DeploymentStrategy::Canary, Some(1), None, Some(3)), 4 * 60);
+    assert_eq!(native_wait_seconds(&DeploymentStrategy::Rolling, Some(5), None, None), 0);
+
+    let mut observation = completed(["healthy", "initial"]);
+    observation.service.deployments[0].rollout_state = "IN_PROGRESS".into();
+    observation.service.deployment_strategy = DeploymentStrategy::Canary;
+    observation.service.ecs_wait_seconds = 240;
+    observation.service_deployment = Some(ServiceDeploymentSnapshot {
+        status: "IN_PROGRESS".into(),
+        lifecycle_stage: Some("PRODUCTION_TRAFFIC_SHIFT".into()),
+        production_percent: Some(20.0),
+        ..Default::default()
+    });
+    // Past timeout + grace (see policy()), within ECS's own bakes: still pending, not timed out.
+    let health = judge(&observation, START + (policy().timeout_seconds + 60 + 100) as f64);
+    assert_eq!(health.verdict, Verdict::Pending, "{}", health.reason);
+    assert!(
+        health
+            .reason
+            .contains("ECS CANARY deployment IN_PROGRESS, at PRODUCTION_TRAFFIC_SHIFT, 20% of production traffic"),
+        "{}",
+        health.reason
+    );
+    let health = judge(&observation, START + (policy().timeout_seconds + 60 + 241) as f64);
+    assert_eq!(health.verdict, Verdict::Failed, "{}", health.reason);
+    assert!(health.reason.contains("ECS bakes 240s"), "{}", health.reason);
+}
+
+#[test]
+fn a_blue_green_task_counts_in_whichever_group_of_the_pair_it_is_registered_in() {
+    let mut observation = completed(["healthy", "healthy"]);
+    let green = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/green/3";
+    observation.service.load_balancers[0].alternate_target_group_arn = Some(green.into());
+    let registered = observation.targets.remove(TG_API).unwrap();
+    observation.targets.insert(TG_API.into(), vec![]);
+    observation.targets.insert(green.into(), registered);
+    let health = judge(&observation, START + 30.0);
+    assert_eq!(health.verdict, Verdict::Healthy, "{}", health.reason);
+    observation.targets.insert(green.into(), vec![]);
+    let health = judge(&observation, START + 30.0);
+    assert_eq!(health.verdict, Verdict::Pending);
+    assert!(health.reason.contains("not registered in api or green"), "{}", health.reason);
+}
