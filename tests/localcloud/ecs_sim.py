@@ -964,7 +964,17 @@ class HostPlacer:
             image = next(iter(ec2.describe_images()), None)
             if image is None:
                 raise LookupError("no AMI")
-            [instance] = ec2.run_instances(image.id, 1, None, []).instances
+            # The keyword arguments moto's RunInstances handler passes (responses/instances.py).
+            launch = {
+                "instance_type": "m5.large", "is_instance_type_default": False, "placement": None,
+                "placement_hostid": None, "region_name": state.region, "subnet_id": None, "key_name": None,
+                "security_group_ids": [], "nics": [], "private_ip": None, "associate_public_ip": None,
+                "tags": {}, "ebs_optimized": False, "disable_api_stop": False, "instance_market_options": {},
+                "instance_initiated_shutdown_behavior": None, "launch_template": {}, "hibernation_options": {},
+                "iam_instance_profile_name": None, "iam_instance_profile_arn": None, "monitoring_state": "disabled",
+                "ipv6_address_count": None, "metadata_options": {}, "client_token": uuid.uuid4().hex,
+            }
+            [instance] = ec2.run_instances(image.id, 1, None, [], **launch).instances
             registered = state.backend.register_container_instance(state.cluster_name, instance.id)
             return instance.id, registered.container_instance_arn
         except Exception:  # noqa: BLE001 - placement must not fail the simulation
