@@ -297,7 +297,11 @@ def scale_section(table: Table, bench: DeploymentBench, count: int) -> None:
     section.add("scale.push_to_first_update", "push -> first UpdateService", d.push_to_update_s, "s")
     section.add("scale.succeeded", "services SUCCEEDED (execution result)", result.succeeded, "",
                 f"{count}", "ok" if result.succeeded == count else "over")
-    section.add("scale.failed", "services not SUCCEEDED", result.failed, "", "0", "ok" if result.failed == 0 else "over")
+    others = {status: n for status, n in result.counts.items() if status != "SUCCEEDED"}
+    section.add("scale.failed", "services not SUCCEEDED", result.failed, "", "0", "ok" if result.failed == 0 else "over",
+                note=", ".join(f"{status} {n}" for status, n in sorted(others.items())) or "")
+    section.add("scale.twins", "other executions of the same push", len(result.twins), "",
+                note="; ".join(result.twins) or "none (EventBridge delivers an event twice now and then)")
     section.add("scale.on_new_digest", "services running the pushed digest (ECS)", result.on_new_digest, "",
                 f"{count}", "ok" if result.on_new_digest == count else "over")
     section.add("scale.history", "longest execution history", d.largest_history, "events",

@@ -4,6 +4,7 @@ and payload against the quotas, and whether every service ended SUCCEEDED on the
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,9 @@ class ScaleResult:
     # by action; the functions' SDKs retried each of them.
     throttled: dict[str, int] = field(default_factory=dict)
     lambda_throttled: dict[str, int] = field(default_factory=dict)
+    # Other executions started for the same push (EventBridge delivers an event more than once
+    # now and then): "status (their summary's counts or error)", each.
+    twins: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> int:
@@ -61,6 +65,16 @@ def run_scale(bench: DeploymentBench, count: int, timeout: float = 1800) -> Scal
                                if n > lambda_before.get(name, 0)}
     if isinstance(deployment.output, dict):
         result.counts = dict(deployment.output.get("counts") or {})
+    for twin in bench.aws.executions_for(deployment.digest):
+        if twin["executionArn"] == deployment.execution_arn:
+            continue
+        described = bench.aws.sfn.describe_execution(executionArn=twin["executionArn"])
+        try:
+            summary = json.loads(described.get("output") or described.get("cause") or "{}")
+        except ValueError:
+            summary = {}
+        counts = summary.get("counts") if isinstance(summary, dict) else None
+        result.twins.append(f"{described['status']} ({counts or described.get('error') or 'no summary'})")
     # What ECS says afterwards, independently of the execution's own report.
     ecs, pinned = bench.aws.ecs, f"@{deployment.digest}"
     images: dict[str, bool] = {}
