@@ -135,6 +135,18 @@ def running_ips(aws: Aws, cluster: str) -> list[str]:
             if d["name"] == "privateIPv4Address"]
 
 
+def rolled_back_by_ecs(aws: Aws, events: Any, service: NativeService, execution: dict, before: int) -> None:
+    """The push ended ROLLED_BACK to the known-good revision, through ECS's own rollback of the one
+    service deployment the push started (no second deployment of deckhand's on top of it)."""
+    assert execution["status"] == "FAILED" and execution.get("error") == "DeploymentRolledBack", execution
+    (end,) = [e for e in events.for_execution(execution["executionArn"]) if e["status"] != "STARTED"]
+    assert end["status"] == "ROLLED_BACK" and end["taskDefinition"] == service.good_revision, end
+    found = settled(aws, service.cluster)
+    assert len(found) == before + 1 and found[0]["status"] == "ROLLBACK_SUCCESSFUL", found[:2]
+    assert aws.describe(service.cluster, "api")["taskDefinition"] == service.good_revision
+    assert aws.running_images(service.cluster, "api")["web"] == aws.pinned(service.repository, service.good_digest)
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_a_healthy_push_ends_with_all_production_traffic_on_the_new_revision(aws: Aws, events, strategy: str) -> None:
     service = native_service(aws, strategy)
@@ -158,15 +170,7 @@ def test_a_broken_image_is_rolled_back_by_ecs_and_reported_rolled_back(aws: Aws,
     service = native_service(aws, strategy)
     before = len(service_deployments(aws, service.cluster))
     bad = aws.push(service.repository, "main", health="unhealthy")
-    execution = aws.finish(aws.execution_for_push(bad))
-    assert execution["status"] == "FAILED" and execution.get("error") == "DeploymentRolledBack", execution
-    (end,) = [e for e in events.for_execution(execution["executionArn"]) if e["status"] != "STARTED"]
-    assert end["status"] == "ROLLED_BACK" and end["taskDefinition"] == service.good_revision, end
-    found = settled(aws, service.cluster)
-    # One service deployment for the push, rolled back by ECS: no second one of deckhand's.
-    assert len(found) == before + 1 and found[0]["status"] == "ROLLBACK_SUCCESSFUL", found[:2]
-    assert aws.describe(service.cluster, "api")["taskDefinition"] == service.good_revision
-    assert aws.running_images(service.cluster, "api")["web"] == aws.pinned(service.repository, service.good_digest)
+    rolled_back_by_ecs(aws, events, service, aws.finish(aws.execution_for_push(bad)), before)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -181,13 +185,7 @@ def test_an_alarm_during_ecs_traffic_shift_or_bake_makes_deckhand_ask_ecs_to_rol
                                                                                "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME"),
                timeout=120)
     set_alarm(aws, watched, "ALARM")
-    execution = aws.finish(execution_arn)
-    assert execution["status"] == "FAILED" and execution.get("error") == "DeploymentRolledBack", execution
-    (end,) = [e for e in events.for_execution(execution["executionArn"]) if e["status"] != "STARTED"]
-    assert end["status"] == "ROLLED_BACK" and end["taskDefinition"] == service.good_revision, end
-    found = settled(aws, service.cluster)
-    assert len(found) == before + 1 and found[0]["status"] == "ROLLBACK_SUCCESSFUL", found[:2]
-    assert aws.describe(service.cluster, "api")["taskDefinition"] == service.good_revision
+    rolled_back_by_ecs(aws, events, service, aws.finish(execution_arn), before)
     live = group_of_running_tasks(aws, service)
     weights = production_weights(aws, service.production_rule)
     assert sum(w for g, w in weights.items() if g != live) == 0, weights

@@ -520,32 +520,28 @@ def describe_service_deployments(response: Any) -> ActionResult:
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServiceDeployments.html):
     unknown ARNs come back as failures with reason MISSING."""
     registry = _registry(response)
-    arns = _check_arns("serviceDeploymentArns", response._get_param("serviceDeploymentArns"))
-    found, failures = [], []
-    with registry._sim._lock:
-        for arn in arns:
-            record = registry.find(arn)
-            if record is None:
-                failures.append({"arn": arn, "reason": "MISSING"})
-            else:
-                found.append(record.describe())
-    return ActionResult({"serviceDeployments": found, "failures": failures})
+    return _describe(response, registry, "serviceDeploymentArns", "serviceDeployments", registry.find)
 
 
 def describe_service_revisions(response: Any) -> ActionResult:
     """DescribeServiceRevisions - API Reference
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServiceRevisions.html)."""
     registry = _registry(response)
-    arns = _check_arns("serviceRevisionArns", response._get_param("serviceRevisionArns"))
+    return _describe(response, registry, "serviceRevisionArns", "serviceRevisions", registry.find_revision)
+
+
+def _describe(response: Any, registry: Any, param: str, key: str, find: Callable[[str], Any]) -> ActionResult:
+    """The Describe* answer shape: what was found, and a MISSING failure for each unknown ARN."""
+    arns = _check_arns(param, response._get_param(param))
     found, failures = [], []
     with registry._sim._lock:
         for arn in arns:
-            revision = registry.find_revision(arn)
-            if revision is None:
+            item = find(arn)
+            if item is None:
                 failures.append({"arn": arn, "reason": "MISSING"})
             else:
-                found.append(revision.describe())
-    return ActionResult({"serviceRevisions": found, "failures": failures})
+                found.append(item.describe())
+    return ActionResult({key: found, "failures": failures})
 
 
 def stop_service_deployment(response: Any) -> ActionResult:
