@@ -48,10 +48,12 @@ def cloud_world(cloud, monkeypatch):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
     assert control(cloud, "POST", "ecs/consistency", {"lagSeconds": 0})[0] == 200
-    w = NativeWorld(cloud.endpoint, sim=None)
-    yield w
-    w.close()
-    control(cloud, "DELETE", "ecs/consistency")
+    try:
+        w = NativeWorld(cloud.endpoint, sim=None)
+        yield w
+        w.close()
+    finally:  # the session's cloud goes back to its default lag, whatever happened here
+        control(cloud, "DELETE", "ecs/consistency")
 
 
 def records_of(function: dict[str, Any]) -> list[dict[str, Any]]:

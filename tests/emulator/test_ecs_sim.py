@@ -135,12 +135,12 @@ class World:
             TargetType="ip",
             HealthCheckPath="/health",
         )["TargetGroups"][0]["TargetGroupArn"]
-        self.elb.create_listener(
+        self.listener = self.elb.create_listener(
             LoadBalancerArn=alb,
             Protocol="HTTP",
             Port=80,
             DefaultActions=[{"Type": "forward", "TargetGroupArn": self.target_group}],
-        )
+        )["Listeners"][0]["ListenerArn"]
         self.cluster = f"prod-{suffix}"
         self.ecs.create_cluster(clusterName=self.cluster)
         self.repository = f"web-{suffix}"
