@@ -37,7 +37,8 @@ carries `deckhand.sim/health` (healthy | unhealthy | crash),
 exits with when the task is stopped: 143 by default, 137 for one that ignores
 SIGTERM, 0 for a graceful one); tests may override them with
 `Simulator.set_image_behaviour`. Bridge/host-mode tasks get no ENI: they run on
-the cluster's container instances (or made-up ones) with host ports, and are
+the cluster's container instances (scaling out with a new EC2 instance, registered with the
+cluster, when none is free) with host ports, and are
 registered as instance targets. `Simulator.interrupt_spot_task` stops a task as
 a Fargate Spot interruption does (stop code SpotInterruption). An ECR image that is not in the repository
 cannot be pulled (the task stops with CannotPullContainerError); images from
@@ -56,7 +57,7 @@ deploying or running a deregistered (INACTIVE) task definition; and
 Not simulated: the CodeDeploy blue/green (CODE_DEPLOY) and EXTERNAL deployment
 controllers and DAEMON services (left to moto; moto keeps CreateService's
 deploymentController and gives such services no deployment), capacity and placement
-(every task fits, EC2 launch type included, without container instances), ECS's launch
+(every task fits; an EC2 cluster scales out instead of leaving a task unplaced), ECS's launch
 throttling of crash-looping services, Classic Load Balancers, Cloud Map, CloudWatch-alarm
 rollbacks of rolling updates (native deployments watch their alarms: ``ecs_native``),
 cluster task counts, and ListTasks' launchType filter.
