@@ -33,7 +33,7 @@ EXPECTED_KEYS = (
     + [f"{s}.{k}" for s in ("unhealthy", "crash") for k in (*DEPLOYMENT_KEYS, "signal_to_rollback")]
     + [f"scale.{k}" for k in ("outcome", "wall", "per_service", "concurrency", "push_to_first_update", "succeeded",
                               "failed", "on_new_digest", "history", "payload", "cost", "transitions", "invocations", "api_calls", "plan_calls",
-                              "check_handler", "lock_handler", "errors")]
+                              "check_handler", "lock_handler", "errors", "twins")]
     + [f"payload.{k}" for k in ("map_results", "summary_input", "largest_state", "longest_arn")]
 )
 
