@@ -288,11 +288,14 @@ impl Ecs for FakeCloud {
     }
 
     async fn roll_back_service_deployment(&self, arn: &str) -> Result<bool> {
+        use crate::domain::status::ServiceDeploymentStatus;
         self.with(|s| {
             s.calls.push(format!("StopServiceDeployment {arn} ROLLBACK"));
             Ok(match s.service_deployments.get_mut(arn) {
-                Some(d) if d.status == "IN_PROGRESS" || d.status == "PENDING" => {
-                    d.status = "ROLLBACK_REQUESTED".into();
+                Some(d)
+                    if matches!(d.status, ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress) =>
+                {
+                    d.status = ServiceDeploymentStatus::RollbackRequested;
                     true
                 }
                 _ => false,

@@ -242,7 +242,7 @@ fn service_deployment_snapshot(deployment: &ServiceDeployment) -> ServiceDeploym
     let target = deployment.target_service_revision();
     ServiceDeploymentSnapshot {
         arn: deployment.service_deployment_arn().unwrap_or_default().to_string(),
-        status: deployment.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: deployment.status().map_or_else(Default::default, |s| s.as_str().into()),
         status_reason: deployment.status_reason().map(str::to_string),
         lifecycle_stage: deployment.lifecycle_stage().map(|s| s.as_str().to_string()),
         production_percent: target.and_then(|t| t.requested_production_traffic_weight()),

@@ -64,7 +64,11 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
         return health((Verdict::Failed, reason), strikes);
     }
     let container_unhealthy = running.iter().filter(|t| t.health_status == TaskHealth::Unhealthy).count();
-    let complete = service.is_settled(deployment)
+    // ECS-native strategies: done only once ECS's service deployment is (a read of it that lags
+    // may show the one before, already ended: then ECS's deployments list decides, as for rolling).
+    let ecs_under_way = observation.service_deployment.as_ref().is_some_and(|d| d.status.is_under_way());
+    let complete = !ecs_under_way
+        && service.is_settled(deployment)
         && running.len() as i64 >= deployment.desired_count
         && container_unhealthy == 0
         && targets.all_healthy();

@@ -597,3 +597,22 @@ fn a_blue_green_task_counts_in_whichever_group_of_the_pair_it_is_registered_in()
     assert_eq!(health.verdict, Verdict::Pending);
     assert!(health.reason.contains("not registered in api or green"), "{}", health.reason);
 }
+
+#[test]
+fn a_native_deployment_is_not_healthy_while_ecs_still_bakes_it() {
+    use crate::domain::snapshot::ServiceDeploymentSnapshot;
+    use crate::domain::status::DeploymentStrategy;
+    let mut observation = completed(["healthy", "healthy"]);
+    observation.service.deployment_strategy = DeploymentStrategy::BlueGreen;
+    observation.service_deployment = Some(ServiceDeploymentSnapshot {
+        status: "IN_PROGRESS".into(),
+        lifecycle_stage: Some("BAKE_TIME".into()),
+        production_percent: Some(100.0),
+        ..Default::default()
+    });
+    let health = judge(&observation, START + 30.0);
+    assert_eq!(health.verdict, Verdict::Pending, "{}", health.reason);
+    assert!(health.reason.contains("at BAKE_TIME"), "{}", health.reason);
+    observation.service_deployment.as_mut().unwrap().status = "SUCCESSFUL".into();
+    assert_eq!(judge(&observation, START + 30.0).verdict, Verdict::Healthy);
+}

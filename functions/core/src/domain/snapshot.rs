@@ -1,8 +1,8 @@
 //! What deckhand observes of AWS, reduced to the fields its decisions use (SDK-free).
 
 use super::status::{
-    DeploymentController, DeploymentStatus, DeploymentStrategy, RolloutState, ServiceStatus, StopCode, TargetState,
-    TaskHealth, TaskStatus,
+    DeploymentController, DeploymentStatus, DeploymentStrategy, RolloutState, ServiceDeploymentStatus, ServiceStatus,
+    StopCode, TargetState, TaskHealth, TaskStatus,
 };
 use std::collections::BTreeMap;
 
@@ -38,9 +38,7 @@ pub struct ServiceSnapshot {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceDeploymentSnapshot {
     pub arn: String,
-    /// PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, STOP_REQUESTED, ROLLBACK_REQUESTED,
-    /// ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL, ROLLBACK_FAILED.
-    pub status: String,
+    pub status: ServiceDeploymentStatus,
     pub status_reason: Option<String>,
     pub lifecycle_stage: Option<String>,
     /// The share of production and test traffic ECS sends to the new (target) revision.
@@ -51,7 +49,7 @@ pub struct ServiceDeploymentSnapshot {
 impl ServiceDeploymentSnapshot {
     /// Where the deployment is, for a progress line: "PRODUCTION_TRAFFIC_SHIFT, 25% of production traffic".
     pub fn describe(&self) -> String {
-        let mut parts = vec![self.status.clone()];
+        let mut parts = vec![self.status.as_str().to_string()];
         if let Some(stage) = &self.lifecycle_stage {
             parts.push(format!("at {stage}"));
         }

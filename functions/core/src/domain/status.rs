@@ -134,6 +134,26 @@ aws_enum! {
     DeploymentStrategy { Rolling = "ROLLING", BlueGreen = "BLUE_GREEN", Linear = "LINEAR", Canary = "CANARY" }
 }
 
+aws_enum! {
+    /// An ECS service deployment's status (DescribeServiceDeployments).
+    ServiceDeploymentStatus {
+        Pending = "PENDING", InProgress = "IN_PROGRESS", Successful = "SUCCESSFUL", Stopped = "STOPPED",
+        StopRequested = "STOP_REQUESTED", RollbackRequested = "ROLLBACK_REQUESTED",
+        RollbackInProgress = "ROLLBACK_IN_PROGRESS", RollbackSuccessful = "ROLLBACK_SUCCESSFUL",
+        RollbackFailed = "ROLLBACK_FAILED"
+    }
+}
+
+impl ServiceDeploymentStatus {
+    /// ECS is still shifting, baking, stopping or rolling back: nothing it shows is final yet.
+    pub fn is_under_way(&self) -> bool {
+        matches!(
+            self,
+            Self::Pending | Self::InProgress | Self::StopRequested | Self::RollbackRequested | Self::RollbackInProgress
+        )
+    }
+}
+
 impl DeploymentStrategy {
     /// BLUE_GREEN, LINEAR or CANARY: ECS shifts traffic between two target groups and bakes,
     /// through a service deployment with lifecycle stages.
