@@ -26,6 +26,8 @@ EXPECTED = {
     # ECS events are the signal function's input; to the plan they are no request.
     "ecs-deployment-completed.json": ("error", "InvalidInput"),
     "ecs-task-stopped.json": ("error", "InvalidInput"),
+    # ECS invoking deckhand's lifecycle hook (the hook function, the check binary): no request.
+    "ecs-lifecycle-hook.json": ("error", "InvalidInput"),
     # deckhand's own event (what a chat or e-mail integration receives): no request either.
     "deckhand-awaiting-approval.json": ("error", "InvalidInput"),
 }

@@ -128,8 +128,8 @@ def test_the_fixes_of_issue_9_hold() -> None:
     register = [s for (role, _), s in statements.items() if "ecs:RegisterTaskDefinition" in json.dumps(s.get("Action"))]
     assert [s["Resource"] for s in register] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/*"]
     list_tasks = [s for s in statements.values() if "ecs:ListTasks" in json.dumps(s.get("Action"))]
-    # The check and the signal function both judge rollouts.
-    assert len(list_tasks) == 2 and all(s["Condition"] == {"StringLike": {"ecs:cluster": ["*:cluster/prod"]}} for s in list_tasks)
+    # The check and the signal function judge rollouts, the hook judges inside ECS's deployments.
+    assert len(list_tasks) == 3 and all(s["Condition"] == {"StringLike": {"ecs:cluster": ["*:cluster/prod"]}} for s in list_tasks)
     rollback_pass = [s for (role, _), s in statements.items()
                      if role.startswith("RollbackFunction") and "iam:PassRole" in json.dumps(s.get("Action"))]
     assert rollback_pass and rollback_pass[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}

@@ -76,3 +76,14 @@ def test_signal_answers_each_ecs_event_sample(watch: int, sample: str) -> None:
     answer = invoke(watch, "signal", EVENTS / sample)
     output = answer.get("output", {})
     assert output.get("woke") is False and "no rollout" in output.get("ignored", ""), answer
+
+
+def test_the_hook_asks_again_about_a_service_deployment_ecs_does_not_show(watch: int) -> None:
+    """ECS's lifecycle-hook event (the HookFunction runs the check binary): in a fresh cloud the
+    service deployment is unknown, which may be ECS's read lag, so the hook answers IN_PROGRESS
+    with a short callBackDelay and remembers when it first asked (never an error: ECS would roll
+    back)."""
+    answer = invoke(watch, "check", EVENTS / "ecs-lifecycle-hook.json")
+    output = answer.get("output", {})
+    assert output.get("hookStatus") == "IN_PROGRESS" and output.get("callBackDelay") == 5, answer
+    assert output["hookDetails"]["deckhandStage"] == "POST_PRODUCTION_TRAFFIC_SHIFT", answer

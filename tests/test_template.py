@@ -38,7 +38,13 @@ EXPECTED_ACTIONS = {
     # DescribeContainerInstances: bridge/host-mode targets; DescribeServiceDeployments: ECS-native strategies.
     "CheckFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
                       "ecs:DescribeContainerInstances", "ecs:DescribeServiceDeployments",
-                      "dynamodb:PutItem", "dynamodb:DeleteItem", "states:SendTaskSuccess", "cloudwatch:DescribeAlarms"},
+                      # GetItem: why deckhand's lifecycle hook failed a deployment, for the verdict.
+                      "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "states:SendTaskSuccess",
+                      "cloudwatch:DescribeAlarms"},
+    # The lifecycle hook (the check binary, invoked by ECS): observes, never changes the service.
+    "HookFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
+                     "ecs:DescribeContainerInstances", "ecs:DescribeServiceDeployments", "cloudwatch:DescribeAlarms",
+                     "dynamodb:PutItem"},
     # sqs:SendMessage: SAM's policy for the on-failure destination (failed ECS events).
     "SignalFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "elasticloadbalancing:DescribeTargetHealth",
                        "ecs:DescribeContainerInstances", "ecs:DescribeServiceDeployments",
@@ -118,8 +124,8 @@ def test_every_lambda_the_definitions_call_is_a_function_of_the_template() -> No
             assert list(target) == ["Fn::GetAtt"] and target["Fn::GetAtt"][1] == "Arn", (name, target)
             assert target["Fn::GetAtt"][0] in functions(TEMPLATE), f"{name}: {target} is not a function of the template"
             called.add(target["Fn::GetAtt"][0])
-    # The signal function is EventBridge's target, not the state machines'.
-    never_called = set(functions(TEMPLATE)) - called - {"SignalFunction"}
+    # The signal function is EventBridge's target and the hook ECS's, not the state machines'.
+    never_called = set(functions(TEMPLATE)) - called - {"SignalFunction", "HookFunction"}
     assert not never_called, f"functions never called: {never_called}"
 
 
@@ -307,12 +313,27 @@ def test_pass_role_only_hands_task_roles_to_ecs_tasks() -> None:
 def test_the_state_machines_may_only_invoke_the_deckhand_functions_they_call() -> None:
     resources = resolved("")
     invoked = {"DeployStateMachine": {"PlanFunction", "RollbackFunction", "NotifyFunction"},
-               "ServiceStateMachine": set(EXPECTED_ACTIONS) - {"SignalFunction"}}
+               "ServiceStateMachine": set(EXPECTED_ACTIONS) - {"SignalFunction", "HookFunction"}}
     for machine, functions_called in invoked.items():
         statements = role_statements(resources, resources[machine]["Properties"]["RoleArn"])
         invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
         assert len(invoke) == 1, machine
         assert sorted(invoke[0]["Resource"]) == sorted(f"arn:aws:lambda:{REGION}:{ACCOUNT}:{f}" for f in functions_called), machine
+
+
+def test_ecs_may_invoke_only_deckhands_hook_and_the_plan_knows_it() -> None:
+    resources = resolved("")
+    role = resources["HookInvokeRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "ecs.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT, "no confused deputy from another account"
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert [as_list(s["Action"]) for s in statements] == [["lambda:InvokeFunction"]]
+    hook = f"arn:aws:lambda:{REGION}:{ACCOUNT}:HookFunction"
+    assert sorted(statements[0]["Resource"]) == [hook, f"{hook}:*"]
+    plan = resources["PlanFunction"]["Properties"]["Environment"]["Variables"]
+    assert plan["DECKHAND_HOOK_FUNCTION_ARN"] == hook
+    assert {"HookFunctionArn", "HookRoleArn"} <= set(TEMPLATE["Outputs"])
 
 
 # ------------------------------------------------------------------------------------------

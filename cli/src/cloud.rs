@@ -11,6 +11,10 @@ use tokio::sync::OnceCell;
 pub struct StackOutputs {
     pub deploy_machine: String,
     pub table: String,
+    /// deckhand's ECS lifecycle hook and the role ECS invokes it with (stacks before the hook
+    /// have neither).
+    pub hook_function: Option<String>,
+    pub hook_role: Option<String>,
 }
 
 pub struct Cloud {
@@ -89,7 +93,12 @@ impl Cloud {
                     Error::Other(format!("stack {:?} has no output {key}: is it a deckhand stack?", self.stack))
                 })
         };
-        Ok(StackOutputs { deploy_machine: output("StateMachineArn")?, table: output("StateTableName")? })
+        Ok(StackOutputs {
+            deploy_machine: output("StateMachineArn")?,
+            table: output("StateTableName")?,
+            hook_function: output("HookFunctionArn").ok(),
+            hook_role: output("HookRoleArn").ok(),
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use deckhand_core::app::plan::unverifiable;
 use deckhand_core::aws::ecr::EcrAdapter;
 use deckhand_core::aws::ecs::service_snapshot;
 use deckhand_core::domain::gates::gates_from_tags;
+use deckhand_core::domain::hook::hook_setup_problems;
 use deckhand_core::domain::ledger::{HolderStatus, ServiceRecord};
 use deckhand_core::domain::protect::{pinned_images, protection_tag, rule_threatens_known_good};
 use deckhand_core::domain::registry::{policy_grants, split_key};
@@ -63,6 +64,7 @@ pub async fn run(cloud: &Cloud, format: Format, cluster: &str, service: &str) ->
     let snapshot = service_snapshot(raw);
     let (definition, _) = cloud.ecs_adapter.describe_task_definition(&snapshot.task_definition).await?;
     let mut findings = service_checks(&snapshot, raw, &definition);
+    findings.push(hook_check(cloud, &snapshot).await);
     findings.extend(state_checks(cloud, &snapshot).await);
     let failed = findings.iter().any(|f| f.level == Level::Fail);
     match format {
@@ -122,6 +124,14 @@ fn service_checks(snapshot: &ServiceSnapshot, raw: &Service, definition: &TaskDe
     });
     findings.push(match unverifiable(snapshot) {
         Some(why) => finding(Level::Fail, "deployable", format!("deckhand skips this service: {why}")),
+        None if snapshot.deployment_strategy.is_native() => finding(
+            Level::Ok,
+            "deployable",
+            format!(
+                "ECS deployment controller, ECS-native {} deployment followed and judged by deckhand",
+                snapshot.deployment_strategy
+            ),
+        ),
         None => finding(Level::Ok, "deployable", "ECS deployment controller, rolling update"),
     });
     let mode = definition.network_mode().map_or("(default: bridge)".to_string(), |m| m.as_str().to_string());
@@ -129,9 +139,9 @@ fn service_checks(snapshot: &ServiceSnapshot, raw: &Service, definition: &TaskDe
         finding(Level::Ok, "network mode", format!("{mode}: targets are matched to tasks by IP address"))
     } else {
         finding(
-            Level::Warn,
+            Level::Ok,
             "network mode",
-            format!("{mode}: fine without a load balancer; behind one deckhand needs awsvpc"),
+            format!("{mode}: targets are matched to tasks by EC2 instance and host port (DescribeContainerInstances)"),
         )
     });
     let groups = snapshot.load_balancers.iter().filter(|lb| lb.target_group_arn.is_some()).count();
@@ -383,5 +393,42 @@ async fn lifecycle_check(cloud: &Cloud, snapshot: &ServiceSnapshot, record: &Ser
         )
     } else {
         finding(Level::Warn, CHECK, threats.join("; "))
+    }
+}
+
+/// ECS-native strategies: is deckhand's lifecycle hook on the service, at its stages, with a role
+/// ECS can invoke it with?
+async fn hook_check(cloud: &Cloud, snapshot: &ServiceSnapshot) -> Finding {
+    if !snapshot.deployment_strategy.is_native() {
+        return finding(Level::Ok, "lifecycle hook", "not used by rolling updates (deckhand judges from outside ECS)");
+    }
+    let outputs = match cloud.outputs().await {
+        Ok(outputs) => outputs,
+        Err(error) => {
+            return finding(Level::Warn, "lifecycle hook", format!("cannot read the stack's outputs: {error}"))
+        }
+    };
+    let Some(function) = outputs.hook_function.as_deref() else {
+        return finding(
+            Level::Warn,
+            "lifecycle hook",
+            "this deckhand stack has no lifecycle hook (deploy a newer one)",
+        );
+    };
+    match snapshot.deckhand_hook(Some(function)) {
+        None => finding(
+            Level::Warn,
+            "lifecycle hook",
+            "not set: deckhand judges ECS's deployment from outside and asks ECS to roll back (StopServiceDeployment); \
+             `deckhand track … --hook` runs the gates and the bake inside ECS's traffic shift",
+        ),
+        Some(hook) => {
+            let problems = hook_setup_problems(hook, outputs.hook_role.as_deref());
+            if problems.is_empty() {
+                finding(Level::Ok, "lifecycle hook", format!("deckhand's hook at {}", hook.stages.join(", ")))
+            } else {
+                finding(Level::Fail, "lifecycle hook", problems.join("; "))
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ mod cloud;
 mod doctor;
 mod follow;
 mod history;
+mod hook;
 mod output;
 mod schedule;
 mod start;
@@ -117,6 +118,11 @@ enum Command {
         /// deckhand:approval-timeout, seconds a push waits for its approval (default a day).
         #[arg(long)]
         approval_timeout: Option<u64>,
+        /// ECS-native BLUE_GREEN, LINEAR or CANARY: set deckhand's lifecycle hook on the
+        /// service, so the gates (target health, alarms, failed tasks) and the bake run inside
+        /// ECS's traffic shift (without it, track removes deckhand's hook).
+        #[arg(long)]
+        hook: bool,
     },
     /// Approve the push waiting for approval on a service (deckhand:approval=required).
     Approve {
@@ -182,6 +188,7 @@ async fn run(cli: Cli) -> Result<Exit, output::Error> {
             alarms,
             require_approval,
             approval_timeout,
+            hook,
         } => {
             let policy = track::PolicyTags {
                 timeout,
@@ -190,6 +197,7 @@ async fn run(cli: Cli) -> Result<Exit, output::Error> {
                 alarms,
                 approval: require_approval,
                 approval_timeout,
+                hook,
             };
             track::track(&cloud, format, &cluster, &service, &items, &policy).await
         }

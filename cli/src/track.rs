@@ -4,6 +4,7 @@
 //! line must not stay in force); `untrack` removes them all.
 
 use crate::cloud::{sdk_error, Cloud};
+use crate::hook::set_hook;
 use crate::output::{self, Error, Exit, Result};
 use crate::status::services;
 use crate::Format;
@@ -69,6 +70,8 @@ pub struct PolicyTags {
     /// deckhand:approval=required, with deckhand:approval-timeout when given.
     pub approval: bool,
     pub approval_timeout: Option<u64>,
+    /// deckhand's ECS lifecycle hook on the service (ECS-native strategies).
+    pub hook: bool,
 }
 
 async fn active_service(cloud: &Cloud, cluster: &str, service: &str) -> Result<ServiceSnapshot> {
@@ -122,6 +125,8 @@ pub async fn track(
             names.join(", ")
         )));
     }
+    // Before any tag changes: a --hook the service cannot take refuses the whole command.
+    let hook = set_hook(cloud, &snapshot, policy.hook).await?;
     let had = tag_keys(cloud, &snapshot.arn).await?;
     let ecs_tags: Vec<Tag> = tags.iter().map(|(key, value)| Tag::builder().key(key).value(value).build()).collect();
     // Set first, then remove: in between the old gates still hold (stricter), never none.
@@ -146,14 +151,20 @@ pub async fn track(
             for key in &removed {
                 println!("{}: {key} removed", snapshot.name);
             }
+            if let Some(line) = hook.describe() {
+                println!("{}: {line}", snapshot.name);
+            }
         }
-        Format::Json => output::json(&json!({"serviceArn": snapshot.arn, "tags": tags, "removed": removed})),
+        Format::Json => output::json(
+            &json!({"serviceArn": snapshot.arn, "tags": tags, "removed": removed, "hook": format!("{hook:?}").to_lowercase()}),
+        ),
     }
     Ok(Exit::Ok)
 }
 
 pub async fn untrack(cloud: &Cloud, format: Format, cluster: &str, service: &str) -> Result<Exit> {
     let snapshot = active_service(cloud, cluster, service).await?;
+    let hook = set_hook(cloud, &snapshot, false).await?;
     let had = tag_keys(cloud, &snapshot.arn).await?;
     let keys = stale_keys(had.iter().map(String::as_str), &BTreeMap::new());
     untag(cloud, &snapshot.arn, &keys).await?;
@@ -166,6 +177,9 @@ pub async fn untrack(cloud: &Cloud, format: Format, cluster: &str, service: &str
                 snapshot.name,
                 if names.is_empty() { TRACK_TAG.to_string() } else { names.join(", ") }
             );
+            if let Some(line) = hook.describe() {
+                println!("{}: {line}", snapshot.name);
+            }
         }
         Format::Json => output::json(&json!({"serviceArn": snapshot.arn, "removed": removed})),
     }

@@ -154,6 +154,9 @@ def test_a_healthy_push_ends_with_all_production_traffic_on_the_new_revision(aws
     execution = aws.finish(aws.execution_for_push(digest))
     assert execution["status"] == "SUCCEEDED", execution
     assert events.statuses(execution["executionArn"]) == ["STARTED", "SUCCEEDED"]
+    (end,) = [e for e in events.for_execution(execution["executionArn"]) if e["status"] == "SUCCEEDED"]
+    ecs = end.get("ecsDeployment") or {}
+    assert (ecs.get("strategy"), ecs.get("status"), ecs.get("productionTrafficPercent")) == (strategy, "SUCCESSFUL", 100.0), end
     assert aws.running_images(service.cluster, "api")["web"] == aws.pinned(service.repository, digest)
     newest = service_deployments(aws, service.cluster)[0]
     assert newest["status"] == "SUCCESSFUL", newest

@@ -4,6 +4,7 @@
 use crate::domain::approval::PendingApproval;
 use crate::domain::events::DeploymentEvent;
 use crate::domain::gates::AlarmSnapshot;
+use crate::domain::hook::HookFailure;
 use crate::domain::ledger::{HolderStatus, ServiceRecord};
 use crate::domain::snapshot::{ImageDetail, ServiceDeploymentSnapshot, ServiceSnapshot, TargetSnapshot, TaskSnapshot};
 use crate::domain::wake::{Claim, Release, Waiter};
@@ -162,4 +163,11 @@ pub trait Approvals: Send + Sync {
         approvals: &[PendingApproval],
         expected: Option<Version>,
     ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// What deckhand's lifecycle hook failed a service deployment for, next to the ledger in the
+/// state table: ECS says only that a hook failed, the rollout's verdict says why.
+pub trait HookFailures: Send + Sync {
+    fn record_hook_failure(&self, key: &str, failure: &HookFailure) -> impl Future<Output = Result<()>> + Send;
+    fn hook_failure(&self, key: &str) -> impl Future<Output = Result<Option<HookFailure>>> + Send;
 }

@@ -8,8 +8,8 @@ use crate::domain::snapshot::{DeploymentSnapshot, ImageDetail, ServiceSnapshot, 
 use crate::domain::wake::{Claim, Release, Waiter};
 use crate::error::{DeckhandError, Result};
 use crate::ports::{
-    Alarms, Approvals, Ecs, EventSink, Executions, ImageSelector, Ledger, LoadBalancer, Registry, Tagging, TaskTokens,
-    TokenOutcome, Version, Waiters,
+    Alarms, Approvals, Ecs, EventSink, Executions, HookFailures, ImageSelector, Ledger, LoadBalancer, Registry,
+    Tagging, TaskTokens, TokenOutcome, Version, Waiters,
 };
 use aws_sdk_ecs::types::{ContainerDefinition, Tag, TaskDefinition};
 use std::collections::BTreeMap;
@@ -63,6 +63,7 @@ pub struct State {
     pub judging: BTreeMap<String, (String, f64, bool)>,
     /// Service records loaded (Ledger::load), to count the sweep's reads of the state table.
     pub state_reads: usize,
+    pub hook_failures: BTreeMap<String, crate::domain::hook::HookFailure>,
 }
 
 #[derive(Default)]
@@ -548,5 +549,19 @@ impl TaskTokens for FakeCloud {
             s.failed_tokens.push((token.to_string(), error.to_string(), cause.to_string()));
             TokenOutcome::Completed
         }))
+    }
+}
+
+impl HookFailures for FakeCloud {
+    async fn record_hook_failure(&self, key: &str, failure: &crate::domain::hook::HookFailure) -> Result<()> {
+        self.with(|s| {
+            s.calls.push(format!("PutItem {key}"));
+            s.hook_failures.insert(key.to_string(), failure.clone());
+        });
+        Ok(())
+    }
+
+    async fn hook_failure(&self, key: &str) -> Result<Option<crate::domain::hook::HookFailure>> {
+        Ok(self.with(|s| s.hook_failures.get(key).cloned()))
     }
 }

@@ -105,6 +105,7 @@ fn awaiting_event(pending: &PendingApproval, target: &Target, waiter: &Waiter<'_
         service_execution_arn: Some(waiter.execution_arn.to_string()),
         trigger: target.trigger,
         changes: Some(pending.changes.clone()),
+        ecs_deployment: None,
     }
 }
 

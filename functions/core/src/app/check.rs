@@ -4,9 +4,10 @@ use super::deploy::describe_one;
 use super::lock::LockResult;
 use crate::domain::gates::{gate_health, judge_alarms};
 use crate::domain::health::{assess, Observation};
+use crate::domain::hook::hook_failure_key;
 use crate::domain::model::{Health, Rollout, Target, Verdict};
 use crate::error::Result;
-use crate::ports::{Alarms, Ecs, LoadBalancer};
+use crate::ports::{Alarms, Ecs, HookFailures, LoadBalancer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -34,6 +35,7 @@ pub async fn check(
     ecs: &impl Ecs,
     elb: &impl LoadBalancer,
     alarms: &impl Alarms,
+    hook_failures: &impl HookFailures,
     request: &CheckRequest,
     now: f64,
 ) -> Result<Health> {
@@ -52,10 +54,22 @@ pub async fn check(
         Some(arn) if service.deployment_strategy.is_native() => ecs.service_deployment(arn).await?,
         _ => None,
     };
+    // With deckhand's lifecycle hook, the gates are judged inside ECS's deployment while it runs
+    // (a FAILED answer makes ECS roll back): one judge, not two racing to roll back.
+    let hook_judges =
+        target.policy.gated_by_hook && service_deployment.as_ref().is_some_and(|d| d.status.is_under_way());
     let observation = Observation { service, tasks, targets, service_deployment };
     let mut health = assess(&observation, rollout, &target.policy, previous, now);
+    if health.verdict == Verdict::Failed && target.policy.gated_by_hook {
+        // ECS says only that a hook failed; the hook recorded why.
+        let recorded = hook_failures.hook_failure(&hook_failure_key(target.service_key())).await?;
+        if let Some(failure) = recorded.filter(|f| f.at + 1.0 >= rollout.started_at) {
+            health.reason = format!("{}; {}", failure.describe(), health.reason);
+        }
+    }
     let watched = &target.policy.gates.alarms;
-    if !watched.is_empty() && !rollback && matches!(health.verdict, Verdict::Pending | Verdict::Healthy) {
+    if !watched.is_empty() && !rollback && !hook_judges && matches!(health.verdict, Verdict::Pending | Verdict::Healthy)
+    {
         let verdict = judge_alarms(watched, &alarms.describe_alarms(watched).await?, rollout.started_at);
         health = gate_health(health, &verdict, &target.policy, previous, now);
     }

@@ -3,6 +3,7 @@
 pub mod approval;
 pub mod check;
 pub mod deploy;
+pub mod hook;
 pub mod lock;
 pub mod notify;
 pub mod plan;

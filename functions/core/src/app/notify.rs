@@ -232,6 +232,7 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
         service_execution_arn: Some(branch.execution_arn.clone()),
         trigger: target.trigger,
         changes: None,
+        ecs_deployment: branch.health.as_ref().and_then(|h| h.ecs_deployment.clone()),
     }
 }
 
@@ -259,6 +260,7 @@ fn untargeted(status: Status, branch: &Branch) -> DeploymentEvent {
         service_execution_arn: Some(branch.execution_arn.clone()),
         trigger,
         changes: None,
+        ecs_deployment: None,
     }
 }
 

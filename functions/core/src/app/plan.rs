@@ -503,6 +503,13 @@ pub(crate) fn target_for(
         }
         Err(why) => Some(format!("its release gates are malformed: {why}")),
     };
+    if let Some(hook) = service.deckhand_hook(settings.hook_function_arn.as_deref()) {
+        policy.gated_by_hook = true;
+        // The hook bakes inside ECS's deployment, where going back is one listener change.
+        if hook.stages.iter().any(|stage| stage == "POST_PRODUCTION_TRAFFIC_SHIFT") {
+            policy.hook_bake_seconds = std::mem::take(&mut policy.bake_seconds);
+        }
+    }
     let image = containers.iter().map(|c| format!("{}={}", c.name, c.image)).collect::<Vec<_>>().join(" ");
     let cluster = service.cluster_arn.rsplit('/').next().unwrap_or(&service.cluster_arn).to_string();
     let target = Target {

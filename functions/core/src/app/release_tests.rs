@@ -128,15 +128,15 @@ async fn an_alarm_that_fires_during_the_rollout_fails_it_but_not_its_rollback() 
     cloud.with(|s| s.alarms.push(alarm("api-5xx", false, 1.0)));
     let target = child_plan(&cloud, "main", 2, 10.0).await.targets.remove(0);
     let request = started(&cloud, &target).await;
-    let quiet = check(&cloud, &cloud, &cloud, &request, 110.0).await.unwrap();
+    let quiet = check(&cloud, &cloud, &cloud, &cloud, &request, 110.0).await.unwrap();
     assert_eq!(quiet.verdict, Verdict::Pending);
     assert!(quiet.needs_poll, "alarms publish no ECS event: the rollout is polled");
     cloud.with(|s| s.alarms[0] = alarm("api-5xx", true, 120.0));
-    let fired = check(&cloud, &cloud, &cloud, &request, 121.0).await.unwrap();
+    let fired = check(&cloud, &cloud, &cloud, &cloud, &request, 121.0).await.unwrap();
     assert_eq!(fired.verdict, Verdict::Failed);
     assert!(fired.reason.contains("api-5xx"), "{}", fired.reason);
     let rollback = CheckRequest { rollback: true, ..request };
-    assert_ne!(check(&cloud, &cloud, &cloud, &rollback, 122.0).await.unwrap().verdict, Verdict::Failed);
+    assert_ne!(check(&cloud, &cloud, &cloud, &cloud, &rollback, 122.0).await.unwrap().verdict, Verdict::Failed);
 }
 
 fn approval_cloud() -> FakeCloud {

@@ -36,6 +36,8 @@ pub struct PlanSettings {
     /// Repositories whose pushes deploy (the push rule's filter); empty means every one. The
     /// sweep deploys only what a push of them would.
     pub repositories: Vec<String>,
+    /// deckhand's lifecycle hook function (ECS-native strategies), to recognise it on a service.
+    pub hook_function_arn: Option<String>,
 }
 
 impl PlanSettings {
@@ -58,6 +60,7 @@ impl PlanSettings {
                 // The command reads any registry the service's track tag names.
                 registry_accounts: vec![],
             },
+            hook_function_arn: None,
             account,
             region,
             max_concurrency: 1,
@@ -69,6 +72,8 @@ impl PlanSettings {
                 max_failed_tasks: 1,
                 unhealthy_checks: 1,
                 gates: Default::default(),
+                gated_by_hook: false,
+                hook_bake_seconds: 0,
             },
         })
     }
@@ -88,17 +93,25 @@ impl PlanSettings {
             account,
             region,
             max_concurrency: number("DECKHAND_MAX_CONCURRENCY", 10)?.max(1),
-            defaults: Policy {
-                poll_seconds: number("DECKHAND_POLL_INTERVAL_SECONDS", 15)?.max(1),
-                recheck_seconds: number("DECKHAND_RECHECK_SECONDS", 300)?.max(1),
-                timeout_seconds: number("DECKHAND_DEPLOYMENT_TIMEOUT_SECONDS", 900)?,
-                bake_seconds: number("DECKHAND_BAKE_SECONDS", 0)?,
-                max_failed_tasks: number("DECKHAND_MAX_FAILED_TASKS", 2)?.max(1),
-                unhealthy_checks: number("DECKHAND_UNHEALTHY_CHECKS", 3)?.max(1),
-                gates: Default::default(),
-            },
+            defaults: default_policy()?,
+            hook_function_arn: var("DECKHAND_HOOK_FUNCTION_ARN"),
         })
     }
+}
+
+/// The stack's defaults of the policy tags (the plan function's and the hook function's).
+pub fn default_policy() -> Result<Policy> {
+    Ok(Policy {
+        poll_seconds: number("DECKHAND_POLL_INTERVAL_SECONDS", 15)?.max(1),
+        recheck_seconds: number("DECKHAND_RECHECK_SECONDS", 300)?.max(1),
+        timeout_seconds: number("DECKHAND_DEPLOYMENT_TIMEOUT_SECONDS", 900)?,
+        bake_seconds: number("DECKHAND_BAKE_SECONDS", 0)?,
+        max_failed_tasks: number("DECKHAND_MAX_FAILED_TASKS", 2)?.max(1),
+        unhealthy_checks: number("DECKHAND_UNHEALTHY_CHECKS", 3)?.max(1),
+        gates: Default::default(),
+        gated_by_hook: false,
+        hook_bake_seconds: 0,
+    })
 }
 
 /// The account's own ECR registry host (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`), when the

@@ -33,10 +33,15 @@ pub(super) fn settings() -> PlanSettings {
             max_failed_tasks: 2,
             unhealthy_checks: 3,
             gates: Default::default(),
+            gated_by_hook: false,
+            hook_bake_seconds: 0,
         },
         max_concurrency: 4,
+        hook_function_arn: Some(HOOK_FUNCTION.into()),
     }
 }
+
+pub(super) const HOOK_FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:deckhand-hook";
 
 pub(super) fn execution() -> Execution {
     Execution {

@@ -7,7 +7,7 @@ use super::check::{check, CheckRequest};
 use crate::domain::model::Health;
 use crate::domain::wake::{parse_ecs_event, waiter_key, Claim, EcsSignal, Release, Waiter};
 use crate::error::Result;
-use crate::ports::{Alarms, Ecs, LoadBalancer, TaskTokens, TokenOutcome, Waiters};
+use crate::ports::{Alarms, Ecs, HookFailures, LoadBalancer, TaskTokens, TokenOutcome, Waiters};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ pub enum Woken {
 /// Parks the watcher of `request` on `token`, then judges the rollout once.
 #[allow(clippy::too_many_arguments)]
 pub async fn park(
-    waiters: &impl Waiters,
+    waiters: &(impl Waiters + HookFailures),
     tokens: &impl TaskTokens,
     ecs: &impl Ecs,
     elb: &impl LoadBalancer,
@@ -68,7 +68,7 @@ pub async fn park(
 /// change the live state does not show yet, it is judged again after each of `rereads`.
 #[allow(clippy::too_many_arguments)]
 pub async fn signal(
-    waiters: &impl Waiters,
+    waiters: &(impl Waiters + HookFailures),
     tokens: &impl TaskTokens,
     ecs: &impl Ecs,
     elb: &impl LoadBalancer,
@@ -116,7 +116,7 @@ pub async fn signal(
 /// do not show yet), then once more for each time other events asked while it judged.
 #[allow(clippy::too_many_arguments)]
 async fn judge_while_claimed(
-    waiters: &impl Waiters,
+    waiters: &(impl Waiters + HookFailures),
     tokens: &impl TaskTokens,
     ecs: &impl Ecs,
     elb: &impl LoadBalancer,
@@ -173,7 +173,7 @@ fn legacy_service_arn(signal: &EcsSignal) -> Option<String> {
 
 #[allow(clippy::too_many_arguments)]
 async fn judge(
-    waiters: &impl Waiters,
+    waiters: &(impl Waiters + HookFailures),
     tokens: &impl TaskTokens,
     ecs: &impl Ecs,
     elb: &impl LoadBalancer,
@@ -183,7 +183,7 @@ async fn judge(
     request: &CheckRequest,
     now: f64,
 ) -> Result<Woken> {
-    let health = check(ecs, elb, alarms, request, now).await?;
+    let health = check(ecs, elb, alarms, waiters, request, now).await?;
     if !health.wakes_the_watcher() {
         return Ok(Woken::StillWaiting(health));
     }

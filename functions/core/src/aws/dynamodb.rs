@@ -3,10 +3,11 @@
 
 use super::classify;
 use crate::domain::approval::PendingApproval;
+use crate::domain::hook::HookFailure;
 use crate::domain::ledger::ServiceRecord;
 use crate::domain::wake::{Claim, Release, Waiter};
 use crate::error::{DeckhandError, Result};
-use crate::ports::{Approvals, Ledger, Version, Waiters};
+use crate::ports::{Approvals, HookFailures, Ledger, Version, Waiters};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
@@ -327,5 +328,30 @@ impl Approvals for DynamoLedger {
                 _ => Err(classify("PutItem", error)),
             },
         }
+    }
+}
+
+/// A hook failure matters to the rollout it ended, which lasts at most days.
+const HOOK_FAILURE_RETENTION_SECONDS: u64 = 2 * 24 * 3600;
+
+impl HookFailures for DynamoLedger {
+    async fn record_hook_failure(&self, key: &str, failure: &HookFailure) -> Result<()> {
+        let json = serde_json::to_string(failure).map_err(|e| DeckhandError::AwsRequestFailed(e.to_string()))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key.to_string()))
+            .item("hookFailure", AttributeValue::S(json))
+            .item("expiresAt", AttributeValue::N((now + HOOK_FAILURE_RETENTION_SECONDS).to_string()))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn hook_failure(&self, key: &str) -> Result<Option<HookFailure>> {
+        let Some(item) = self.item(key).await? else { return Ok(None) };
+        Ok(item.get("hookFailure").and_then(|v| v.as_s().ok()).and_then(|json| serde_json::from_str(json).ok()))
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{classify, seconds};
 use crate::domain::snapshot::{
-    native_wait_seconds, ContainerSnapshot, DeploymentSnapshot, LoadBalancerRef, PortBinding,
+    native_wait_seconds, ContainerSnapshot, DeploymentSnapshot, LifecycleHookRef, LoadBalancerRef, PortBinding,
     ServiceDeploymentSnapshot, ServiceSnapshot, TaskSnapshot,
 };
 use crate::domain::status::DeploymentStrategy;
@@ -242,6 +242,9 @@ fn service_deployment_snapshot(deployment: &ServiceDeployment) -> ServiceDeploym
     let target = deployment.target_service_revision();
     ServiceDeploymentSnapshot {
         arn: deployment.service_deployment_arn().unwrap_or_default().to_string(),
+        service_arn: deployment.service_arn().unwrap_or_default().to_string(),
+        cluster_arn: deployment.cluster_arn().unwrap_or_default().to_string(),
+        started_at: seconds(deployment.started_at().or(deployment.created_at())),
         status: deployment.status().map_or_else(Default::default, |s| s.as_str().into()),
         status_reason: deployment.status_reason().map(str::to_string),
         lifecycle_stage: deployment.lifecycle_stage().map(|s| s.as_str().to_string()),
@@ -340,6 +343,19 @@ pub fn service_snapshot(service: &Service) -> ServiceSnapshot {
             .map_or_else(Default::default, |s| s.as_str().into()),
         awsvpc: service.network_configuration().and_then(|n| n.awsvpc_configuration()).is_some(),
         current_service_deployment: service.current_service_deployment().map(str::to_string),
+        lifecycle_hooks: service
+            .deployment_configuration()
+            .map(|c| c.lifecycle_hooks())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|hook| {
+                Some(LifecycleHookRef {
+                    target_arn: hook.hook_target_arn()?.to_string(),
+                    role_arn: hook.role_arn().map(str::to_string),
+                    stages: hook.lifecycle_stages().iter().map(|s| s.as_str().to_string()).collect(),
+                })
+            })
+            .collect(),
         ecs_wait_seconds: service.deployment_configuration().map_or(0, |c| {
             let strategy: DeploymentStrategy = c.strategy().map_or_else(Default::default, |s| s.as_str().into());
             native_wait_seconds(

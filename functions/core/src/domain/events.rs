@@ -1,6 +1,6 @@
 //! Deployment events published to EventBridge (the DESIGN.md contract).
 
-use super::model::Trigger;
+use super::model::{EcsDeploymentProgress, Trigger};
 use serde::{Deserialize, Serialize};
 
 pub const EVENT_SOURCE: &str = "deckhand";
@@ -63,6 +63,10 @@ pub struct DeploymentEvent {
     /// AWAITING_APPROVAL: what would change, one line per container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<Vec<String>>,
+    /// ECS-native strategies: ECS's service deployment at the last check (lifecycle stage,
+    /// share of production traffic on the new revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs_deployment: Option<EcsDeploymentProgress>,
 }
 
 #[cfg(test)]

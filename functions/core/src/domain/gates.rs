@@ -275,6 +275,8 @@ mod gate_tests {
             max_failed_tasks: 1,
             unhealthy_checks: 3,
             gates: Gates { alarms: vec!["5xx".into()], approval_timeout_seconds: None },
+            gated_by_hook: false,
+            hook_bake_seconds: 0,
         }
     }
 

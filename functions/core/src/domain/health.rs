@@ -6,7 +6,7 @@
 //!
 //! [`assess`] runs the steps below in order; each step either settles the verdict or hands on.
 
-use super::model::{Health, Policy, Rollout, Verdict};
+use super::model::{EcsDeploymentProgress, Health, Policy, Rollout, Verdict};
 use super::snapshot::{
     DeploymentSnapshot, LoadBalancerRef, ServiceDeploymentSnapshot, ServiceSnapshot, TargetSnapshot, TaskSnapshot,
 };
@@ -29,6 +29,18 @@ pub struct Observation {
 type Settled = (Verdict, String);
 
 pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, previous: &Health, now: f64) -> Health {
+    let ecs_deployment = observation.service_deployment.as_ref().map(|d| EcsDeploymentProgress {
+        strategy: observation.service.deployment_strategy.to_string(),
+        service_deployment_arn: d.arn.clone(),
+        status: d.status.to_string(),
+        lifecycle_stage: d.lifecycle_stage.clone(),
+        production_traffic_percent: d.production_percent,
+        test_traffic_percent: d.test_percent,
+    });
+    Health { ecs_deployment, ..judge(observation, rollout, policy, previous, now) }
+}
+
+fn judge(observation: &Observation, rollout: &Rollout, policy: &Policy, previous: &Health, now: f64) -> Health {
     let checks = previous.checks + 1;
     let health = |(verdict, reason): Settled, unhealthy_strikes: u64| Health {
         verdict,
@@ -40,6 +52,7 @@ pub fn assess(observation: &Observation, rollout: &Rollout, policy: &Policy, pre
         needs_poll: false,
         recheck_seconds: policy.recheck_seconds.max(1),
         healthy_since: None,
+        ecs_deployment: None,
     };
     let service = &observation.service;
     let deployment = match our_deployment(service, rollout, now) {
@@ -275,15 +288,15 @@ fn too_many_failed_tasks(
 
 /// Step 3: each running task of the deployment in each target group of the service.
 #[derive(Debug, Default)]
-struct TargetTally {
-    healthy: usize,
-    expected: usize,
-    unhealthy_after_grace: Vec<String>,
-    waiting_on: Vec<String>,
+pub struct TargetTally {
+    pub healthy: usize,
+    pub expected: usize,
+    pub unhealthy_after_grace: Vec<String>,
+    pub waiting_on: Vec<String>,
 }
 
 impl TargetTally {
-    fn count(
+    pub fn count(
         service: &ServiceSnapshot,
         running: &[&TaskSnapshot],
         targets: &BTreeMap<String, Vec<TargetSnapshot>>,
@@ -333,7 +346,7 @@ impl TargetTally {
         tally
     }
 
-    fn all_healthy(&self) -> bool {
+    pub fn all_healthy(&self) -> bool {
         self.healthy == self.expected && self.unhealthy_after_grace.is_empty()
     }
 }
@@ -387,7 +400,7 @@ fn seconds_left(rollout: &Rollout, policy: &Policy, service: &ServiceSnapshot, p
     let grace = service.health_check_grace_period_seconds as f64;
     let baking = if previous.baked { policy.bake_seconds as f64 } else { 0.0 };
     // ECS-native strategies shift traffic and bake on ECS's own schedule before they complete.
-    let ecs_waits = service.ecs_wait_seconds as f64;
+    let ecs_waits = (service.ecs_wait_seconds + policy.hook_bake_seconds) as f64;
     rollout.started_at + policy.timeout_seconds as f64 + grace + ecs_waits + baking - now
 }
 
@@ -418,14 +431,14 @@ fn progress(
     progress.join("; ")
 }
 
-fn belongs_to(task: &TaskSnapshot, deployment: &DeploymentSnapshot, rollout: &Rollout) -> bool {
+pub(crate) fn belongs_to(task: &TaskSnapshot, deployment: &DeploymentSnapshot, rollout: &Rollout) -> bool {
     match task.started_by.as_deref() {
         Some(started_by) if started_by.starts_with("ecs-svc/") => started_by == deployment.id,
         _ => task.task_definition == rollout.task_definition,
     }
 }
 
-fn is_running(task: &TaskSnapshot) -> bool {
+pub(crate) fn is_running(task: &TaskSnapshot) -> bool {
     task.last_status == TaskStatus::Running && task.desired_status == TaskStatus::Running
 }
 
@@ -458,7 +471,7 @@ fn is_external_stop(task: &TaskSnapshot) -> bool {
     stopping && task.stop_code.is_external() && !is_failed_stop(task)
 }
 
-fn stop_description(task: &TaskSnapshot) -> String {
+pub(crate) fn stop_description(task: &TaskSnapshot) -> String {
     let exit = task
         .containers
         .iter()

@@ -17,6 +17,8 @@ fn policy() -> Policy {
         max_failed_tasks: 2,
         unhealthy_checks: 3,
         gates: Default::default(),
+        gated_by_hook: false,
+        hook_bake_seconds: 0,
     }
 }
 

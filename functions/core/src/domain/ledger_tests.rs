@@ -29,6 +29,8 @@ fn target(image: &str, pushed_at: f64, request: &str) -> Target {
             max_failed_tasks: 2,
             unhealthy_checks: 3,
             gates: Default::default(),
+            gated_by_hook: false,
+            hook_bake_seconds: 0,
         },
         diff: None,
         skip_reason: None,

@@ -4,6 +4,7 @@ pub mod approval;
 pub mod events;
 pub mod gates;
 pub mod health;
+pub mod hook;
 pub mod image;
 pub mod ledger;
 pub mod model;

@@ -25,6 +25,18 @@ pub struct Policy {
     /// The alarm and approval gates the service's tags ask for.
     #[serde(default)]
     pub gates: Gates,
+    /// ECS-native strategies with deckhand's lifecycle hook on the service: the gates are judged
+    /// by the hook inside ECS's deployment (ECS rolls back on its FAILED), not by the check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gated_by_hook: bool,
+    /// The bake the hook runs inside ECS's deployment (at POST_PRODUCTION_TRAFFIC_SHIFT, all
+    /// production traffic on the new revision, the old one still up) instead of after it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hook_bake_seconds: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 fn default_recheck_seconds() -> u64 {
@@ -35,7 +47,8 @@ impl Policy {
     /// The RFC 3339 time (whole seconds, UTC) when a rollout started at `started_at` is out of
     /// time even counting its grace period and bake: the bound for checks that could not tell.
     pub fn deadline(&self, started_at: f64, grace_seconds: u64) -> String {
-        let at = started_at + (self.timeout_seconds + grace_seconds + self.bake_seconds) as f64;
+        let at =
+            started_at + (self.timeout_seconds + grace_seconds + self.bake_seconds + self.hook_bake_seconds) as f64;
         aws_smithy_types::DateTime::from_secs(at.ceil() as i64)
             .fmt(aws_smithy_types::date_time::Format::DateTime)
             .unwrap_or_default()
@@ -271,6 +284,27 @@ pub struct Health {
     /// A rollout with an alarm gate bakes by watching: when it first looked HEALTHY.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_since: Option<f64>,
+    /// ECS-native strategies: where ECS's service deployment was at this check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs_deployment: Option<EcsDeploymentProgress>,
+}
+
+/// ECS-native strategies: ECS's service deployment as a check saw it (events carry the last one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsDeploymentProgress {
+    /// BLUE_GREEN, LINEAR or CANARY.
+    pub strategy: String,
+    pub service_deployment_arn: String,
+    /// The service deployment's status (IN_PROGRESS, SUCCESSFUL, ROLLBACK_SUCCESSFUL, …).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_stage: Option<String>,
+    /// The share of production traffic on the new revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_traffic_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_traffic_percent: Option<f64>,
 }
 
 impl Health {
@@ -295,6 +329,8 @@ mod tests {
             max_failed_tasks: 2,
             unhealthy_checks: 3,
             gates: Gates::default(),
+            gated_by_hook: false,
+            hook_bake_seconds: 0,
         };
         // 2026-11-29T00:00:00Z + 600 + 180 + 120 s (+ the fraction rounded up).
         assert_eq!(policy.deadline(1_795_910_400.2, 180), "2026-11-29T00:15:01Z");

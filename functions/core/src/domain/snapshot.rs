@@ -32,12 +32,43 @@ pub struct ServiceSnapshot {
     /// ECS-native strategies: how long ECS itself waits in a deployment by its configuration
     /// (bake, linear step bakes, canary bake), which a rollout's deadline must allow for.
     pub ecs_wait_seconds: u64,
+    /// ECS-native strategies: the Lambda lifecycle hooks of `deploymentConfiguration`.
+    pub lifecycle_hooks: Vec<LifecycleHookRef>,
+}
+
+/// A Lambda lifecycle hook of a service (`deploymentConfiguration.lifecycleHooks[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LifecycleHookRef {
+    pub target_arn: String,
+    pub role_arn: Option<String>,
+    pub stages: Vec<String>,
+}
+
+impl LifecycleHookRef {
+    /// Whether the hook invokes `function_arn` (a qualified ARN, `…:function:NAME:ALIAS`, names
+    /// the same function).
+    pub fn invokes(&self, function_arn: &str) -> bool {
+        let unqualified = |arn: &str| arn.split(':').take(7).collect::<Vec<_>>().join(":");
+        !function_arn.is_empty() && unqualified(&self.target_arn) == unqualified(function_arn)
+    }
+}
+
+impl ServiceSnapshot {
+    /// deckhand's own lifecycle hook on this service (the hook function `function_arn`), if any.
+    pub fn deckhand_hook(&self, function_arn: Option<&str>) -> Option<&LifecycleHookRef> {
+        let function_arn = function_arn?;
+        self.lifecycle_hooks.iter().find(|hook| hook.invokes(function_arn))
+    }
 }
 
 /// An ECS service deployment (DescribeServiceDeployments), for the native strategies: where it is.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceDeploymentSnapshot {
     pub arn: String,
+    pub service_arn: String,
+    pub cluster_arn: String,
+    /// When ECS started it (epoch seconds).
+    pub started_at: Option<f64>,
     pub status: ServiceDeploymentStatus,
     pub status_reason: Option<String>,
     pub lifecycle_stage: Option<String>,

@@ -144,6 +144,18 @@ aws_enum! {
     }
 }
 
+aws_enum! {
+    /// A lifecycle stage of an ECS service deployment ("Lifecycle stages" in the ECS developer
+    /// guide's blue/green pages; also the stages a lifecycle hook runs at).
+    LifecycleStage {
+        ReconcileService = "RECONCILE_SERVICE", PreScaleUp = "PRE_SCALE_UP", ScaleUp = "SCALE_UP",
+        PostScaleUp = "POST_SCALE_UP", TestTrafficShift = "TEST_TRAFFIC_SHIFT",
+        PostTestTrafficShift = "POST_TEST_TRAFFIC_SHIFT", PreProductionTrafficShift = "PRE_PRODUCTION_TRAFFIC_SHIFT",
+        ProductionTrafficShift = "PRODUCTION_TRAFFIC_SHIFT", PostProductionTrafficShift = "POST_PRODUCTION_TRAFFIC_SHIFT",
+        BakeTime = "BAKE_TIME", CleanUp = "CLEAN_UP"
+    }
+}
+
 impl ServiceDeploymentStatus {
     /// ECS is still shifting, baking, stopping or rolling back: nothing it shows is final yet.
     pub fn is_under_way(&self) -> bool {

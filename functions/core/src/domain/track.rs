@@ -93,6 +93,8 @@ pub fn policy_tag_warnings(tags: &BTreeMap<String, String>) -> Vec<String> {
         max_failed_tasks: 1,
         unhealthy_checks: 0,
         gates: Gates::default(),
+        gated_by_hook: false,
+        hook_bake_seconds: 0,
     };
     policy_from_tags(&any, tags).1
 }
@@ -153,6 +155,8 @@ mod tests {
             max_failed_tasks: 2,
             unhealthy_checks: 3,
             gates: Gates::default(),
+            gated_by_hook: false,
+            hook_bake_seconds: 0,
         };
         let tags: BTreeMap<String, String> = [
             (TIMEOUT_TAG.to_string(), "900".to_string()),
