@@ -64,6 +64,9 @@ TEST_PARAMETERS = {
 }
 
 
+# The SNS topic of the session stack's chat messages (ChatTopicArn).
+CHAT_TOPIC = "deckhand-chat"
+
 # The fixture of tests/emulator/test_ecs_sim.py that serves moto in the pytest process itself:
 # a test that uses it is marked own_moto (scripts/test runs those apart from the local clouds).
 OWN_MOTO_FIXTURE = "endpoint"
@@ -144,9 +147,16 @@ def localcloud(localcloud_server: Any, localcloud_params: dict[str, str]) -> Any
     if not TEMPLATE.exists():
         pytest.skip("template.yaml does not exist yet")
     if localcloud_server.stack is None:
+        from localcloud.stack import load_template
+
+        params = dict(localcloud_params)
+        if "ChatTopicArn" in load_template(TEMPLATE).get("Parameters", {}) and "ChatTopicArn" not in params:
+            # A chat channel's topic, as a team's Amazon Q Developer configuration would have it
+            # (tests/e2e/test_announce.py reads what reaches it through an SQS subscription).
+            params["ChatTopicArn"] = localcloud_server.client("sns").create_topic(Name=CHAT_TOPIC)["TopicArn"]
         localcloud_server.deploy(
             TEMPLATE,
-            localcloud_params,
+            params,
             stack_name="deckhand",
             build=os.environ.get("LOCALCLOUD_BUILD") == "1",
             main=True,

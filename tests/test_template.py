@@ -56,7 +56,11 @@ EXPECTED_ACTIONS = {
                          "ecs:StopServiceDeployment",
                          "iam:PassRole", "ecr:DescribeImages"},
     "NotifyFunction": {"events:PutEvents"},
+    # The announce function (the notify binary, EventBridge's target): chat messages to the
+    # stack's topic; its metrics are EMF records in its own log (no CloudWatch API call).
+    "AnnounceFunction": {"sns:Publish"},
 }
+CHAT_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:deploys"
 MUTATING_ECS = {"ecs:UpdateService", "ecs:StopServiceDeployment"}
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 
@@ -125,7 +129,7 @@ def test_every_lambda_the_definitions_call_is_a_function_of_the_template() -> No
             assert target["Fn::GetAtt"][0] in functions(TEMPLATE), f"{name}: {target} is not a function of the template"
             called.add(target["Fn::GetAtt"][0])
     # The signal function is EventBridge's target and the hook ECS's, not the state machines'.
-    never_called = set(functions(TEMPLATE)) - called - {"SignalFunction", "HookFunction"}
+    never_called = set(functions(TEMPLATE)) - called - {"SignalFunction", "HookFunction", "AnnounceFunction"}
     assert not never_called, f"functions never called: {never_called}"
 
 
@@ -259,7 +263,7 @@ def test_the_registry_side_forwards_successful_pushes_to_deckhands_default_bus()
 
 @pytest.mark.parametrize("watched", ["", "prod,staging"])
 def test_one_role_per_function_with_only_the_actions_it_calls(watched: str) -> None:
-    resources = resolved(watched)
+    resources = resolved(watched, ChatTopicArn=CHAT_TOPIC)
     roles = {}
     for logical_id in EXPECTED_ACTIONS:
         role = resources[logical_id]["Properties"]["Role"]
@@ -268,6 +272,34 @@ def test_one_role_per_function_with_only_the_actions_it_calls(watched: str) -> N
         actions = {a for s in role_statements(resources, role) for a in as_list(s["Action"])}
         assert actions == EXPECTED_ACTIONS[logical_id], logical_id
         assert resources[role.rsplit(":", 1)[-1]]["Properties"].get("ManagedPolicyArns", []) == [BASIC_EXECUTION]
+
+
+def test_without_a_chat_topic_the_announce_function_may_call_nothing() -> None:
+    resources = resolved("")
+    role = resources["AnnounceFunction"]["Properties"]["Role"]
+    assert role_statements(resources, role) == []
+    with_chat = resolved("", ChatTopicArn=CHAT_TOPIC)
+    (statement,) = role_statements(with_chat, with_chat["AnnounceFunction"]["Properties"]["Role"])
+    assert statement["Resource"] == CHAT_TOPIC
+    rule = [r for r in TEMPLATE["Resources"]["AnnounceFunction"]["Properties"]["Events"].values()][0]["Properties"]
+    assert rule["Pattern"] == {"source": ["deckhand"], "detail-type": ["Deckhand Deployment State Change"]}
+
+
+def test_the_dashboard_and_alarms_read_what_the_announce_function_records() -> None:
+    resources = resolved("", ChatTopicArn=CHAT_TOPIC)
+    body = json.loads(resources["DeploymentsDashboard"]["Properties"]["DashboardBody"])
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert titles[:4] == ["Deployments by outcome", "Rollbacks per cluster", "Push to healthy (seconds)",
+                          "Time to detect a failure (seconds)"]
+    text = json.dumps(body)
+    for metric in ("Deployments", "Rollbacks", "PushToHealthy", "TimeToDetectFailure"):
+        assert metric in text, metric
+    alarm = resources["RollbackFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == (
+        "Deckhand", "Deployments", [{"Name": "Outcome", "Value": "ROLLBACK_FAILED"}])
+    assert alarm["AlarmActions"] == [CHAT_TOPIC]
+    signal = resources["SignalDeliveryFailedAlarm"]["Properties"]
+    assert (signal["Namespace"], signal["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
 
 
 def test_no_wildcard_action_anywhere() -> None:
@@ -313,7 +345,7 @@ def test_pass_role_only_hands_task_roles_to_ecs_tasks() -> None:
 def test_the_state_machines_may_only_invoke_the_deckhand_functions_they_call() -> None:
     resources = resolved("")
     invoked = {"DeployStateMachine": {"PlanFunction", "RollbackFunction", "NotifyFunction"},
-               "ServiceStateMachine": set(EXPECTED_ACTIONS) - {"SignalFunction", "HookFunction"}}
+               "ServiceStateMachine": set(EXPECTED_ACTIONS) - {"SignalFunction", "HookFunction", "AnnounceFunction"}}
     for machine, functions_called in invoked.items():
         statements = role_statements(resources, resources[machine]["Properties"]["RoleArn"])
         invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]

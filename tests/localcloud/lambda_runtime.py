@@ -636,6 +636,14 @@ class LambdaRuntime:
     def log_path(self, function_name: str) -> Path:
         return self.log_dir / f"{function_name}.log"
 
+    def function_arn(self, function_name: str) -> str | None:
+        """The ARN of a function that has run here (for the logs' EMF records, emf.py)."""
+        with self._lock:
+            for pool in self._pools.values():
+                if pool.config.name == function_name:
+                    return pool.config.arn
+        return None
+
     def config_for(self, fn: Any) -> FunctionConfig:
         """The execution-environment configuration of a moto LambdaFunction."""
         if getattr(fn, "package_type", "Zip") != "Zip":

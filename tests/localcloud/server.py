@@ -62,6 +62,7 @@ from .iam import IamEnforcement
 from .asl_validation import sfn_definition_validation_patches
 from .lambda_concurrency import Throttled
 from .throttling import Throttling
+from .emf import EmfExtractor
 from .lambda_runtime import LambdaRuntime, RequestTooLarge, version_of
 from . import cloudwatch_rules, sfn_rules
 from . import sfn_quotas
@@ -612,6 +613,9 @@ class LocalCloud:
                 send_to_destination=self._send_to_destination,
             )
             self._undo.append(self.runtime.stop)
+            # EMF records in the functions' logs become CloudWatch metrics (emf.py).
+            self.emf = EmfExtractor(self.runtime.log_dir, self.runtime.function_arn).start()
+            self._undo.append(self.emf.stop)
             patches = _Patches()
             self._undo.append(patches.undo)
             patches.apply(_lambda_invoke_patch(self.runtime))

@@ -814,6 +814,30 @@ class Deployer:
         arn = self.client("sns").create_topic(Name=name)["TopicArn"]
         return Physical("AWS::SNS::Topic", arn, {"TopicArn": arn, "TopicName": name})
 
+    def _cloudwatch_dashboard(self, logical_id: str, props: dict[str, Any], _: dict) -> Physical:
+        # PutDashboard validates the body as CloudWatch does (JSON with widgets); moto keeps it.
+        name = props.get("DashboardName") or self.generated_name(logical_id, 255)
+        body = props["DashboardBody"]
+        json.loads(body)  # "DashboardBody ... A JSON string": a body that is not JSON is refused
+        self.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=body)
+        return Physical("AWS::CloudWatch::Dashboard", name, {})
+
+    def _cloudwatch_alarm(self, logical_id: str, props: dict[str, Any], _: dict) -> Physical:
+        name = props.get("AlarmName") or self.generated_name(logical_id, 255)
+        kwargs: dict[str, Any] = {"AlarmName": name}
+        for key, value in props.items():
+            if key == "AlarmName":
+                continue
+            if key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+                value = int(value)
+            elif key == "Threshold":
+                value = float(value)
+            elif key == "Dimensions":
+                value = [{"Name": d["Name"], "Value": _to_text(d["Value"])} for d in value]
+            kwargs[key] = value
+        self.client("cloudwatch").put_metric_alarm(**kwargs)
+        return Physical("AWS::CloudWatch::Alarm", name, {"Arn": self._arn("cloudwatch", f"alarm:{name}")})
+
     def _ecr_repository(self, logical_id: str, props: dict[str, Any], _: dict) -> Physical:
         name = props.get("RepositoryName") or self.generated_name(logical_id, 256).lower()
         repo = self.client("ecr").create_repository(repositoryName=name)["repository"]
@@ -866,6 +890,8 @@ _HANDLERS: dict[str, Callable[[Deployer, str, dict[str, Any], dict[str, Any]], P
     "AWS::SQS::Queue": Deployer._sqs_queue,
     "AWS::SNS::Topic": Deployer._sns_topic,
     "AWS::ECR::Repository": Deployer._ecr_repository,
+    "AWS::CloudWatch::Dashboard": Deployer._cloudwatch_dashboard,
+    "AWS::CloudWatch::Alarm": Deployer._cloudwatch_alarm,
 }
 
 

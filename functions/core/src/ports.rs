@@ -171,3 +171,8 @@ pub trait HookFailures: Send + Sync {
     fn record_hook_failure(&self, key: &str, failure: &HookFailure) -> impl Future<Output = Result<()>> + Send;
     fn hook_failure(&self, key: &str) -> impl Future<Output = Result<Option<HookFailure>>> + Send;
 }
+
+/// A chat channel's topic (Amazon Q Developer in chat applications reads SNS).
+pub trait Chat: Send + Sync {
+    fn post(&self, message: &serde_json::Value) -> impl Future<Output = Result<()>> + Send;
+}

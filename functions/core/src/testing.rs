@@ -64,6 +64,8 @@ pub struct State {
     /// Service records loaded (Ledger::load), to count the sweep's reads of the state table.
     pub state_reads: usize,
     pub hook_failures: BTreeMap<String, crate::domain::hook::HookFailure>,
+    /// Chat messages posted (SNS Publish).
+    pub chat: Vec<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -563,5 +565,12 @@ impl HookFailures for FakeCloud {
 
     async fn hook_failure(&self, key: &str) -> Result<Option<crate::domain::hook::HookFailure>> {
         Ok(self.with(|s| s.hook_failures.get(key).cloned()))
+    }
+}
+
+impl crate::ports::Chat for FakeCloud {
+    async fn post(&self, message: &serde_json::Value) -> Result<()> {
+        self.with(|s| s.chat.push(message.clone()));
+        Ok(())
     }
 }

@@ -106,6 +106,7 @@ fn awaiting_event(pending: &PendingApproval, target: &Target, waiter: &Waiter<'_
         trigger: target.trigger,
         changes: Some(pending.changes.clone()),
         ecs_deployment: None,
+        timings: Default::default(),
     }
 }
 

@@ -73,6 +73,8 @@ pub async fn check(
         let verdict = judge_alarms(watched, &alarms.describe_alarms(watched).await?, rollout.started_at);
         health = gate_health(health, &verdict, &target.policy, previous, now);
     }
+    health.judged_at = Some(now);
+    health.healthy_at = previous.healthy_at.or((health.verdict == Verdict::Healthy).then_some(now));
     health.renew_lease = health.verdict == Verdict::Pending && lock.as_ref().is_some_and(|l| l.needs_renewal(now));
     tracing::info!(service = %target.service_arn, verdict = ?health.verdict, reason = %health.reason, "health checked");
     Ok(health)

@@ -1,5 +1,6 @@
 //! The use cases each function runs, written against the ports so they test without a network.
 
+pub mod announce;
 pub mod approval;
 pub mod check;
 pub mod deploy;

@@ -1,7 +1,7 @@
 //! Notify: turn a service branch's state into its deployment event and its result.
 
 use super::lock::LockResult;
-use crate::domain::events::{DeploymentEvent, Status};
+use crate::domain::events::{DeploymentEvent, Status, Timings};
 use crate::domain::model::{Health, Mode, Rollout, RolloutOutcome, Target, Trigger, Verdict};
 use crate::domain::request::{parse_request, Request};
 use crate::error::Result;
@@ -233,6 +233,12 @@ pub fn event_for(status: Status, branch: &Branch) -> DeploymentEvent {
         trigger: target.trigger,
         changes: None,
         ecs_deployment: branch.health.as_ref().and_then(|h| h.ecs_deployment.clone()),
+        timings: Timings {
+            pushed_at: (target.pushed_at > 0.0).then_some(target.pushed_at),
+            started_at: branch.rollout.as_ref().map(|r| r.started_at).filter(|t| *t > 0.0),
+            healthy_at: branch.health.as_ref().and_then(|h| h.healthy_at),
+            judged_at: branch.health.as_ref().and_then(|h| h.judged_at),
+        },
     }
 }
 
@@ -261,6 +267,7 @@ fn untargeted(status: Status, branch: &Branch) -> DeploymentEvent {
         trigger,
         changes: None,
         ecs_deployment: None,
+        timings: Timings::default(),
     }
 }
 

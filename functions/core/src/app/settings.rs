@@ -137,3 +137,8 @@ pub fn lock_ttl_seconds() -> Result<u64> {
 pub fn event_bus() -> String {
     var("DECKHAND_EVENT_BUS").unwrap_or_else(|| "default".into())
 }
+
+/// The SNS topic chat messages go to (Amazon Q Developer in chat applications), if any.
+pub fn chat_topic() -> Option<String> {
+    var("DECKHAND_CHAT_TOPIC_ARN")
+}

@@ -10,6 +10,7 @@ pub mod ecs;
 pub mod elb;
 pub mod eventbridge;
 pub mod sfn;
+pub mod sns;
 
 use crate::error::DeckhandError;
 use aws_config::retry::RetryConfig;

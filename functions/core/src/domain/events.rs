@@ -67,6 +67,29 @@ pub struct DeploymentEvent {
     /// share of production traffic on the new revision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecs_deployment: Option<EcsDeploymentProgress>,
+    /// When it happened (epoch seconds): the push, the rollout's start, the first HEALTHY
+    /// judgement, and the judgement that ended it. Terminal events; what is unknown is absent.
+    #[serde(default, skip_serializing_if = "Timings::is_empty")]
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged_at: Option<f64>,
+}
+
+impl Timings {
+    pub fn is_empty(&self) -> bool {
+        self == &Timings::default()
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ fn judge(observation: &Observation, rollout: &Rollout, policy: &Policy, previous
         recheck_seconds: policy.recheck_seconds.max(1),
         healthy_since: None,
         ecs_deployment: None,
+        judged_at: None,
+        healthy_at: None,
     };
     let service = &observation.service;
     let deployment = match our_deployment(service, rollout, now) {

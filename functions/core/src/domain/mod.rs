@@ -1,5 +1,6 @@
 //! The deployment domain: plain Rust, no network.
 
+pub mod announce;
 pub mod approval;
 pub mod events;
 pub mod gates;

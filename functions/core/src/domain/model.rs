@@ -287,6 +287,12 @@ pub struct Health {
     /// ECS-native strategies: where ECS's service deployment was at this check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecs_deployment: Option<EcsDeploymentProgress>,
+    /// When this judgement was made (epoch seconds): a failure's time to detect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged_at: Option<f64>,
+    /// When the rollout was first judged HEALTHY (kept through the bake): push to healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_at: Option<f64>,
 }
 
 /// ECS-native strategies: ECS's service deployment as a check saw it (events carry the last one).
