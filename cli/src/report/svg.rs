@@ -414,3 +414,112 @@ pub fn page(timelines: &[Timeline]) -> String {
         render(timelines)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(kind: PhaseKind, start: f64, end: f64, counts: Option<&str>) -> Phase {
+        Phase { kind, start, end, counts: counts.map(str::to_string) }
+    }
+
+    fn row(name: &str, status: &str, reason: &str, start: f64, end: f64) -> Row {
+        Row {
+            name: name.into(),
+            execution: format!("arn:aws:states:us-east-1:1:execution:deckhand-service:{name}"),
+            start,
+            end: Some(end),
+            status: status.into(),
+            reason: reason.into(),
+            phases: vec![
+                phase(PhaseKind::Plan, start, start + 1.0, None),
+                phase(PhaseKind::Lock, start + 1.0, start + 2.0, None),
+                phase(PhaseKind::Rollout, start + 2.0, end - 1.0, Some("2/2 tasks, 2/2 targets")),
+            ],
+        }
+    }
+
+    fn push(rows: Vec<Row>, exit: Exit, verdict: &str) -> Timeline {
+        Timeline {
+            execution: "arn:aws:states:us-east-1:1:execution:deckhand-deploy:push-1".into(),
+            status: "FAILED".into(),
+            start: 1_796_000_000.0,
+            end: Some(1_796_000_090.0),
+            verdict: verdict.into(),
+            exit: Some(exit),
+            plan: Some(phase(PhaseKind::Plan, 1_796_000_000.0, 1_796_000_001.5, None)),
+            rows,
+        }
+    }
+
+    /// The `<g class="row" …>` elements, in order.
+    fn rows_of(svg: &str) -> Vec<&str> {
+        svg.split("<g class=\"row\" ").skip(1).map(|rest| rest.split("</g>").next().unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn each_service_is_a_row_in_its_outcomes_colour_with_its_phases_and_reason() {
+        let start = 1_796_000_002.0;
+        let timeline = push(
+            vec![
+                row("prod/api", "SUCCEEDED", "deployment COMPLETED: 2/2 tasks running", start, start + 60.0),
+                row("prod/web", "ROLLED_BACK", "unhealthy; rolled back to web:7", start, start + 88.0),
+                row("prod/jobs", "SKIPPED", "already on its image", start, start + 3.0),
+            ],
+            Exit::Failed,
+            "rolled back (DeploymentRolledBack): push of flask-api:main",
+        );
+        let svg = render(&[timeline]);
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
+        let rows = rows_of(&svg);
+        assert_eq!(rows.len(), 3);
+        for (row, (name, colour)) in
+            rows.iter().zip([("prod/api", SUCCEEDED_GREEN), ("prod/web", ROLLED_BACK_ORANGE), ("prod/jobs", NOT_DEPLOYED_GREY)])
+        {
+            assert!(row.contains(&format!("data-service=\"{name}\"")), "{row}");
+            assert!(row.contains(&format!("class=\"outcome\" x=\"{MARGIN}\"")) && row.contains(colour), "{row}");
+            for phase in ["plan", "lock wait", "rollout"] {
+                assert!(row.contains(&format!("data-phase=\"{phase}\"")), "{phase} in {row}");
+            }
+        }
+        assert!(rows[0].contains(">2/2 tasks, 2/2 targets</text>"), "the counts in the rollout bar");
+        assert!(rows[1].contains("unhealthy; rolled back to web:7"));
+        assert!(svg.contains("rolled back (DeploymentRolledBack): push of flask-api:main"), "the verdict");
+        assert!(svg.contains("class=\"row push\""), "the push's own plan");
+        for (status, colour) in OUTCOME_LEGEND {
+            assert!(svg.contains(&format!("fill=\"{colour}\"/><text")) && svg.contains(&escape(status, 40)), "{status}");
+        }
+        assert!(!svg.contains("class=\"summary\""), "a small push has no summary strip");
+    }
+
+    #[test]
+    fn names_and_reasons_are_escaped_for_xml() {
+        let reason = "rejected: <script>alert(1)</script> & \"quotes\" 'too'\u{7}";
+        let timeline = push(vec![row("prod/<api>", "SKIPPED", reason, 1.0, 2.0)], Exit::NothingDeployed, "x < y & z");
+        let svg = render(&[timeline]);
+        assert!(!svg.contains("<script>") && !svg.contains("<api>") && !svg.contains('\u{7}'));
+        assert!(svg.contains("rejected: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot; &apos;too&apos;"));
+        assert!(svg.contains("data-service=\"prod/&lt;api&gt;\"") && svg.contains("x &lt; y &amp; z"));
+        assert_eq!(escape("abcdef", 4), "abc…");
+        let html = page(&[push(vec![], Exit::Ok, "deployed")]);
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("default-src 'none'") && !html.contains("<script"));
+        assert!(html.contains("<svg xmlns="), "the picture is inline");
+    }
+
+    #[test]
+    fn a_big_push_has_a_summary_strip_with_counts_and_the_five_slowest() {
+        let start = 1_796_000_002.0;
+        let rows: Vec<Row> = (0..20)
+            .map(|i| {
+                let status = if i % 5 == 0 { "ROLLED_BACK" } else { "SUCCEEDED" };
+                row(&format!("prod/svc-{i:02}"), status, "r", start, start + 10.0 + f64::from(i))
+            })
+            .collect();
+        let svg = render(&[push(rows, Exit::Failed, "rolled back")]);
+        let strip = svg.split("<g class=\"summary\">").nth(1).and_then(|s| s.split("</g>").next()).expect("a strip");
+        assert!(strip.contains(">20 services:</text>"), "{strip}");
+        assert!(strip.contains(">16 SUCCEEDED</text>") && strip.contains(">4 ROLLED_BACK</text>"), "{strip}");
+        assert!(strip.contains("slowest: prod/svc-19 29s · prod/svc-18 28s · prod/svc-17 27s · prod/svc-16 26s · prod/svc-15 25s"), "{strip}");
+        assert_eq!(rows_of(&svg).len(), 20);
+    }
+}
