@@ -142,9 +142,11 @@ enum Command {
     },
     /// Opt a service out: remove its deckhand:track tag (deckhand never modifies it again).
     Untrack { cluster: String, service: String },
-    /// Draw a push as a timeline (one row per service: plan, approval and lock waits, rollout
-    /// with its task and target counts, bake, rollback; the outcomes, reasons and verdict) in
-    /// one self-contained HTML or SVG file.
+    /// Draw pushes as a timeline in one self-contained HTML or SVG file.
+    ///
+    /// One row per service: its phases (plan, approval and lock waits, rollout with its task and
+    /// target counts, bake, rollback) on a time axis, its outcome and reason; the push's verdict;
+    /// on a push of more than 12 services, a summary strip (counts by outcome, the slowest).
     #[command(group = clap::ArgGroup::new("file").required(true).multiple(true).args(["html", "svg"]))]
     Report {
         /// Executions of the deploy state machine, by ARN or name (or of a service's state

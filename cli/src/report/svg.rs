@@ -97,6 +97,28 @@ pub fn escape(text: &str, max: usize) -> String {
     escaped
 }
 
+/// Image digests as their first 12 hex digits (as `docker images` shows them): a row's text is
+/// read, and the whole text stays in its tooltip.
+fn shorter_digests(text: &str) -> String {
+    const DIGEST: &str = "sha256:";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.find(DIGEST) {
+        let (before, after) = rest.split_at(found + DIGEST.len());
+        out.push_str(before);
+        let hex = after.chars().take_while(char::is_ascii_hexdigit).count();
+        if hex == 64 {
+            out.push_str(&after[..12]);
+            out.push('…');
+            rest = &after[64..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Full text for a tooltip or an attribute.
 fn whole(text: &str) -> String {
     escape(text, usize::MAX)
@@ -169,7 +191,7 @@ fn section(out: &mut String, timeline: &Timeline, top: f64) -> f64 {
         "<text class=\"verdict\" x=\"{MARGIN}\" y=\"{}\" font-size=\"15\" font-weight=\"bold\" fill=\"{}\">{}<title>{}</title></text>",
         y + 62.0,
         verdict_colour(timeline),
-        escape(&timeline.verdict, 160),
+        escape(&shorter_digests(&timeline.verdict), ((WIDTH - 2.0 * MARGIN) / 9.0) as usize),
         whole(&timeline.verdict)
     );
     y += 76.0;
@@ -353,7 +375,7 @@ fn service_row(out: &mut String, axis: &Axis, row: &Row, y: f64, index: usize) {
         "<text class=\"reason\" x=\"{:.1}\" y=\"{}\" font-size=\"12\" fill=\"#333\">{}<title>{}</title></text>",
         axis.left,
         y + 44.0,
-        escape(&row.reason, room),
+        escape(&shorter_digests(&row.reason), room),
         whole(&row.reason)
     );
     out.push_str("</g>\n");
@@ -392,7 +414,7 @@ fn legend(out: &mut String, top: f64) -> f64 {
             x + 27.0,
             escape(status, 40)
         );
-        x += 40.0 + status.len() as f64 * 7.0;
+        x += 44.0 + status.len() as f64 * 8.2;
     }
     out.push_str("</g>\n");
     line + 8.0
@@ -473,9 +495,11 @@ mod tests {
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
         let rows = rows_of(&svg);
         assert_eq!(rows.len(), 3);
-        for (row, (name, colour)) in
-            rows.iter().zip([("prod/api", SUCCEEDED_GREEN), ("prod/web", ROLLED_BACK_ORANGE), ("prod/jobs", NOT_DEPLOYED_GREY)])
-        {
+        for (row, (name, colour)) in rows.iter().zip([
+            ("prod/api", SUCCEEDED_GREEN),
+            ("prod/web", ROLLED_BACK_ORANGE),
+            ("prod/jobs", NOT_DEPLOYED_GREY),
+        ]) {
             assert!(row.contains(&format!("data-service=\"{name}\"")), "{row}");
             assert!(row.contains(&format!("class=\"outcome\" x=\"{MARGIN}\"")) && row.contains(colour), "{row}");
             for phase in ["plan", "lock wait", "rollout"] {
@@ -487,7 +511,10 @@ mod tests {
         assert!(svg.contains("rolled back (DeploymentRolledBack): push of flask-api:main"), "the verdict");
         assert!(svg.contains("class=\"row push\""), "the push's own plan");
         for (status, colour) in OUTCOME_LEGEND {
-            assert!(svg.contains(&format!("fill=\"{colour}\"/><text")) && svg.contains(&escape(status, 40)), "{status}");
+            assert!(
+                svg.contains(&format!("fill=\"{colour}\"/><text")) && svg.contains(&escape(status, 40)),
+                "{status}"
+            );
         }
         assert!(!svg.contains("class=\"summary\""), "a small push has no summary strip");
     }
@@ -498,11 +525,21 @@ mod tests {
         let timeline = push(vec![row("prod/<api>", "SKIPPED", reason, 1.0, 2.0)], Exit::NothingDeployed, "x < y & z");
         let svg = render(&[timeline]);
         assert!(!svg.contains("<script>") && !svg.contains("<api>") && !svg.contains('\u{7}'));
-        assert!(svg.contains("rejected: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot; &apos;too&apos;"));
+        assert!(
+            svg.contains("rejected: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot; &apos;too&apos;")
+        );
         assert!(svg.contains("data-service=\"prod/&lt;api&gt;\"") && svg.contains("x &lt; y &amp; z"));
         assert_eq!(escape("abcdef", 4), "abc…");
+        let digest = format!("sha256:{}", "ab12".repeat(16));
+        assert_eq!(
+            shorter_digests(&format!("pushed as {digest}: 1 service")),
+            "pushed as sha256:ab12ab12ab12…: 1 service"
+        );
+        assert_eq!(shorter_digests("sha256:abc and sha256:"), "sha256:abc and sha256:");
         let html = page(&[push(vec![], Exit::Ok, "deployed")]);
-        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("default-src 'none'") && !html.contains("<script"));
+        assert!(
+            html.starts_with("<!DOCTYPE html>") && html.contains("default-src 'none'") && !html.contains("<script")
+        );
         assert!(html.contains("<svg xmlns="), "the picture is inline");
     }
 
@@ -519,7 +556,12 @@ mod tests {
         let strip = svg.split("<g class=\"summary\">").nth(1).and_then(|s| s.split("</g>").next()).expect("a strip");
         assert!(strip.contains(">20 services:</text>"), "{strip}");
         assert!(strip.contains(">16 SUCCEEDED</text>") && strip.contains(">4 ROLLED_BACK</text>"), "{strip}");
-        assert!(strip.contains("slowest: prod/svc-19 29s · prod/svc-18 28s · prod/svc-17 27s · prod/svc-16 26s · prod/svc-15 25s"), "{strip}");
+        assert!(
+            strip.contains(
+                "slowest: prod/svc-19 29s · prod/svc-18 28s · prod/svc-17 27s · prod/svc-16 26s · prod/svc-15 25s"
+            ),
+            "{strip}"
+        );
         assert_eq!(rows_of(&svg).len(), 20);
     }
 }

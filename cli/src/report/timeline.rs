@@ -50,31 +50,35 @@ impl PhaseKind {
         }
     }
 
-    /// The phase a state of the deploy or service state machine (statemachine/*.src.json)
-    /// belongs to. Choices, passes and the bookkeeping tasks (announce, publish, release)
-    /// belong to none: they take no time a person waits on.
+    /// The phase a state of the deploy or service state machine belongs to ([`STATE_PHASES`]).
     pub fn of_state(state: &str) -> Option<PhaseKind> {
-        Some(match state {
-            "Plan deployment" | "Plan service" => PhaseKind::Plan,
-            "Wait for approval" => PhaseKind::Approval,
-            "Acquire service lock" => PhaseKind::Lock,
-            "Register revision and update service"
-            | "Wait for rollout"
-            | "Check rollout health"
-            | "Wait for ECS events"
-            | "Renew lease"
-            | "Note failed lease renewal"
-            | "Note inconclusive rollout check" => PhaseKind::Rollout,
-            "Bake" | "Final health check" => PhaseKind::Bake,
-            "Roll back to last known-good"
-            | "Wait for rollback"
-            | "Check rollback health"
-            | "Wait for rollback events"
-            | "Note inconclusive rollback check" => PhaseKind::Rollback,
-            _ => return None,
-        })
+        STATE_PHASES.iter().find(|(name, _)| *name == state).map(|(_, kind)| *kind)
     }
 }
+
+/// The states of the deploy and service state machines (statemachine/*.src.json) that a person
+/// waits on, by phase. Choices, passes and the bookkeeping tasks (announce, publish, release)
+/// belong to none: they take no time worth drawing.
+pub const STATE_PHASES: [(&str, PhaseKind); 18] = [
+    ("Plan deployment", PhaseKind::Plan),
+    ("Plan service", PhaseKind::Plan),
+    ("Wait for approval", PhaseKind::Approval),
+    ("Acquire service lock", PhaseKind::Lock),
+    ("Register revision and update service", PhaseKind::Rollout),
+    ("Wait for rollout", PhaseKind::Rollout),
+    ("Check rollout health", PhaseKind::Rollout),
+    ("Wait for ECS events", PhaseKind::Rollout),
+    ("Renew lease", PhaseKind::Rollout),
+    ("Note failed lease renewal", PhaseKind::Rollout),
+    ("Note inconclusive rollout check", PhaseKind::Rollout),
+    ("Bake", PhaseKind::Bake),
+    ("Final health check", PhaseKind::Bake),
+    ("Roll back to last known-good", PhaseKind::Rollback),
+    ("Wait for rollback", PhaseKind::Rollback),
+    ("Check rollback health", PhaseKind::Rollback),
+    ("Wait for rollback events", PhaseKind::Rollback),
+    ("Note inconclusive rollback check", PhaseKind::Rollback),
+];
 
 /// The states whose output carries a health check's verdict and reason, and where in it.
 fn health_reason_path(state: &str) -> Option<&'static str> {
@@ -251,9 +255,12 @@ fn row(
     let end = parent_said.map(|(at, end)| (at, end.clone())).or(own_end);
     let line = end.as_ref().map(|(_, ended)| ServiceLine::of(ended));
     let from_input = history.and_then(started_document).and_then(|d| d.get("service")?.as_str().map(service_name));
-    let name = from_input
-        .or_else(|| line.as_ref().and_then(|l| l.service.as_deref()).map(service_name))
-        .unwrap_or_else(|| short(execution).to_string());
+    let from_line = line.as_ref().and_then(|l| match (&l.cluster, &l.service) {
+        (Some(cluster), Some(service)) => Some(format!("{cluster}/{}", short(service))),
+        (None, Some(service)) => Some(service_name(service)),
+        _ => None,
+    });
+    let name = from_input.or(from_line).unwrap_or_else(|| short(execution).to_string());
     let start = history.and_then(|h| h.events.first()).map_or(submitted_at, |e| e.at);
     let (status, reason) = match &line {
         Some(line) => (line.status.clone(), line.reason.clone()),
@@ -368,4 +375,165 @@ fn ratio_before<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
     let ratio = before.rsplit(|c: char| c.is_whitespace() || matches!(c, ',' | ':' | '(' | ';')).next()?;
     let (done, of) = ratio.split_once('/')?;
     (done.parse::<u32>().is_ok() && of.parse::<u32>().is_ok()).then_some(ratio)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::recorded;
+    use crate::steps::Details;
+
+    /// Two pushes recorded on the local cloud (tests/e2e/test_report.py's, trimmed to what the
+    /// report reads): api deployed; then a bad image api rolled back while worker waited for an
+    /// approval that was refused.
+    const TWO_PUSHES: &str = include_str!("fixtures/two-pushes.json");
+    const FIRST: &str =
+        "arn:aws:states:us-east-1:123456789012:execution:deckhand-deploy:f3ab792d-5e52-43aa-a375-440275c03bb7";
+    const SECOND: &str =
+        "arn:aws:states:us-east-1:123456789012:execution:deckhand-deploy:2f832d45-0feb-47ab-a12b-6cc51aa82e78";
+
+    fn recorded() -> HashMap<String, Recorded> {
+        recorded::parse(TWO_PUSHES).expect("the fixture parses").into_iter().map(|r| (r.execution.clone(), r)).collect()
+    }
+
+    fn kinds(row: &Row) -> Vec<PhaseKind> {
+        row.phases.iter().map(|p| p.kind).collect()
+    }
+
+    fn counts_of(row: &Row, kind: PhaseKind) -> Option<&str> {
+        row.phases.iter().find(|p| p.kind == kind).and_then(|p| p.counts.as_deref())
+    }
+
+    #[test]
+    fn a_deployed_push_is_one_row_planned_locked_and_rolled_out_with_its_counts() {
+        let histories = recorded();
+        let timeline = build(&histories[FIRST], &histories);
+        assert_eq!((timeline.status.as_str(), timeline.exit), ("SUCCEEDED", Some(Exit::Ok)));
+        assert!(timeline.verdict.starts_with("deployed: flask-7c39d0:main pushed as sha256:"), "{}", timeline.verdict);
+        assert!(timeline.plan.as_ref().is_some_and(|p| p.kind == PhaseKind::Plan && p.end >= p.start));
+        let [api] = &timeline.rows[..] else { panic!("one row: {:?}", timeline.rows) };
+        assert_eq!((api.name.as_str(), api.status.as_str()), ("cluster-47ec5b/api", "SUCCEEDED"));
+        assert!(api.reason.contains("COMPLETED: 2/2 tasks running, 2/2 targets healthy"), "{}", api.reason);
+        assert_eq!(kinds(api), [PhaseKind::Plan, PhaseKind::Lock, PhaseKind::Rollout]);
+        assert_eq!(counts_of(api, PhaseKind::Rollout), Some("2/2 tasks, 2/2 targets"));
+        let rollout = &api.phases[2];
+        assert!(rollout.end - rollout.start > 3.0, "the waits and checks are one bar: {rollout:?}");
+        assert!(api.seconds() > 4.0 && api.seconds() < 6.0, "{}", api.seconds());
+        assert!(timeline.start <= api.start && api.end <= timeline.end);
+    }
+
+    #[test]
+    fn a_rolled_back_push_shows_the_rollback_and_the_refused_approval() {
+        let histories = recorded();
+        let timeline = build(&histories[SECOND], &histories);
+        assert_eq!((timeline.status.as_str(), timeline.exit), ("FAILED", Some(Exit::Failed)));
+        assert!(timeline.verdict.starts_with("rolled back (DeploymentRolledBack): "), "{}", timeline.verdict);
+        let [worker, api] = &timeline.rows[..] else { panic!("two rows: {:?}", timeline.rows) };
+        assert_eq!((worker.name.as_str(), worker.status.as_str()), ("cluster-47ec5b/worker", "SKIPPED"));
+        assert_eq!(kinds(worker), [PhaseKind::Plan, PhaseKind::Approval]);
+        assert!(worker.reason.ends_with("not on a Friday: <b>R&D</b> says \"wait\""), "{}", worker.reason);
+        assert_eq!((api.name.as_str(), api.status.as_str()), ("cluster-47ec5b/api", "ROLLED_BACK"));
+        assert_eq!(kinds(api), [PhaseKind::Plan, PhaseKind::Lock, PhaseKind::Rollout, PhaseKind::Rollback]);
+        assert_eq!(counts_of(api, PhaseKind::Rollout), Some("2/2 tasks, 0/2 targets"));
+        assert_eq!(counts_of(api, PhaseKind::Rollback), Some("2/2 tasks, 2/2 targets"));
+        assert!(api.reason.contains("rolling back api from api-018fde:3 to api-018fde:2"), "{}", api.reason);
+        assert_eq!(timeline.counts(), [("ROLLED_BACK".to_string(), 1), ("SKIPPED".to_string(), 1)]);
+        assert_eq!(timeline.slowest(1)[0].name, "cluster-47ec5b/api");
+    }
+
+    #[test]
+    fn a_service_whose_history_is_missing_is_drawn_from_what_the_push_says_of_it() {
+        let histories = recorded();
+        let timeline = build(&histories[SECOND], &HashMap::new());
+        let statuses: Vec<(&str, &str)> = timeline.rows.iter().map(|r| (r.name.as_str(), r.status.as_str())).collect();
+        assert_eq!(statuses, [("cluster-47ec5b/worker", "SKIPPED"), ("cluster-47ec5b/api", "ROLLED_BACK")]);
+        assert!(timeline.rows.iter().all(|r| r.phases.is_empty() && r.end.is_some()));
+        assert_eq!(timeline.exit, Some(Exit::Failed));
+    }
+
+    #[test]
+    fn a_running_push_and_its_running_services_say_where_they_are() {
+        let mut histories = recorded();
+        let api =
+            "arn:aws:states:us-east-1:123456789012:execution:deckhand-service:8c9753bd1ecc0a8241b6bf7424a1840d9c0870cb";
+        // Both cut short while api's rollout was being checked.
+        let cut = |recorded: &mut Recorded, at: f64| recorded.events.retain(|e| e.at < at);
+        let when =
+            histories[api].events.iter().find(|e| e.state.as_deref() == Some("Check rollout health")).map(|e| e.at);
+        let when = when.expect("api's rollout was checked") + 0.01;
+        cut(histories.get_mut(SECOND).expect("push"), when);
+        cut(histories.get_mut(api).expect("api"), when);
+        let timeline = build(&histories[SECOND], &histories);
+        assert_eq!((timeline.status.as_str(), timeline.exit, timeline.end), ("RUNNING", None, None));
+        assert_eq!(timeline.verdict, "running: 1 of 2 services ended");
+        let running = timeline.rows.iter().find(|r| r.status == "RUNNING").expect("api runs");
+        assert_eq!(running.end, None);
+        assert_eq!(
+            running.phases.last().map(|p| p.kind),
+            Some(PhaseKind::Rollout),
+            "an open state ends at the last event"
+        );
+        assert!(running.reason.starts_with("health: PENDING"), "the last thing said: {}", running.reason);
+    }
+
+    #[test]
+    fn a_bake_sent_back_to_the_rollout_is_drawn_as_it_happened() {
+        let state = |id: i64, kind: &str, name: &str, at: f64, output: Option<&str>| {
+            Event::reduced(id, kind, at, Details { name: Some(name), output, ..Details::default() })
+        };
+        let healthy = r#"{"health": {"verdict": "HEALTHY", "reason": "deployment d COMPLETED: 3/3 tasks running"}}"#;
+        let events = vec![
+            state(1, "TaskStateEntered", "Register revision and update service", 0.0, None),
+            state(2, "TaskStateExited", "Register revision and update service", 1.0, None),
+            state(3, "TaskStateEntered", "Check rollout health", 1.0, None),
+            state(4, "TaskStateExited", "Check rollout health", 2.0, Some(healthy)),
+            state(5, "WaitStateEntered", "Bake", 2.0, None),
+            state(6, "WaitStateExited", "Bake", 12.0, None),
+            state(7, "TaskStateEntered", "Final health check", 12.0, None),
+            state(8, "TaskStateExited", "Final health check", 13.0, None),
+            state(9, "WaitStateEntered", "Wait for rollout", 13.0, None),
+            state(10, "WaitStateExited", "Wait for rollout", 14.0, None),
+        ];
+        let drawn = phases(&Recorded { execution: "x".into(), events }, 14.0);
+        let spans: Vec<(PhaseKind, f64, f64)> = drawn.iter().map(|p| (p.kind, p.start, p.end)).collect();
+        assert_eq!(
+            spans,
+            [(PhaseKind::Rollout, 0.0, 2.0), (PhaseKind::Bake, 2.0, 13.0), (PhaseKind::Rollout, 13.0, 14.0)]
+        );
+        assert_eq!(drawn[0].counts.as_deref(), Some("3/3 tasks"));
+    }
+
+    #[test]
+    fn counts_are_read_from_the_check_functions_reasons() {
+        let reason =
+            "rollout IN_PROGRESS: 1/2 new tasks running; 0/2 targets healthy; 1 older deployment(s) still draining";
+        assert_eq!(counts(reason).as_deref(), Some("1/2 tasks, 0/2 targets"));
+        assert_eq!(
+            counts("deployment x COMPLETED: 2/2 tasks running, 2/2 targets healthy").as_deref(),
+            Some("2/2 tasks, 2/2 targets")
+        );
+        assert_eq!(
+            counts("timed out after 60s: rollout IN_PROGRESS: 0/1 new tasks running").as_deref(),
+            Some("0/1 tasks")
+        );
+        assert_eq!(counts("alarm api-5xx is in ALARM"), None);
+        assert_eq!(counts("a/b tasks running"), None);
+    }
+
+    #[test]
+    fn every_state_named_is_a_state_of_the_state_machines() {
+        let sources = [
+            include_str!("../../../statemachine/deploy.src.json"),
+            include_str!("../../../statemachine/service.src.json"),
+        ];
+        let machines: Vec<Value> =
+            sources.iter().map(|s| serde_json::from_str(s).expect("state machine JSON")).collect();
+        let named = |state: &str| machines.iter().any(|m| m["States"].get(state).is_some());
+        for (state, _) in STATE_PHASES {
+            assert!(named(state), "{state} is not a state");
+        }
+        for state in ["Check rollout health", "Wait for ECS events", "Final health check", "Check rollback health"] {
+            assert!(named(state) && health_reason_path(state).is_some(), "{state}");
+        }
+    }
 }
