@@ -50,7 +50,9 @@ pub async fn run(cloud: &Cloud, format: Format, request: Request) -> Result<Exit
     match format {
         Format::Text => {
             for timeline in &timelines {
-                println!("{}: {} ({} services)", short(&timeline.execution), timeline.verdict, timeline.rows.len());
+                let services = timeline.rows.len();
+                let plural = if services == 1 { "" } else { "s" };
+                println!("{}: {} ({services} service{plural})", short(&timeline.execution), timeline.verdict);
             }
             for (_, path) in &written {
                 println!("wrote {}", path.display());
