@@ -83,6 +83,22 @@ class Picture:
                     found.append((x, y))
         return found
 
+    def bands(self, colour: str, run: int = 100, tolerance: int = 6) -> list[int]:
+        """The rows of pixels (y) that hold `run` pixels of `colour` side by side: a filled shape
+        such as a badge or a bar, not text (whose strokes are thin) nor a legend's swatch."""
+        lines: dict[int, list[int]] = {}
+        for x, y in self.where(colour, tolerance):
+            lines.setdefault(y, []).append(x)
+        found = []
+        for y, xs in sorted(lines.items()):
+            longest = length = 1
+            for before, after in zip(xs, xs[1:]):
+                length = length + 1 if after == before + 1 else 1
+                longest = max(longest, length)
+            if longest >= run:
+                found.append(y)
+        return found
+
 
 def read_png(path: Path) -> Picture:
     """An 8-bit, non-interlaced RGB or RGBA PNG (what Chromium writes) as RGB rows."""

@@ -243,7 +243,7 @@ fn summary(out: &mut String, timeline: &Timeline, top: f64) -> f64 {
             x + 19.0,
             escape(&label, 40)
         );
-        x += 30.0 + label.chars().count() as f64 * 7.5;
+        x += 36.0 + label.chars().count() as f64 * 8.2;
     }
     let slowest: Vec<String> = timeline
         .slowest(SLOWEST_NAMED)
