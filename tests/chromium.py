@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import zlib
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,26 @@ def screenshot(page: Path, png: Path) -> None:
 def dom(page: Path) -> str:
     """The page's DOM as Chromium serializes it after loading the file."""
     return _run(["--dump-dom", page.resolve().as_uri()]).stdout
+
+
+class Read(HTMLParser):
+    """What a person reads on a page (its DOM's text), and the elements the page has."""
+
+    def __init__(self, dom_text: str) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.tags: set[str] = set()
+        self.feed(dom_text)
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        self.tags.add(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.parts)
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -32,25 +31,6 @@ def deckhand() -> Path:
     return BINARY
 
 
-class Page(HTMLParser):
-    """The text a person reads, and the elements it is in."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.text: list[str] = []
-        self.tags: set[str] = set()
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs) -> None:
-        self.tags.add(tag)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    def read(self) -> str:
-        return " ".join(self.text)
-
-
 def report(deckhand: Path, history: Path, page: Path) -> None:
     done = subprocess.run([str(deckhand), "report", "--from-history", str(history), "--html", str(page)],
                           capture_output=True, text=True, timeout=60)
@@ -64,8 +44,8 @@ def test_the_rows_outcome_colours_and_reasons_are_what_a_person_sees(deckhand: P
     html = page.read_text()
     assert "<script" not in html and "https://" not in html, "self-contained"
 
-    seen = Page(chromium.dom(page))
-    read = seen.read()
+    seen = chromium.Read(chromium.dom(page))
+    read = seen.text
     for row, status in (("cluster-47ec5b/api", "SUCCEEDED"), ("cluster-47ec5b/worker", "SKIPPED"),
                         ("cluster-47ec5b/api", "ROLLED_BACK")):
         assert row in read and status in read, (row, status)
@@ -120,7 +100,7 @@ def test_a_wide_push_has_a_summary_strip_with_counts_and_the_slowest(deckhand: P
     history, page = tmp_path / "wide.json", tmp_path / "wide.html"
     history.write_text(json.dumps(wide_push(8)))
     report(deckhand, history, page)
-    read = Page(chromium.dom(page)).read()
+    read = chromium.Read(chromium.dom(page)).text
     assert "16 services:" in read and "8 ROLLED_BACK" in read and "8 SKIPPED" in read, read[:2000]
     assert "slowest: cluster-47ec5b/api-7" in read, "the slowest service first"
     for copy_number in range(1, 8):

@@ -7,39 +7,20 @@ with a reason full of markup that must read as text)."""
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime
-from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
+
+import chromium
 
 from .aws import Aws, api_service, unique
 from .test_cli import deckhand  # noqa: F401  (the fixture running the built command)
 from .test_release_policies import awaiting
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import chromium  # noqa: E402
-
 pytestmark = pytest.mark.timeout(600)
 
 SUCCEEDED_GREEN, ROLLED_BACK_ORANGE, NOT_DEPLOYED_GREY = "#2e7d32", "#ef6c00", "#8d8d8d"  # cli/src/report/svg.rs
 REJECTED = 'not on a Friday: <b>R&D</b> says "wait"'
-
-
-class Text(HTMLParser):
-    """The text a person reads on the page, and the elements it is in."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.text: list[str] = []
-        self.tags: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs) -> None:
-        self.tags.add(tag)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
 
 
 def recorded(aws: Aws, executions: list[str]) -> dict:
@@ -73,15 +54,14 @@ def test_a_report_shows_each_services_row_in_its_outcomes_colour_with_the_reason
     assert picture.read_text() in html, "the page is the same picture"
 
     # What a person reads.
-    text = Text()
-    text.feed(chromium.dom(page))
-    read = " ".join(text.text)
+    seen_text = chromium.Read(chromium.dom(page))
+    read = seen_text.text
     for row in (f"{api.cluster}/api", f"{api.cluster}/worker"):
         assert row in read, row
     for status in ("SUCCEEDED", "ROLLED_BACK", "SKIPPED"):
         assert status in read, status
     assert REJECTED in read, "the reason reads as written"
-    assert "b" not in text.tags, "the reason's markup stayed text"
+    assert "b" not in seen_text.tags, "the reason's markup stayed text"
     assert "rolled back (DeploymentRolledBack)" in read, "the verdict"
     assert "tasks" in read and "targets" in read, "the rollout's counts"
 
@@ -89,8 +69,8 @@ def test_a_report_shows_each_services_row_in_its_outcomes_colour_with_the_reason
     # the service's execution; not only text or the legend's swatches), the healthy push's row
     # above the bad push's.
     chromium.screenshot(page, tmp_path / "report.png")
-    seen = chromium.read_png(tmp_path / "report.png")
-    green, orange, grey = (seen.bands(colour) for colour in (SUCCEEDED_GREEN, ROLLED_BACK_ORANGE, NOT_DEPLOYED_GREY))
+    screen = chromium.read_png(tmp_path / "report.png")
+    green, orange, grey = (screen.bands(colour) for colour in (SUCCEEDED_GREEN, ROLLED_BACK_ORANGE, NOT_DEPLOYED_GREY))
     assert green and orange and grey, (green, orange, grey)
     assert max(green) < min(orange) and max(green) < min(grey), "the first push is drawn first"
 
