@@ -1,6 +1,7 @@
 """The main job, on the local cloud: a Flask API and a React front end behind one ALB (`/api/*`
 routed to the API), a healthy push deployed and verified, then a bad push rolled back. Prints a
-timeline of both deployments as they happen.
+timeline of both deployments as they happen, and ends by writing `deckhand report` of the two
+deployments (one HTML page) and printing its path.
 
 Run through `scripts/demo` (which prepares .venv and builds the functions)."""
 
@@ -157,21 +158,45 @@ def describe(state: str, result: Any, at: float, timeline: Timeline) -> None:
         pass  # the events are printed from the event bus; the plan and summary add nothing new
 
 
+BINARY = ROOT / "target" / "debug" / "deckhand"
+# One page for both pushes, one above the other: the healthy rollout and the rolled-back one
+# compare at a glance.
+REPORT = ROOT / ".localcloud" / "demo" / "report.html"
+
+
+def command_env(cloud: Any) -> dict[str, str]:
+    """What the `deckhand` command needs to reach the local cloud, as a user's shell would have it."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=cloud.endpoint, AWS_REGION=cloud.region, AWS_ACCESS_KEY_ID="localcloud",
+               AWS_SECRET_ACCESS_KEY="localcloud", AWS_EC2_METADATA_DISABLED="true")
+    return env
+
+
+def write_report(aws: Aws, executions: list[str]) -> bool:
+    """`deckhand report` of the demo's pushes: a timeline of both in one page."""
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{BOLD}$ deckhand report {' '.join(arn.rsplit(':', 1)[1] for arn in executions)} --html {REPORT}{RESET}", flush=True)
+    done = subprocess.run([str(BINARY), "report", *executions, "--html", str(REPORT)], env=command_env(aws.cloud),
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    print(done.stdout.rstrip(), flush=True)
+    if done.returncode != 0:
+        return False
+    print(f"{BOLD}Report of both deployments:{RESET} {REPORT}\n", flush=True)
+    return True
+
+
 def show_the_command(aws: Aws, cluster: str, repository: str) -> bool:
     """The same service through the `deckhand` command: a manual deploy of a fixed image (tag v2)
     followed live, then what status and history say. True when each exits as expected."""
     cloud = aws.cloud
     print(f"{BOLD}The deckhand command: push {repository}:v2 (healthy) and deploy it by hand{RESET}", flush=True)
     aws.push(repository, "v2", ready_seconds=2)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=cloud.endpoint, AWS_REGION=cloud.region, AWS_ACCESS_KEY_ID="localcloud",
-               AWS_SECRET_ACCESS_KEY="localcloud", AWS_EC2_METADATA_DISABLED="true")
-    binary = ROOT / "target" / "debug" / "deckhand"
+    env = command_env(cloud)
     results = []
     for args, expected in ((["deploy", cluster, "api", f"{repository}:v2"], 0), (["status", cluster], 0),
                            (["history", cluster, "api"], 0)):
         print(f"{BOLD}$ deckhand {' '.join(args)}{RESET}", flush=True)
-        done = subprocess.run([str(binary), *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        done = subprocess.run([str(BINARY), *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         print(done.stdout.rstrip(), flush=True)
         print(f"{DIM}(exit {done.returncode}){RESET}\n", flush=True)
         results.append(done.returncode == expected)
@@ -203,7 +228,7 @@ def main() -> int:
         aws.service(cluster, "front", front_td, net, [(front_tg, "ui", 80)], track="ui=react-front:main")
         print(f"  cluster {cluster}: service api (2 tasks, tracks web=flask-api:main), service front (tracks ui=react-front:main)\n", flush=True)
 
-        outcomes = []
+        outcomes, executions = [], []
         for title, health in (("a healthy image", "healthy"), ("a bad image (its targets never pass health checks)", "unhealthy")):
             print(f"{BOLD}Push flask-api:main: {title}{RESET}", flush=True)
             started = time.time()
@@ -211,6 +236,7 @@ def main() -> int:
             digest = aws.push(flask, "main", health=health, ready_seconds=2)
             timeline.line(time.time(), "push", f"ECR PutImage flask-api:main -> {digest[:19]}")
             execution = aws.execution_for_push(digest)
+            executions.append(execution)
             timeline.line(time.time(), "execution", f"started by the EventBridge rule: {execution.rsplit(':', 1)[1]}")
             outcome = follow(aws, execution, timeline, queue)
             service = aws.describe(cluster, "api")
@@ -220,6 +246,7 @@ def main() -> int:
             print(flush=True)
         ok = outcomes == ["SUCCEEDED", "FAILED"]
         ok = show_the_command(aws, cluster, flask) and ok
+        ok = write_report(aws, executions) and ok
         verdict = f"{GREEN}deployed, then rolled back as expected{RESET}" if ok else f"{RED}unexpected outcomes {outcomes}{RESET}"
         print(f"{BOLD}Result:{RESET} {verdict}", flush=True)
         return 0 if ok else 1

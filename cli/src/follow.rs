@@ -7,7 +7,7 @@
 use crate::cloud::{sdk_error, Cloud};
 use crate::output::{self, short, Exit, Result};
 use crate::schedule::{Next, Scheduler, PACING};
-use crate::steps::{Event, Narration, Step};
+use crate::steps::{Details, Event, Narration, Step};
 use crate::verdict::{self, Ended, ServiceLine};
 use crate::Format;
 use aws_sdk_sfn::error::ProvideErrorMetadata;
@@ -53,7 +53,7 @@ enum ReadError {
 }
 
 /// Step Functions' throttling error codes (and the SDK's generic ones).
-fn throttling<E: ProvideErrorMetadata>(error: &E) -> bool {
+pub fn throttling<E: ProvideErrorMetadata>(error: &E) -> bool {
     matches!(
         error.code(),
         Some("ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded")
@@ -322,45 +322,33 @@ async fn new_events(
     Ok(events)
 }
 
-fn parse(text: Option<&str>) -> Option<Value> {
-    text.and_then(|t| serde_json::from_str(t).ok())
-}
-
-/// A Lambda error's cause is `{"errorMessage": …, "errorType": …}`: its message is what to show.
-fn message(cause: Option<&str>) -> Option<String> {
-    let cause = cause?;
-    Some(match serde_json::from_str::<Value>(cause) {
-        Ok(doc) => doc.get("errorMessage").and_then(Value::as_str).unwrap_or(cause).to_string(),
-        Err(_) => cause.to_string(),
-    })
-}
-
-fn reduce(raw: &HistoryEvent) -> Event {
-    let mut event = Event {
-        id: raw.id(),
-        kind: raw.r#type().as_str().to_string(),
-        at: raw.timestamp().as_secs_f64(),
-        ..Event::default()
-    };
+/// A history event as the SDK returns it, reduced to what the narration and the report use.
+pub fn reduce(raw: &HistoryEvent) -> Event {
+    let mut details = Details::default();
     if let Some(d) = raw.state_entered_event_details() {
-        event.state = Some(d.name().to_string());
-        event.document = parse(d.input());
+        details = Details { name: Some(d.name()), input: d.input(), ..details };
     } else if let Some(d) = raw.state_exited_event_details() {
-        event.state = Some(d.name().to_string());
-        event.document = parse(d.output());
+        details = Details { name: Some(d.name()), output: d.output(), ..details };
     } else if let Some(d) = raw.execution_started_event_details() {
-        event.document = parse(d.input());
+        details.input = d.input();
     } else if let Some(d) = raw.task_submitted_event_details() {
-        event.document = parse(d.output());
+        details.output = d.output();
     } else if let Some(d) = raw.task_succeeded_event_details() {
-        event.document = parse(d.output());
+        details.output = d.output();
     } else if let Some(d) = raw.task_failed_event_details() {
-        (event.error, event.cause) = (d.error().map(str::to_string), message(d.cause()));
-        event.document = parse(d.cause());
+        (details.error, details.cause) = (d.error(), d.cause());
     } else if let Some(d) = raw.lambda_function_failed_event_details() {
-        (event.error, event.cause) = (d.error().map(str::to_string), message(d.cause()));
+        (details.error, details.cause) = (d.error(), d.cause());
+    } else if let Some(d) = raw.execution_succeeded_event_details() {
+        details.output = d.output();
+    } else if let Some(d) = raw.execution_failed_event_details() {
+        (details.error, details.cause) = (d.error(), d.cause());
+    } else if let Some(d) = raw.execution_aborted_event_details() {
+        (details.error, details.cause) = (d.error(), d.cause());
+    } else if let Some(d) = raw.execution_timed_out_event_details() {
+        (details.error, details.cause) = (d.error(), d.cause());
     }
-    event
+    Event::reduced(raw.id(), raw.r#type().as_str(), raw.timestamp().as_secs_f64(), details)
 }
 
 /// `deckhand watch [EXECUTION]`: one execution, or every running one of the deploy machine.

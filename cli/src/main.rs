@@ -9,6 +9,7 @@ mod follow;
 mod history;
 mod hook;
 mod output;
+mod report;
 mod schedule;
 mod start;
 mod status;
@@ -141,6 +142,28 @@ enum Command {
     },
     /// Opt a service out: remove its deckhand:track tag (deckhand never modifies it again).
     Untrack { cluster: String, service: String },
+    /// Draw pushes as a timeline in one self-contained HTML or SVG file.
+    ///
+    /// One row per service: its phases (plan, approval and lock waits, rollout with its task and
+    /// target counts, bake, rollback) on a time axis, its outcome and reason; the push's verdict;
+    /// on a push of more than 12 services, a summary strip (counts by outcome, the slowest).
+    #[command(group = clap::ArgGroup::new("file").required(true).multiple(true).args(["html", "svg"]))]
+    Report {
+        /// Executions of the deploy state machine, by ARN or name (or of a service's state
+        /// machine, by ARN); with --from-history, the file's (default: every push in it).
+        #[arg(required_unless_present = "from_history")]
+        executions: Vec<String>,
+        /// Write the report as an HTML page here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+        /// Write the report as an SVG picture here.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<std::path::PathBuf>,
+        /// Read the histories from FILE ({"executions": [{"executionArn", "events"}]}, events as
+        /// GetExecutionHistory returns them) instead of Step Functions.
+        #[arg(long, value_name = "FILE")]
+        from_history: Option<std::path::PathBuf>,
+    },
     /// Why a service would or would not deploy well, one line per check.
     Doctor { cluster: String, service: String },
     /// Print a shell completion script.
@@ -208,6 +231,9 @@ async fn run(cli: Cli) -> Result<Exit, output::Error> {
             approve::run(&cloud, format, &cluster, &service, Decision::Reject, &reason).await
         }
         Command::Untrack { cluster, service } => track::untrack(&cloud, format, &cluster, &service).await,
+        Command::Report { executions, html, svg, from_history } => {
+            report::run(&cloud, format, report::Request { executions, html, svg, from_history }).await
+        }
         Command::Doctor { cluster, service } => doctor::run(&cloud, format, &cluster, &service).await,
         Command::Completions { .. } => unreachable!("handled before the runtime starts"),
     }

@@ -22,6 +22,49 @@ pub struct Event {
     pub at: f64,
 }
 
+/// The details of a history event that matter here, whichever kind of event carries them (the
+/// SDK's typed details and a recorded history's JSON both reduce through this).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Details<'a> {
+    /// The state's name (state entered and exited events).
+    pub name: Option<&'a str>,
+    pub input: Option<&'a str>,
+    pub output: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub cause: Option<&'a str>,
+}
+
+impl Event {
+    pub fn reduced(id: i64, kind: &str, at: f64, details: Details) -> Event {
+        // A task's or a function's cause is Lambda's `{"errorMessage": …}`: its message is what a
+        // person reads. An execution's cause is kept whole: it is the summary or the service line.
+        let from_lambda = matches!(kind, "TaskFailed" | "LambdaFunctionFailed");
+        let cause_document = if kind == "LambdaFunctionFailed" { None } else { parse(details.cause) };
+        Event {
+            id,
+            kind: kind.to_string(),
+            state: details.name.map(str::to_string),
+            document: parse(details.input).or_else(|| parse(details.output)).or(cause_document),
+            error: details.error.map(str::to_string),
+            cause: if from_lambda { message(details.cause) } else { details.cause.map(str::to_string) },
+            at,
+        }
+    }
+}
+
+fn parse(text: Option<&str>) -> Option<Value> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+}
+
+/// A Lambda error's cause is `{"errorMessage": …, "errorType": …}`: its message is what to show.
+fn message(cause: Option<&str>) -> Option<String> {
+    let cause = cause?;
+    Some(match serde_json::from_str::<Value>(cause) {
+        Ok(doc) => doc.get("errorMessage").and_then(Value::as_str).unwrap_or(cause).to_string(),
+        Err(_) => cause.to_string(),
+    })
+}
+
 /// What an event means for the person following.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {

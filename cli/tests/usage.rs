@@ -23,9 +23,9 @@ fn help_lists_every_command() {
     let help = deckhand(&["--help"]);
     assert!(help.status.success(), "{help:?}");
     let text = String::from_utf8_lossy(&help.stdout);
-    for command in
-        ["deploy", "rollback", "watch", "status", "history", "track", "untrack", "doctor", "approve", "reject"]
-    {
+    for command in [
+        "deploy", "rollback", "watch", "status", "history", "track", "untrack", "doctor", "approve", "reject", "report",
+    ] {
         assert!(text.contains(command), "--help does not mention {command}:\n{text}");
     }
 }
@@ -35,4 +35,18 @@ fn an_unknown_command_is_a_usage_error() {
     let refused = deckhand(&["deplyo"]);
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("deplyo"));
+}
+
+#[test]
+fn a_report_is_drawn_from_a_recorded_history_without_aws() {
+    let out = std::env::temp_dir().join(format!("deckhand-report-{}.html", std::process::id()));
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/src/report/fixtures/two-pushes.json");
+    let drawn = deckhand(&["report", "--from-history", fixture, "--html", out.to_str().expect("a UTF-8 path")]);
+    assert!(drawn.status.success(), "{drawn:?}");
+    assert!(String::from_utf8_lossy(&drawn.stdout).contains("rolled back (DeploymentRolledBack)"), "{drawn:?}");
+    let page = std::fs::read_to_string(&out).expect("the page was written");
+    let _ = std::fs::remove_file(&out);
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("cluster-47ec5b/worker"), "{page}");
+    let neither = deckhand(&["report", "--from-history", fixture]);
+    assert_eq!(neither.status.code(), Some(2), "--html or --svg is required: {neither:?}");
 }
