@@ -278,6 +278,19 @@ def test_cloudwatch_rpc_v2_cbor_requests_are_evaluated_by_alarm_arn(cloud: Any) 
     denied(client.describe_alarms)  # no names: every alarm, which the role may not list
 
 
+def test_sns_publish_is_evaluated_on_the_topic(cloud: Any) -> None:
+    """Found by deckhand's chat messages: a Publish allowed on its topic only was evaluated on
+    resource "*" and denied."""
+    sns = cloud.client("sns")
+    allowed = sns.create_topic(Name=unique("chat"))["TopicArn"]
+    other = sns.create_topic(Name=unique("other"))["TopicArn"]
+    role = Role(cloud, [{"Effect": "Allow", "Action": "sns:Publish", "Resource": allowed}])
+    client = role.client("sns")
+    client.publish(TopicArn=allowed, Message="{}")
+    error = denied(client.publish, TopicArn=other, Message="{}")
+    assert error.response["Error"]["Message"] == role.denied_message("sns:Publish", other)
+
+
 def test_requests_of_other_credentials_are_not_evaluated(cloud: Any) -> None:
     # The tests' own clients (and moto's internal calls) sign with keys no function holds.
     cloud.client("ecs").list_clusters()

@@ -610,8 +610,14 @@ def _builders() -> dict[str, Callable[[ApiRequest], list[Authorization] | None]]
         names = r.params.get("AlarmNames") or ["*"]
         return [Authorization(r.action, _arn(r, "cloudwatch", f"alarm:{name}")) for name in names]
 
+    def sns(r: ApiRequest) -> list[Authorization] | None:
+        # A topic's ARN (Service Authorization Reference, Amazon SNS, resource type "topic"): the
+        # TopicArn of Publish and the other topic actions (TargetArn for a direct publish).
+        topic = r.params.get("TopicArn") or r.params.get("TargetArn")
+        return [Authorization(r.action, topic)] if topic else None
+
     return {"ecs": _ecs_authorizations, "dynamodb": dynamodb, "states": states, "events": events, "ecr": ecr,
-            "cloudwatch": cloudwatch}
+            "cloudwatch": cloudwatch, "sns": sns}
 
 
 _BUILDERS = _builders()
