@@ -152,7 +152,10 @@ def test_an_alarm_that_fires_during_the_rollout_rolls_it_back(aws: Aws, events) 
     rolled_back = events.for_execution(execution_arn)[-1]
     assert f"CloudWatch alarm in ALARM: {name}" in rolled_back["reason"], rolled_back
     assert execution["status"] == "FAILED"
-    assert not aws.running_images(api.cluster, api.service)["app"].endswith(digest)
+    # DescribeServices lags UpdateService (the local cloud's read lag, as ECS's): the rollback's
+    # revision shows within that lag, not necessarily at the first read.
+    wait_until("the service back on the previous image",
+               lambda: not aws.running_images(api.cluster, api.service)["app"].endswith(digest), 20)
 
 
 def test_an_alarm_that_fires_during_the_bake_rolls_it_back(aws: Aws, events) -> None:
