@@ -115,8 +115,9 @@ def test_a_healthy_push_passes_every_stage_of_deckhands_hook_and_bakes_inside_ec
     assert aws.running_images(service.cluster, "api")["web"] == aws.pinned(service.repository, digest)
     newest = service_deployments(aws, service.cluster)[0]
     assert newest["status"] == "SUCCESSFUL", newest
+    # Sampled every 0.3 s: a stage the hook passes at its first call may be missed, the bake not.
     stages = {stage for stage, _ in seen}
-    assert {"POST_TEST_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"} <= stages, seen
+    assert stages & {"POST_TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"}, seen
     assert ("POST_PRODUCTION_TRAFFIC_SHIFT", "IN_PROGRESS") in seen, f"deckhand's bake ran inside ECS: {seen}"
     # The bake ran in the hook: the service execution did not bake again after ECS finished.
     entered = [e["stateEnteredEventDetails"]["name"] for e in aws.history(execution["executionArn"])
