@@ -38,7 +38,9 @@ def chat(aws: Aws, localcloud: Any) -> Iterator[Any]:
                 for message in batch:
                     received.append(json.loads(message["Body"]))
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            return [m for m in received if m["metadata"]["additionalContext"]["cluster"] == service_cluster]
+            # The topic also gets the stack's alarm notifications (not custom notifications).
+            return [m for m in received if m.get("source") == "custom"
+                    and m["metadata"]["additionalContext"]["cluster"] == service_cluster]
 
     yield Channel()
     sns.unsubscribe(SubscriptionArn=subscription)

@@ -3,12 +3,14 @@
 //! [`judge_hook`]; a FAILED answer is recorded for the rollout's verdict.
 
 use crate::domain::gates::{gates_from_tags, judge_alarms};
-use crate::domain::health::{is_failed_stop, is_running, stop_description, TargetTally, UNSEEN_GRACE_SECONDS};
+use crate::domain::health::{
+    belongs_to, is_failed_stop, is_running, stop_description, TargetTally, UNSEEN_GRACE_SECONDS,
+};
 use crate::domain::hook::{
     hook_failure_key, judge_hook, HookAnswer, HookEvent, HookFailure, HookMemory, HookObservation, HookStatus, NewTasks,
 };
 use crate::domain::model::Policy;
-use crate::domain::snapshot::{DeploymentSnapshot, ServiceSnapshot, TaskSnapshot};
+use crate::domain::snapshot::{ServiceSnapshot, TaskSnapshot};
 use crate::domain::status::TaskHealth;
 use crate::domain::track::policy_from_tags;
 use crate::error::{DeckhandError, Result};
@@ -128,7 +130,7 @@ async fn judge(
 async fn new_tasks(ecs: &impl Ecs, elb: &impl LoadBalancer, service: &ServiceSnapshot, now: f64) -> Result<NewTasks> {
     let Some(green) = service.primary() else { return Ok(NewTasks::default()) };
     let all = ecs.service_tasks(&service.cluster_arn, &service.name).await?;
-    let ours: Vec<&TaskSnapshot> = all.iter().filter(|task| of_deployment(task, green)).collect();
+    let ours: Vec<&TaskSnapshot> = all.iter().filter(|task| belongs_to(task, green, &green.task_definition)).collect();
     let running: Vec<&TaskSnapshot> = ours.iter().copied().filter(|task| is_running(task)).collect();
     let mut targets = BTreeMap::new();
     for group in service.load_balancers.iter().flat_map(|lb| lb.target_groups()) {
@@ -143,13 +145,6 @@ async fn new_tasks(ecs: &impl Ecs, elb: &impl LoadBalancer, service: &ServiceSna
         container_unhealthy: running.iter().filter(|task| task.health_status == TaskHealth::Unhealthy).count(),
         targets: TargetTally::count(service, &running, &targets, now),
     })
-}
-
-fn of_deployment(task: &TaskSnapshot, deployment: &DeploymentSnapshot) -> bool {
-    match task.started_by.as_deref() {
-        Some(started_by) if started_by.starts_with("ecs-svc/") => started_by == deployment.id,
-        _ => task.task_definition == deployment.task_definition,
-    }
 }
 
 /// `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME` → the cluster's ARN.

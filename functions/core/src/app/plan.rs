@@ -8,6 +8,7 @@ use crate::domain::model::{ContainerChange, Mode, Plan, PlanAction, PushedTag, T
 use crate::domain::request::{parse_request, ManualDeploy, ManualRollback, Push, Request};
 use crate::domain::snapshot::ServiceSnapshot;
 use crate::domain::status::DeploymentController;
+use crate::domain::status::LifecycleStage;
 use crate::domain::taskdef::{describe_changes, retarget};
 use crate::domain::track::{parse_track, policy_from_tags, Tracked, TRACK_TAG};
 use crate::error::{DeckhandError, Result};
@@ -506,7 +507,7 @@ pub(crate) fn target_for(
     if let Some(hook) = service.deckhand_hook(settings.hook_function_arn.as_deref()) {
         policy.gated_by_hook = true;
         // The hook bakes inside ECS's deployment, where going back is one listener change.
-        if hook.stages.iter().any(|stage| stage == "POST_PRODUCTION_TRAFFIC_SHIFT") {
+        if hook.stages.iter().any(|stage| stage == LifecycleStage::PostProductionTrafficShift.as_str()) {
             policy.hook_bake_seconds = std::mem::take(&mut policy.bake_seconds);
         }
     }

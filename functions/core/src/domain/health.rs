@@ -63,7 +63,8 @@ fn judge(observation: &Observation, rollout: &Rollout, policy: &Policy, previous
         Err(settled @ (Verdict::Pending, _)) => return Health { needs_poll: true, ..health(settled, 0) },
         Err(settled) => return health(settled, 0),
     };
-    let ours: Vec<&TaskSnapshot> = observation.tasks.iter().filter(|t| belongs_to(t, deployment, rollout)).collect();
+    let ours: Vec<&TaskSnapshot> =
+        observation.tasks.iter().filter(|t| belongs_to(t, deployment, &rollout.task_definition)).collect();
     if let Some(settled) = too_many_failed_tasks(&ours, deployment, rollout, policy) {
         return health(settled, 0);
     }
@@ -433,10 +434,12 @@ fn progress(
     progress.join("; ")
 }
 
-pub(crate) fn belongs_to(task: &TaskSnapshot, deployment: &DeploymentSnapshot, rollout: &Rollout) -> bool {
+/// A task of `deployment`: started by it (`ecs-svc/…`), or, when something else started it,
+/// running `task_definition` (the revision the deployment rolls out).
+pub(crate) fn belongs_to(task: &TaskSnapshot, deployment: &DeploymentSnapshot, task_definition: &str) -> bool {
     match task.started_by.as_deref() {
         Some(started_by) if started_by.starts_with("ecs-svc/") => started_by == deployment.id,
-        _ => task.task_definition == rollout.task_definition,
+        _ => task.task_definition == task_definition,
     }
 }
 
